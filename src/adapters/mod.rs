@@ -1,0 +1,4 @@
+//! I/O lives here and only here. Each adapter runs the core's statements over one transport.
+
+#[cfg(feature = "native")]
+pub mod native;

@@ -1,0 +1,229 @@
+//! The `fltr-credits` command line (shared/API.md "CLI shape"): a readable sentence by default,
+//! exactly one JSON object on stdout with `--json`, and the contract's exit codes.
+
+use crate::adapters::native::{database, migrator};
+use crate::core::error::CreditError;
+use crate::core::time::Timestamp;
+use crate::core::validate::Amount;
+use crate::schema::fltr::migrations;
+use crate::schema::{journal, plan};
+use crate::sql::ops::seed;
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "fltr-credits", version, about = "FLTR's credit system: migrations, verification and credit operations on Postgres")]
+pub struct Cli {
+    /// Postgres URL; defaults to DATABASE_URL, then AUTH_DATABASE_URL.
+    #[arg(long, global = true)]
+    pub database_url: Option<String>,
+    /// Print exactly one JSON object (the result or the error) on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Direction {
+    Up,
+    Down,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply pending migrations in one transaction, recorded in drizzle's journal.
+    Migrate {
+        /// Print what would run without changing anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print migration SQL (the seed's "Direct SQL Execution").
+    Sql {
+        direction: Direction,
+        /// up: up to and including TAG; down: undo everything after TAG ("none": everything).
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Compare the live schema with the model; exit 0 only when there is no drift.
+    Verify,
+    /// Undo applied migrations newer than TAG ("none" undoes all).
+    Rollback {
+        #[arg(long)]
+        to: String,
+    },
+    /// Give N credits, with a ledger row, to every user with 0 credits who was never seeded.
+    SeedCredits {
+        #[arg(long)]
+        amount: String,
+    },
+    /// Write migrations/ from the schema model, or with --check fail if it differs.
+    Generate {
+        #[arg(long)]
+        check: bool,
+        #[arg(long, default_value = "migrations")]
+        dir: PathBuf,
+    },
+}
+
+/// A successful outcome: the JSON object and the sentence a person reads.
+pub struct Outcome {
+    pub json: Value,
+    pub text: String,
+    pub exit_code: i32,
+}
+
+impl Outcome {
+    fn ok(json: Value, text: impl Into<String>) -> Self {
+        Outcome { json, text: text.into(), exit_code: 0 }
+    }
+}
+
+fn now() -> Timestamp {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    Timestamp(since_epoch.as_micros() as i64)
+}
+
+async fn client(cli: &Cli) -> Result<tokio_postgres::Client, CreditError> {
+    let url = database::resolve_url(
+        cli.database_url.as_deref(),
+        std::env::var("DATABASE_URL").ok().as_deref(),
+        std::env::var("AUTH_DATABASE_URL").ok().as_deref(),
+    )?;
+    database::connect(&url).await
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+fn sql_text(direction: Direction, to: Option<&str>) -> Result<Outcome, CreditError> {
+    let all = migrations();
+    let files: Vec<String> = match direction {
+        Direction::Up => plan::up_to(&all, to)?.into_iter().map(journal::up_file).collect(),
+        Direction::Down => {
+            let everything: Vec<_> = all.iter().map(|m| plan::AppliedMigration { hash: journal::hash(m), created_at: m.when }).collect();
+            plan::rollback(&all, &everything, to.unwrap_or("none"))?.into_iter().map(journal::down_file).collect()
+        }
+    };
+    let text = files.join("\n--> statement-breakpoint\n");
+    Ok(Outcome::ok(json!({ "sql": text }), text))
+}
+
+fn generate(check: bool, dir: &std::path::Path) -> Result<Outcome, CreditError> {
+    let files = journal::files(&migrations());
+    let mut differing = Vec::new();
+    for file in &files {
+        let path = dir.join(&file.path);
+        let current = std::fs::read_to_string(&path).ok();
+        if current.as_deref() == Some(file.contents.as_str()) {
+            continue;
+        }
+        differing.push(file.path.clone());
+        if !check {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| CreditError::invalid_request(format!("cannot create {}: {e}", parent.display())))?;
+            }
+            std::fs::write(&path, &file.contents).map_err(|e| CreditError::invalid_request(format!("cannot write {}: {e}", path.display())))?;
+        }
+    }
+    let text = match (check, differing.is_empty()) {
+        (_, true) => format!("{} is in sync with the schema model", dir.display()),
+        (true, false) => format!("{} is out of sync with the schema model: {}; run `fltr-credits generate`", dir.display(), differing.join(", ")),
+        (false, false) => format!("wrote {}", differing.join(", ")),
+    };
+    let exit_code = i32::from(check && !differing.is_empty());
+    Ok(Outcome { json: json!({ "in_sync": differing.is_empty() || !check, "files": differing }), text, exit_code })
+}
+
+async fn execute(cli: &Cli) -> Result<Outcome, CreditError> {
+    match &cli.command {
+        Command::Sql { direction, to } => sql_text(*direction, to.as_deref()),
+        Command::Generate { check, dir } => generate(*check, dir),
+        Command::Migrate { dry_run } => {
+            let mut client = client(cli).await?;
+            let report = migrator::migrate(&mut client, *dry_run).await?;
+            Ok(migrate_outcome(&report))
+        }
+        Command::Verify => {
+            let client = client(cli).await?;
+            let drift = migrator::verify_schema(&client).await?;
+            let text = if drift.is_empty() {
+                "schema matches the model: no drift".to_string()
+            } else {
+                let lines: Vec<String> = drift.iter().map(|d| format!("  {d}")).collect();
+                format!("{} difference(s) from the model:\n{}", drift.len(), lines.join("\n"))
+            };
+            let exit_code = i32::from(!drift.is_empty());
+            Ok(Outcome { json: json!({ "ok": drift.is_empty(), "drift": to_json(&drift) }), text, exit_code })
+        }
+        Command::Rollback { to } => {
+            let mut client = client(cli).await?;
+            let report = migrator::rollback(&mut client, to).await?;
+            let text = if report.rolled_back.is_empty() {
+                "nothing to roll back".to_string()
+            } else {
+                format!("rolled back {}", report.rolled_back.join(", "))
+            };
+            Ok(Outcome::ok(to_json(&report), text))
+        }
+        Command::SeedCredits { amount } => {
+            let amount = Amount::parse(amount)?;
+            let client = client(cli).await?;
+            let rows = database::run(&client, &seed::plan(amount, now())).await.map_err(|f| f.into_credit_error())?;
+            let result = seed::decode(&rows)?;
+            let text = format!("granted {} credits to {} user(s)", result.amount, result.granted_users);
+            Ok(Outcome::ok(to_json(&result), text))
+        }
+    }
+}
+
+fn migrate_outcome(report: &migrator::MigrateReport) -> Outcome {
+    let mut lines = Vec::new();
+    if !report.adopted_existing_tables.is_empty() {
+        lines.push(format!(
+            "found existing tables with no drizzle journal ({}): adopting them; every statement is idempotent",
+            report.adopted_existing_tables.join(", ")
+        ));
+    }
+    for tag in &report.hash_mismatches {
+        lines.push(format!("note: {tag} was recorded from a different file (hash differs); not re-applied"));
+    }
+    let verb = if report.dry_run { "would apply" } else { "applied" };
+    lines.push(if report.applied.is_empty() { "no pending migrations".to_string() } else { format!("{verb} {}", report.applied.join(", ")) });
+    if !report.validated.is_empty() {
+        lines.push(format!("validated {}", report.validated.join(", ")));
+    }
+    for sql in &report.sql {
+        lines.push(sql.clone());
+    }
+    for drift in &report.drift {
+        lines.push(format!("drift: {drift}"));
+    }
+    let exit_code = i32::from(!report.drift.is_empty());
+    Outcome { json: to_json(report), text: lines.join("\n"), exit_code }
+}
+
+/// Runs the CLI and returns the process exit code.
+pub async fn main_with(cli: Cli) -> i32 {
+    let json_output = cli.json;
+    match execute(&cli).await {
+        Ok(outcome) => {
+            if json_output {
+                println!("{}", outcome.json);
+            } else {
+                println!("{}", outcome.text);
+            }
+            outcome.exit_code
+        }
+        Err(error) => {
+            if json_output {
+                println!("{}", error.to_json());
+            } else {
+                eprintln!("error[{}]: {error}", error.code());
+            }
+            error.exit_code()
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! The pure core: no I/O, no clock, no randomness. Everything here builds for wasm32 and natively.
+
+pub mod error;
+pub mod time;
+pub mod time_serde;
+pub mod validate;
+pub mod window;
+
+pub use error::CreditError;
+pub use time::Timestamp;

@@ -1,0 +1,233 @@
+//! The FLTR schema: Better Auth's core tables (0000), the seed's credit system (0001), and the
+//! engine's additive bookkeeping (0002). Names, types, defaults and actions are the contract with
+//! existing FLTR databases (shared/seed/FLTR-deployment-guide.md, shared/REFERENCE.md §5).
+
+use crate::schema::model::{
+    Change, Column, DefaultValue, ForeignKey, Index, KeyConstraint, Migration, ReferentialAction::*, SqlType::*, Table,
+};
+
+const fn text(name: &'static str) -> Column {
+    Column::new(name, Text)
+}
+const fn integer(name: &'static str) -> Column {
+    Column::new(name, Integer)
+}
+const fn timestamp(name: &'static str) -> Column {
+    Column::new(name, Timestamp)
+}
+const fn created_now(name: &'static str) -> Column {
+    timestamp(name).default(DefaultValue::Now).not_null()
+}
+
+fn better_auth() -> Migration {
+    let users = Table {
+        name: "users",
+        columns: vec![
+            text("id").primary_key(),
+            text("name").not_null(),
+            text("email").not_null(),
+            Column::new("email_verified", Boolean).default(DefaultValue::Boolean(false)).not_null(),
+            text("image"),
+            created_now("created_at"),
+            created_now("updated_at"),
+        ],
+        keys: vec![KeyConstraint { name: "users_email_unique", columns: &["email"], primary: false }],
+    };
+    let sessions = Table {
+        name: "sessions",
+        columns: vec![
+            text("id").primary_key(),
+            timestamp("expires_at").not_null(),
+            text("token").not_null(),
+            created_now("created_at"),
+            timestamp("updated_at").not_null(),
+            text("ip_address"),
+            text("user_agent"),
+            text("user_id").not_null(),
+        ],
+        keys: vec![KeyConstraint { name: "sessions_token_unique", columns: &["token"], primary: false }],
+    };
+    let accounts = Table {
+        name: "accounts",
+        columns: vec![
+            text("id").primary_key(),
+            text("account_id").not_null(),
+            text("provider_id").not_null(),
+            text("user_id").not_null(),
+            text("access_token"),
+            text("refresh_token"),
+            text("id_token"),
+            timestamp("access_token_expires_at"),
+            timestamp("refresh_token_expires_at"),
+            text("scope"),
+            text("password"),
+            created_now("created_at"),
+            timestamp("updated_at").not_null(),
+        ],
+        keys: vec![],
+    };
+    let verifications = Table {
+        name: "verifications",
+        columns: vec![
+            text("id").primary_key(),
+            text("identifier").not_null(),
+            text("value").not_null(),
+            timestamp("expires_at").not_null(),
+            created_now("created_at"),
+            created_now("updated_at"),
+        ],
+        keys: vec![],
+    };
+    let owned_by_user = |name, table| ForeignKey {
+        name,
+        table,
+        columns: &["user_id"],
+        foreign_table: "users",
+        foreign_columns: &["id"],
+        on_delete: Cascade,
+        on_update: NoAction,
+    };
+    Migration {
+        tag: "0000_nifty_bruce_banner",
+        when: 1_730_419_200_000,
+        changes: vec![
+            Change::CreateTable(users),
+            Change::CreateTable(sessions),
+            Change::CreateTable(accounts),
+            Change::CreateTable(verifications),
+            Change::AddForeignKey(owned_by_user("sessions_user_id_users_id_fk", "sessions")),
+            Change::AddForeignKey(owned_by_user("accounts_user_id_users_id_fk", "accounts")),
+            Change::CreateIndex(Index { name: "sessions_userId_idx", table: "sessions", columns: &["user_id"] }),
+            Change::CreateIndex(Index { name: "accounts_userId_idx", table: "accounts", columns: &["user_id"] }),
+            Change::CreateIndex(Index { name: "verifications_identifier_idx", table: "verifications", columns: &["identifier"] }),
+        ],
+    }
+}
+
+fn credit_system() -> Migration {
+    let api_key_credits = Table {
+        name: "api_key_credits",
+        columns: vec![
+            text("api_key").primary_key(),
+            text("user_id").not_null(),
+            text("team_id"),
+            integer("credits").default(DefaultValue::Integer(0)).not_null(),
+            integer("daily_limit"),
+            integer("monthly_limit"),
+            timestamp("created_at").not_null(),
+            timestamp("updated_at").not_null(),
+        ],
+        keys: vec![],
+    };
+    let credit_transactions = Table {
+        name: "credit_transactions",
+        columns: vec![
+            text("id").primary_key(),
+            text("user_id").not_null(),
+            text("team_id"),
+            integer("amount").not_null(),
+            text("type").not_null(),
+            text("operation"),
+            text("resource_id"),
+            text("api_key_id"),
+            text("metadata"),
+            timestamp("created_at").not_null(),
+        ],
+        keys: vec![],
+    };
+    let teams = Table {
+        name: "teams",
+        columns: vec![
+            text("id").primary_key(),
+            text("name").not_null(),
+            integer("credits").default(DefaultValue::Integer(0)).not_null(),
+            text("owner_id"),
+            timestamp("created_at").not_null(),
+            timestamp("updated_at").not_null(),
+        ],
+        keys: vec![],
+    };
+    let fk = |name, table, column: &'static [&'static str], foreign_table, on_delete| ForeignKey {
+        name,
+        table,
+        columns: column,
+        foreign_table,
+        foreign_columns: &["id"],
+        on_delete,
+        on_update: NoAction,
+    };
+    Migration {
+        tag: "0001_abandoned_human_fly",
+        when: 1_731_628_800_000,
+        changes: vec![
+            Change::CreateTable(api_key_credits),
+            Change::CreateTable(credit_transactions),
+            Change::CreateTable(teams),
+            Change::AddColumn { table: "users", column: integer("credits").default(DefaultValue::Integer(0)).not_null() },
+            Change::AddColumn {
+                table: "users",
+                column: integer("total_credits_purchased").default(DefaultValue::Integer(0)).not_null(),
+            },
+            Change::AddColumn { table: "users", column: text("team_id") },
+            Change::AddForeignKey(fk("api_key_credits_user_id_users_id_fk", "api_key_credits", &["user_id"], "users", Cascade)),
+            Change::AddForeignKey(fk("api_key_credits_team_id_teams_id_fk", "api_key_credits", &["team_id"], "teams", Cascade)),
+            Change::AddForeignKey(fk("credit_transactions_user_id_users_id_fk", "credit_transactions", &["user_id"], "users", Cascade)),
+            Change::AddForeignKey(fk("credit_transactions_team_id_teams_id_fk", "credit_transactions", &["team_id"], "teams", SetNull)),
+            Change::AddForeignKey(fk("teams_owner_id_users_id_fk", "teams", &["owner_id"], "users", Cascade)),
+            Change::AddForeignKey(fk("users_team_id_teams_id_fk", "users", &["team_id"], "teams", NoAction)),
+        ],
+    }
+}
+
+/// The engine's bookkeeping: exact per-window usage counters on each key (so limits hold under
+/// READ COMMITTED without summing the ledger), stored idempotent responses, and ledger indexes.
+fn engine_bookkeeping() -> Migration {
+    let idempotency = Table {
+        name: "credit_idempotency_keys",
+        columns: vec![
+            text("account_kind").not_null(),
+            text("account_id").not_null(),
+            text("idempotency_key").not_null(),
+            text("request_hash").not_null(),
+            text("response").not_null(),
+            timestamp("created_at").not_null(),
+        ],
+        keys: vec![KeyConstraint {
+            name: "credit_idempotency_keys_pk",
+            columns: &["account_kind", "account_id", "idempotency_key"],
+            primary: true,
+        }],
+    };
+    let counter = |name| integer(name).default(DefaultValue::Integer(0)).not_null();
+    Migration {
+        tag: "0002_exact_usage_windows",
+        when: 1_764_028_800_000,
+        changes: vec![
+            Change::AddColumn { table: "api_key_credits", column: counter("daily_used") },
+            Change::AddColumn { table: "api_key_credits", column: timestamp("daily_window_start") },
+            Change::AddColumn { table: "api_key_credits", column: counter("monthly_used") },
+            Change::AddColumn { table: "api_key_credits", column: timestamp("monthly_window_start") },
+            Change::CreateTable(idempotency),
+            Change::CreateIndex(Index {
+                name: "credit_transactions_user_id_created_at_idx",
+                table: "credit_transactions",
+                columns: &["user_id", "created_at", "id"],
+            }),
+            Change::CreateIndex(Index {
+                name: "credit_transactions_api_key_id_created_at_idx",
+                table: "credit_transactions",
+                columns: &["api_key_id", "created_at", "id"],
+            }),
+            Change::CreateIndex(Index {
+                name: "credit_transactions_team_id_created_at_idx",
+                table: "credit_transactions",
+                columns: &["team_id", "created_at", "id"],
+            }),
+        ],
+    }
+}
+
+/// Every migration, oldest first. Append only: a released migration never changes.
+pub fn migrations() -> Vec<Migration> {
+    vec![better_auth(), credit_system(), engine_bookkeeping()]
+}

@@ -1,0 +1,7 @@
+//! Operations as single parameterized statements plus decoders of their rows. Pure.
+
+pub mod failure;
+pub mod ops;
+pub mod statement;
+
+pub use statement::Statement;
