@@ -4,6 +4,7 @@
 //! `wasm32-unknown-unknown`; `adapters` carry their statements to Postgres, each behind a feature.
 
 pub mod core;
+pub mod engine;
 pub mod schema;
 pub mod sql;
 

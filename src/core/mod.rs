@@ -1,10 +1,13 @@
 //! The pure core: no I/O, no clock, no randomness. Everything here builds for wasm32 and natively.
 
+pub mod account;
 pub mod error;
+pub mod idempotency;
 pub mod time;
 pub mod time_serde;
 pub mod validate;
 pub mod window;
 
+pub use account::{Account, AccountKind};
 pub use error::CreditError;
 pub use time::Timestamp;

@@ -29,6 +29,7 @@ impl DbFailure {
         };
         let class = code.get(..2).unwrap_or("");
         match (class, code) {
+            (_, "22003") => CreditError::invalid_amount(format!("the balance would leave the integer range: {}", self.message)),
             (_, "42501") => CreditError::forbidden(format!("the database role lacks a privilege: {}", self.message)),
             (_, "42P01" | "42703" | "42883" | "3F000") => CreditError::SchemaNotReady {
                 message: format!("database schema is not ready ({}); run `fltr-credits migrate`", self.message),

@@ -1,7 +1,9 @@
 //! Operations as single parameterized statements plus decoders of their rows. Pure.
 
+pub mod executor;
 pub mod failure;
 pub mod ops;
+pub mod outcome;
 pub mod statement;
 
 pub use statement::Statement;

@@ -81,3 +81,53 @@ pub async fn scalar(client: &Client, sql: &str) -> String {
     let row = client.query_one(&format!("SELECT ({sql})::text"), &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
     row.get::<_, Option<String>>(0).unwrap_or_default()
 }
+
+pub use fltr_credits::adapters::native::database::Native;
+use fltr_credits::core::account::Account;
+use fltr_credits::core::time::Timestamp;
+use fltr_credits::core::validate::Amount;
+use fltr_credits::engine::Engine;
+use fltr_credits::sql::ops::grant::GrantRequest;
+
+pub fn now() -> Timestamp {
+    Timestamp(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64)
+}
+
+/// Inserts a user (and optionally their team membership) with a zero balance.
+pub async fn user(client: &Client, id: &str, team: Option<&str>) {
+    client
+        .execute(
+            "INSERT INTO users (id, name, email, team_id) VALUES ($1, $1, $1 || '@example.com', $2)",
+            &[&id, &team],
+        )
+        .await
+        .expect("insert user");
+}
+
+pub async fn team(client: &Client, id: &str, owner: Option<&str>) {
+    client
+        .execute("INSERT INTO teams (id, name, owner_id, created_at, updated_at) VALUES ($1, $1, $2, now(), now())", &[&id, &owner])
+        .await
+        .expect("insert team");
+}
+
+pub async fn api_key(client: &Client, key: &str, owner: &str, team: Option<&str>, daily: Option<i32>, monthly: Option<i32>) {
+    client
+        .execute(
+            "INSERT INTO api_key_credits (api_key, user_id, team_id, daily_limit, monthly_limit, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, now(), now())",
+            &[&key, &owner, &team, &daily, &monthly],
+        )
+        .await
+        .expect("insert api key");
+}
+
+/// Funds an account through the engine, so its ledger matches.
+pub async fn fund(client: &Client, account: Account, amount: i64) {
+    let engine = Engine::new(Native(client));
+    let request = GrantRequest { account, amount: Amount::new(amount).unwrap(), operation: None, metadata: None, idempotency_key: None };
+    engine.grant(&request, now()).await.expect("grant");
+}
+
+pub async fn reconcile_drift(client: &Client) -> usize {
+    Engine::new(Native(client)).reconcile(false, now()).await.expect("reconcile").drift.len()
+}

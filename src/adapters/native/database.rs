@@ -95,3 +95,12 @@ mod tests {
         assert!(resolve_url(None, Some(" "), None).is_err());
     }
 }
+
+/// The native executor: any tokio-postgres client or transaction.
+pub struct Native<'a, C: GenericClient + Sync>(pub &'a C);
+
+impl<C: GenericClient + Sync> crate::sql::executor::Executor for Native<'_, C> {
+    async fn query(&self, statement: &Statement) -> Result<Vec<String>, DbFailure> {
+        run(self.0, statement).await
+    }
+}

@@ -1,3 +1,11 @@
-//! One module per credit operation: `plan(…) -> Statement` and `decode(rows) -> outcome`.
+//! One module per credit operation: `plan*(…) -> Statement` and `decode*(rows) -> outcome`.
 
+pub mod allocate;
+pub mod balance;
+pub mod consume;
+pub mod grant;
+pub mod purchase;
+pub mod reconcile;
+pub mod refund;
 pub mod seed;
+pub mod transactions;

@@ -1,0 +1,111 @@
+//! Accounts that hold credits, and how an API key is shown.
+
+use crate::core::error::CreditError;
+use crate::core::validate::identifier;
+use serde::{Deserialize, Serialize};
+
+/// The three pools of the seed's schema: `users.credits`, `teams.credits`, `api_key_credits.credits`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountKind {
+    User,
+    Team,
+    ApiKey,
+}
+
+impl AccountKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountKind::User => "user",
+            AccountKind::Team => "team",
+            AccountKind::ApiKey => "api_key",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, CreditError> {
+        match text {
+            "user" => Ok(AccountKind::User),
+            "team" => Ok(AccountKind::Team),
+            "api_key" => Ok(AccountKind::ApiKey),
+            other => Err(CreditError::internal(format!("unknown account kind {other:?}"))),
+        }
+    }
+}
+
+/// A validated reference to one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub kind: AccountKind,
+    pub id: String,
+}
+
+impl Account {
+    pub fn new(kind: AccountKind, id: &str) -> Result<Self, CreditError> {
+        let field = match kind {
+            AccountKind::User => "user_id",
+            AccountKind::Team => "team_id",
+            AccountKind::ApiKey => "api_key",
+        };
+        Ok(Account { kind, id: identifier(field, id)?.to_string() })
+    }
+
+    pub fn user(id: &str) -> Result<Self, CreditError> {
+        Account::new(AccountKind::User, id)
+    }
+    pub fn team(id: &str) -> Result<Self, CreditError> {
+        Account::new(AccountKind::Team, id)
+    }
+    pub fn api_key(id: &str) -> Result<Self, CreditError> {
+        Account::new(AccountKind::ApiKey, id)
+    }
+
+    /// The id as it may be shown: API keys masked, others as they are.
+    pub fn public_id(&self) -> String {
+        public_id(self.kind, &self.id)
+    }
+}
+
+/// API.md: responses never echo a full API key — first 4 and last 4 characters only. Keys too
+/// short for that to hide anything are fully masked.
+pub fn mask_api_key(key: &str) -> String {
+    let chars: Vec<char> = key.chars().collect();
+    if chars.len() < 12 {
+        return "****".to_string();
+    }
+    let head: String = chars[..4].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}****{tail}")
+}
+
+pub fn public_id(kind: AccountKind, id: &str) -> String {
+    match kind {
+        AccountKind::ApiKey => mask_api_key(id),
+        _ => id.to_string(),
+    }
+}
+
+/// `{"kind": …, "id": …}` with the id made public.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountRef {
+    pub kind: AccountKind,
+    pub id: String,
+}
+
+impl AccountRef {
+    pub fn public(kind: AccountKind, id: &str) -> Self {
+        AccountRef { kind, id: public_id(kind, id) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_show_only_their_first_and_last_four_characters() {
+        assert_eq!(mask_api_key("fltr_live_0123456789abcdef"), "fltr****cdef");
+        assert_eq!(mask_api_key("short"), "****");
+        assert_eq!(Account::api_key("fltr_live_0123456789abcdef").unwrap().public_id(), "fltr****cdef");
+        assert_eq!(Account::user("u1").unwrap().public_id(), "u1");
+    }
+}

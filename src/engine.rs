@@ -1,0 +1,68 @@
+//! Every credit operation as one call: plan the statement, carry it with the adapter's executor,
+//! decode the rows. No I/O of its own and no clock: adapters pass `now`.
+
+use crate::core::account::Account;
+use crate::core::error::CreditError;
+use crate::core::time::Timestamp;
+use crate::sql::executor::{run, Executor};
+use crate::sql::ops::allocate::{self, AllocateRequest};
+use crate::sql::ops::balance::{self, Balance};
+use crate::sql::ops::consume::{self, ConsumeRequest, Payer};
+use crate::sql::ops::grant::{self, CreditResult, GrantRequest};
+use crate::sql::ops::purchase::{self, PurchaseRequest};
+use crate::sql::ops::reconcile::{self, ReconcileReport};
+use crate::sql::ops::refund::{self, RefundResult, RefundScope};
+use crate::sql::ops::transactions::{self, Cursor, TransactionPage};
+use crate::sql::outcome::ChargeResult;
+
+pub struct Engine<E> {
+    pub executor: E,
+}
+
+impl<E: Executor> Engine<E> {
+    pub fn new(executor: E) -> Self {
+        Engine { executor }
+    }
+
+    pub async fn consume(&self, request: &ConsumeRequest, now: Timestamp) -> Result<ChargeResult, CreditError> {
+        let key = request.idempotency_key.as_deref();
+        run(&self.executor, &consume::plan_consume(request, now), |rows| consume::decode_consume(rows, key)).await
+    }
+
+    pub async fn check(&self, payer: &Payer, amount: i64, now: Timestamp) -> Result<ChargeResult, CreditError> {
+        if !(0..=crate::core::validate::AMOUNT_MAX).contains(&amount) {
+            return Err(CreditError::invalid_amount(format!("amount must be between 0 and {}", crate::core::validate::AMOUNT_MAX)));
+        }
+        run(&self.executor, &consume::plan_check(payer, amount, now), consume::decode_check).await
+    }
+
+    pub async fn grant(&self, request: &GrantRequest, now: Timestamp) -> Result<CreditResult, CreditError> {
+        let key = request.idempotency_key.as_deref();
+        run(&self.executor, &grant::plan(request, now), |rows| grant::decode(rows, key)).await
+    }
+
+    pub async fn purchase(&self, request: &PurchaseRequest, now: Timestamp) -> Result<CreditResult, CreditError> {
+        run(&self.executor, &purchase::plan(request, now), |rows| purchase::decode(rows, &request.payment_id)).await
+    }
+
+    pub async fn refund(&self, transaction_id: &str, scope: &RefundScope, now: Timestamp) -> Result<RefundResult, CreditError> {
+        run(&self.executor, &refund::plan(transaction_id, scope, now)?, refund::decode).await
+    }
+
+    pub async fn allocate(&self, request: &AllocateRequest, now: Timestamp) -> Result<ChargeResult, CreditError> {
+        let key = request.idempotency_key.as_deref();
+        run(&self.executor, &allocate::plan(request, now), |rows| allocate::decode(rows, key)).await
+    }
+
+    pub async fn balance(&self, account: &Account, now: Timestamp) -> Result<Balance, CreditError> {
+        run(&self.executor, &balance::plan(account, now), |rows| balance::decode(rows, account, now)).await
+    }
+
+    pub async fn transactions(&self, account: &Account, limit: u32, cursor: Option<&Cursor>) -> Result<TransactionPage, CreditError> {
+        run(&self.executor, &transactions::plan(account, limit, cursor), |rows| transactions::decode(rows, limit)).await
+    }
+
+    pub async fn reconcile(&self, adopt: bool, now: Timestamp) -> Result<ReconcileReport, CreditError> {
+        run(&self.executor, &reconcile::plan(adopt, now), reconcile::decode).await
+    }
+}

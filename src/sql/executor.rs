@@ -1,0 +1,28 @@
+//! The one thing an adapter implements: carry a statement, return its `r` column.
+
+use crate::core::error::CreditError;
+use crate::sql::failure::DbFailure;
+use crate::sql::statement::Statement;
+
+#[allow(async_fn_in_trait)]
+pub trait Executor {
+    async fn query(&self, statement: &Statement) -> Result<Vec<String>, DbFailure>;
+}
+
+/// Runs an operation's statement and decodes its rows.
+///
+/// A unique violation means an identical request (same idempotency key, same refund, same
+/// payment) committed first and this statement was rolled back whole; running it once more
+/// returns that request's outcome as a replay. Still one round trip in the common case.
+pub async fn run<E: Executor, T>(
+    executor: &E,
+    statement: &Statement,
+    decode: impl Fn(&[String]) -> Result<T, CreditError>,
+) -> Result<T, CreditError> {
+    let rows = match executor.query(statement).await {
+        Ok(rows) => rows,
+        Err(failure) if failure.is_unique_violation() => executor.query(statement).await.map_err(DbFailure::into_credit_error)?,
+        Err(failure) => return Err(failure.into_credit_error()),
+    };
+    decode(&rows)
+}

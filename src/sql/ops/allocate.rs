@@ -1,0 +1,102 @@
+//! `allocate`: fund an API key's allowance from its owner's pool (the team's when the key has a
+//! team), in one statement: both rows locked, the pool checked, both balances moved, and an
+//! `allocation` ledger row written on each side so both accounts still equal their ledgers.
+
+use crate::core::account::mask_api_key;
+use crate::core::error::CreditError;
+use crate::core::idempotency::request_hash;
+use crate::core::time::Timestamp;
+use crate::core::validate::Amount;
+use crate::core::window::Period;
+use crate::sql::outcome::{decode_charge, ChargeResult};
+use crate::sql::statement::Statement;
+
+pub const SQL: &str = r#"WITH prior AS (
+  SELECT request_hash, response FROM credit_idempotency_keys
+  WHERE $3::text IS NOT NULL AND account_kind = 'api_key' AND account_id = $1::text AND idempotency_key = $3::text
+), key AS (
+  SELECT k.api_key, k.user_id, k.team_id FROM api_key_credits k
+  WHERE k.api_key = $1::text AND ($8::text IS NULL OR k.user_id = $8::text) AND NOT EXISTS (SELECT 1 FROM prior)
+  FOR UPDATE
+), source_user AS (
+  SELECT u.id, u.credits FROM users u, key k WHERE k.team_id IS NULL AND u.id = k.user_id FOR UPDATE OF u
+), source_team AS (
+  SELECT t.id, t.credits FROM teams t, key k WHERE k.team_id IS NOT NULL AND t.id = k.team_id FOR UPDATE OF t
+), decision AS (
+  SELECT s.kind AS source_kind, s.id AS source_id, s.credits AS source_credits, k.api_key, k.user_id, k.team_id,
+    CASE WHEN s.credits < $2::int THEN 'insufficient_credits' ELSE 'ok' END AS status
+  FROM key k, (SELECT 'user' AS kind, id, credits FROM source_user UNION ALL SELECT 'team', id, credits FROM source_team) s
+), debit_user AS (
+  UPDATE users u SET credits = u.credits - $2::int
+  FROM decision d WHERE d.status = 'ok' AND d.source_kind = 'user' AND u.id = d.source_id
+  RETURNING u.credits
+), debit_team AS (
+  UPDATE teams t SET credits = t.credits - $2::int, updated_at = $4::timestamp
+  FROM decision d WHERE d.status = 'ok' AND d.source_kind = 'team' AND t.id = d.source_id
+  RETURNING t.credits
+), source_after AS (
+  SELECT credits FROM debit_user UNION ALL SELECT credits FROM debit_team
+), credit_key AS (
+  UPDATE api_key_credits k SET credits = k.credits + $2::int, updated_at = $4::timestamp
+  FROM decision d, source_after s WHERE k.api_key = d.api_key
+  RETURNING k.credits, k.daily_limit, k.monthly_limit,
+    CASE WHEN k.daily_window_start >= $5::timestamp THEN k.daily_used ELSE 0 END AS daily_used,
+    CASE WHEN k.monthly_window_start >= $6::timestamp THEN k.monthly_used ELSE 0 END AS monthly_used
+), ledger_source AS (
+  INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, resource_id, api_key_id, metadata, created_at)
+  SELECT 'ctx_' || replace(gen_random_uuid()::text, '-', ''), d.user_id, CASE WHEN d.source_kind = 'team' THEN d.source_id END,
+    -$2::int, 'allocation', 'allocate', NULL, NULL, json_build_object('to_api_key', $9::text)::text, $4::timestamp
+  FROM decision d, credit_key c
+  RETURNING id
+), ledger AS (
+  INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, resource_id, api_key_id, metadata, created_at)
+  SELECT 'ctx_' || replace(gen_random_uuid()::text, '-', ''), d.user_id, d.team_id, $2::int, 'allocation', 'allocate', NULL,
+    d.api_key, json_build_object('from', d.source_kind, 'from_id', d.source_id)::text, $4::timestamp
+  FROM decision d, credit_key c, ledger_source s
+  RETURNING id
+), facts AS (
+  SELECT json_build_object('status', 'ok', 'transaction_id', l.id, 'charged_kind', 'api_key', 'charged_id', d.api_key,
+    'amount', $2::int, 'balance', c.credits, 'daily_limit', c.daily_limit, 'daily_used', c.daily_used,
+    'monthly_limit', c.monthly_limit, 'monthly_used', c.monthly_used, 'now', $4::text) AS body
+  FROM decision d, credit_key c, ledger l
+), remember AS (
+  INSERT INTO credit_idempotency_keys (account_kind, account_id, idempotency_key, request_hash, response, created_at)
+  SELECT 'api_key', $1::text, $3::text, $7::text, f.body::text, $4::timestamp FROM facts f WHERE $3::text IS NOT NULL
+)
+SELECT (CASE
+  WHEN EXISTS (SELECT 1 FROM prior WHERE request_hash = $7::text)
+    THEN (SELECT json_build_object('status', 'replay', 'original', response::json) FROM prior)
+  WHEN EXISTS (SELECT 1 FROM prior) THEN json_build_object('status', 'idempotency_conflict')
+  WHEN EXISTS (SELECT 1 FROM facts) THEN (SELECT body FROM facts)
+  WHEN EXISTS (SELECT 1 FROM decision) THEN (SELECT json_build_object('status', d.status, 'charged_kind', d.source_kind,
+    'charged_id', d.source_id, 'amount', $2::int, 'balance', d.source_credits, 'now', $4::text) FROM decision d)
+  ELSE json_build_object('status', 'not_found')
+END)::text AS r"#;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllocateRequest {
+    pub api_key: String,
+    pub amount: Amount,
+    pub idempotency_key: Option<String>,
+    /// When set, the key must belong to this user (a signed-in caller); otherwise not_found.
+    pub owner: Option<String>,
+}
+
+pub fn plan(request: &AllocateRequest, now: Timestamp) -> Statement {
+    let amount = request.amount.get().to_string();
+    let fingerprint = request_hash(&["allocate", &request.api_key, &amount]);
+    Statement::new(SQL)
+        .param(&request.api_key)
+        .param(request.amount.get())
+        .optional(request.idempotency_key.as_deref())
+        .param(now.to_sql_literal())
+        .param(Period::Daily.start(now).to_sql_literal())
+        .param(Period::Monthly.start(now).to_sql_literal())
+        .param(fingerprint)
+        .optional(request.owner.as_deref())
+        .param(mask_api_key(&request.api_key))
+}
+
+pub fn decode(rows: &[String], idempotency_key: Option<&str>) -> Result<ChargeResult, CreditError> {
+    decode_charge("allocate", rows, idempotency_key, true)
+}

@@ -1,0 +1,255 @@
+//! `consume` and `check`: debit an account in ONE statement — balance, daily and monthly limits
+//! decided on the locked row, the ledger row and the idempotency record written with it.
+//!
+//! Why this is exact under READ COMMITTED: the target row is read `FOR UPDATE`, which waits for
+//! concurrent debits to commit and then returns the row's *latest* version; every check is made on
+//! that version while we hold its lock. Window usage lives in counters on the key row
+//! (`daily_used`, `monthly_used`), never in a SUM over the ledger, which would see a stale snapshot.
+//!
+//! Idempotency: a replay finds the stored outcome and writes nothing. Two identical requests racing
+//! both pass the snapshot check, but the loser's insert of the idempotency key collides with the
+//! winner's primary key, which aborts its whole statement (nothing written); the executor then runs
+//! it once more and gets the replay.
+
+use crate::core::account::{Account, AccountKind};
+use crate::core::error::CreditError;
+use crate::core::idempotency::request_hash;
+use crate::core::time::Timestamp;
+use crate::core::validate::{Amount, Operation};
+use crate::core::window::Period;
+use crate::sql::outcome::{decode_charge, ChargeResult};
+use crate::sql::statement::Statement;
+
+/// Shared tail: from `prior`, `decision`, `debited` (balance and counters after) and `ledger`,
+/// build the outcome row and remember successful outcomes under the idempotency key.
+macro_rules! charge_tail {
+    () => {
+        r#"facts AS (
+  SELECT json_build_object('status', 'ok', 'transaction_id', l.id, 'charged_kind', d.kind, 'charged_id', d.id,
+    'amount', $2::int, 'balance', b.credits, 'daily_limit', d.daily_limit, 'daily_used', b.daily_used,
+    'monthly_limit', d.monthly_limit, 'monthly_used', b.monthly_used, 'now', $8::text) AS body
+  FROM decision d, debited b, ledger l
+), remember AS (
+  INSERT INTO credit_idempotency_keys (account_kind, account_id, idempotency_key, request_hash, response, created_at)
+  SELECT d.kind, d.id, $6::text, $7::text, f.body::text, $8::timestamp FROM decision d, facts f WHERE $6::text IS NOT NULL
+)
+SELECT (CASE
+  WHEN EXISTS (SELECT 1 FROM prior WHERE request_hash = $7::text)
+    THEN (SELECT json_build_object('status', 'replay', 'original', response::json) FROM prior)
+  WHEN EXISTS (SELECT 1 FROM prior) THEN json_build_object('status', 'idempotency_conflict')
+  WHEN EXISTS (SELECT 1 FROM facts) THEN (SELECT body FROM facts)
+  WHEN EXISTS (SELECT 1 FROM decision) THEN (SELECT json_build_object('status', d.status, 'charged_kind', d.kind,
+    'charged_id', d.id, 'amount', $2::int, 'balance', d.credits, 'daily_limit', d.daily_limit, 'daily_used', d.daily_used,
+    'monthly_limit', d.monthly_limit, 'monthly_used', d.monthly_used, 'now', $8::text) FROM decision d)
+  ELSE json_build_object('status', 'not_found')
+END)::text AS r"#
+    };
+}
+
+/// Debit an API key's own allowance, bounded by its daily and monthly limits.
+pub const CONSUME_API_KEY_SQL: &str = concat!(
+    r#"WITH prior AS (
+  SELECT request_hash, response FROM credit_idempotency_keys
+  WHERE $6::text IS NOT NULL AND account_kind = 'api_key' AND account_id = $1 AND idempotency_key = $6::text
+), locked AS (
+  SELECT k.api_key, k.user_id, k.team_id, k.credits, k.daily_limit, k.monthly_limit,
+    CASE WHEN k.daily_window_start >= $9::timestamp THEN k.daily_used ELSE 0 END AS daily_used,
+    CASE WHEN k.monthly_window_start >= $10::timestamp THEN k.monthly_used ELSE 0 END AS monthly_used
+  FROM api_key_credits k
+  WHERE k.api_key = $1 AND NOT EXISTS (SELECT 1 FROM prior)
+  FOR UPDATE
+), decision AS (
+  SELECT 'api_key'::text AS kind, l.api_key AS id, l.*, CASE
+    WHEN l.credits < $2::int THEN 'insufficient_credits'
+    WHEN l.daily_limit IS NOT NULL AND l.daily_used + $2::int > l.daily_limit THEN 'daily_limit_exceeded'
+    WHEN l.monthly_limit IS NOT NULL AND l.monthly_used + $2::int > l.monthly_limit THEN 'monthly_limit_exceeded'
+    ELSE 'ok' END AS status
+  FROM locked l
+), debited AS (
+  UPDATE api_key_credits k SET
+    credits = k.credits - $2::int,
+    daily_used = d.daily_used + $2::int,
+    daily_window_start = greatest(k.daily_window_start, $9::timestamp),
+    monthly_used = d.monthly_used + $2::int,
+    monthly_window_start = greatest(k.monthly_window_start, $10::timestamp),
+    updated_at = $8::timestamp
+  FROM decision d
+  WHERE k.api_key = d.api_key AND d.status = 'ok'
+  RETURNING k.credits, k.daily_used, k.monthly_used
+), ledger AS (
+  INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, resource_id, api_key_id, metadata, created_at)
+  SELECT 'ctx_' || replace(gen_random_uuid()::text, '-', ''), d.user_id, d.team_id, -$2::int, 'usage', $3::text, $4::text,
+    d.api_key, $5::text, $8::timestamp
+  FROM decision d, debited b
+  RETURNING id
+), "#,
+    charge_tail!()
+);
+
+/// Debit a signed-in user: the team pool when `users.team_id` is set, else the personal pool.
+pub const CONSUME_USER_SQL: &str = concat!(
+    r#"WITH member AS (
+  SELECT u.id AS user_id, u.team_id FROM users u WHERE u.id = $1
+), target AS (
+  SELECT CASE WHEN m.team_id IS NULL THEN 'user' ELSE 'team' END AS kind, coalesce(m.team_id, m.user_id) AS id,
+    m.user_id, m.team_id
+  FROM member m
+), prior AS (
+  SELECT i.request_hash, i.response FROM credit_idempotency_keys i, target t
+  WHERE $6::text IS NOT NULL AND i.account_kind = t.kind AND i.account_id = t.id AND i.idempotency_key = $6::text
+), locked_user AS (
+  SELECT u.id, u.credits FROM users u, target t
+  WHERE t.kind = 'user' AND u.id = t.id AND NOT EXISTS (SELECT 1 FROM prior)
+  FOR UPDATE OF u
+), locked_team AS (
+  SELECT tm.id, tm.credits FROM teams tm, target t
+  WHERE t.kind = 'team' AND tm.id = t.id AND NOT EXISTS (SELECT 1 FROM prior)
+  FOR UPDATE OF tm
+), decision AS (
+  SELECT t.kind, p.id, t.user_id, t.team_id, p.credits, NULL::int AS daily_limit, 0 AS daily_used,
+    NULL::int AS monthly_limit, 0 AS monthly_used,
+    CASE WHEN p.credits < $2::int THEN 'insufficient_credits' ELSE 'ok' END AS status
+  FROM (SELECT id, credits FROM locked_user UNION ALL SELECT id, credits FROM locked_team) p, target t
+), debit_user AS (
+  UPDATE users u SET credits = u.credits - $2::int
+  FROM decision d WHERE d.kind = 'user' AND d.status = 'ok' AND u.id = d.id
+  RETURNING u.credits
+), debit_team AS (
+  UPDATE teams tm SET credits = tm.credits - $2::int, updated_at = $8::timestamp
+  FROM decision d WHERE d.kind = 'team' AND d.status = 'ok' AND tm.id = d.id
+  RETURNING tm.credits
+), debited AS (
+  SELECT credits, 0 AS daily_used, 0 AS monthly_used FROM debit_user
+  UNION ALL SELECT credits, 0, 0 FROM debit_team
+), ledger AS (
+  INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, resource_id, api_key_id, metadata, created_at)
+  SELECT 'ctx_' || replace(gen_random_uuid()::text, '-', ''), d.user_id, CASE WHEN d.kind = 'team' THEN d.id END,
+    -$2::int, 'usage', $3::text, $4::text, NULL, $5::text, $8::timestamp
+  FROM decision d, debited b
+  RETURNING id
+), "#,
+    charge_tail!()
+);
+
+/// `check` for an API key: the same decision on the current row, nothing written, no lock.
+pub const CHECK_API_KEY_SQL: &str = r#"SELECT coalesce((
+  SELECT json_build_object('status', CASE
+      WHEN k.credits < $2::int THEN 'insufficient_credits'
+      WHEN k.daily_limit IS NOT NULL AND w.daily_used + $2::int > k.daily_limit THEN 'daily_limit_exceeded'
+      WHEN k.monthly_limit IS NOT NULL AND w.monthly_used + $2::int > k.monthly_limit THEN 'monthly_limit_exceeded'
+      ELSE 'ok' END,
+    'charged_kind', 'api_key', 'charged_id', k.api_key, 'amount', $2::int, 'balance', k.credits,
+    'daily_limit', k.daily_limit, 'daily_used', w.daily_used, 'monthly_limit', k.monthly_limit,
+    'monthly_used', w.monthly_used, 'now', $3::text, 'read_at', clock_timestamp())
+  FROM api_key_credits k,
+    LATERAL (SELECT CASE WHEN k.daily_window_start >= $4::timestamp THEN k.daily_used ELSE 0 END AS daily_used,
+                    CASE WHEN k.monthly_window_start >= $5::timestamp THEN k.monthly_used ELSE 0 END AS monthly_used) w
+  WHERE k.api_key = $1
+), json_build_object('status', 'not_found'))::text AS r"#;
+
+/// `check` for a user (team pool or personal), nothing written.
+pub const CHECK_USER_SQL: &str = r#"SELECT coalesce((
+  SELECT json_build_object('status', CASE WHEN p.credits < $2::int THEN 'insufficient_credits' ELSE 'ok' END,
+    'charged_kind', p.kind, 'charged_id', p.id, 'amount', $2::int, 'balance', p.credits,
+    'daily_limit', NULL, 'daily_used', 0, 'monthly_limit', NULL, 'monthly_used', 0, 'now', $3::text,
+    'read_at', clock_timestamp())
+  FROM users u
+  CROSS JOIN LATERAL (
+    SELECT 'team' AS kind, tm.id, tm.credits FROM teams tm WHERE tm.id = u.team_id
+    UNION ALL SELECT 'user', u.id, u.credits WHERE u.team_id IS NULL
+  ) p
+  WHERE u.id = $1
+), json_build_object('status', 'not_found'))::text AS r"#;
+
+/// Who pays: a signed-in user (their team's pool or their own) or an API key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Payer {
+    User(String),
+    ApiKey(String),
+}
+
+impl Payer {
+    pub fn from_account(account: &Account) -> Result<Self, CreditError> {
+        match account.kind {
+            AccountKind::User => Ok(Payer::User(account.id.clone())),
+            AccountKind::ApiKey => Ok(Payer::ApiKey(account.id.clone())),
+            AccountKind::Team => Err(CreditError::invalid_request(
+                "usage is charged to a user (their team's pool when they have one) or an API key, not to a team directly",
+            )),
+        }
+    }
+
+    fn parts(&self) -> (&'static str, &str) {
+        match self {
+            Payer::User(id) => ("user", id),
+            Payer::ApiKey(key) => ("api_key", key),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumeRequest {
+    pub payer: Payer,
+    pub amount: Amount,
+    pub operation: Operation,
+    pub resource_id: Option<String>,
+    /// JSON object text, validated by `validate::metadata`.
+    pub metadata: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+impl ConsumeRequest {
+    fn fingerprint(&self) -> String {
+        let (kind, id) = self.payer.parts();
+        let amount = self.amount.get().to_string();
+        request_hash(&[
+            "consume",
+            kind,
+            id,
+            &amount,
+            self.operation.as_str(),
+            self.resource_id.as_deref().unwrap_or(""),
+            self.metadata.as_deref().unwrap_or(""),
+        ])
+    }
+}
+
+pub fn plan_consume(request: &ConsumeRequest, now: Timestamp) -> Statement {
+    let (sql, id) = match &request.payer {
+        Payer::User(id) => (CONSUME_USER_SQL, id),
+        Payer::ApiKey(key) => (CONSUME_API_KEY_SQL, key),
+    };
+    Statement::new(sql)
+        .param(id)
+        .param(request.amount.get())
+        .param(request.operation.as_str())
+        .optional(request.resource_id.as_deref())
+        .optional(request.metadata.as_deref())
+        .optional(request.idempotency_key.as_deref())
+        .param(request.fingerprint())
+        .param(now.to_sql_literal())
+        .param(Period::Daily.start(now).to_sql_literal())
+        .param(Period::Monthly.start(now).to_sql_literal())
+}
+
+/// `amount` may be 0 for `check`: "would anything be allowed right now" (Unkey's `cost: 0`).
+pub fn plan_check(payer: &Payer, amount: i64, now: Timestamp) -> Statement {
+    let (sql, id) = match payer {
+        Payer::User(id) => (CHECK_USER_SQL, id),
+        Payer::ApiKey(key) => (CHECK_API_KEY_SQL, key),
+    };
+    Statement::new(sql)
+        .param(id)
+        .param(amount)
+        .param(now.to_sql_literal())
+        .param(Period::Daily.start(now).to_sql_literal())
+        .param(Period::Monthly.start(now).to_sql_literal())
+}
+
+pub fn decode_consume(rows: &[String], idempotency_key: Option<&str>) -> Result<ChargeResult, CreditError> {
+    decode_charge("consume", rows, idempotency_key, true)
+}
+
+pub fn decode_check(rows: &[String]) -> Result<ChargeResult, CreditError> {
+    decode_charge("check", rows, None, false)
+}

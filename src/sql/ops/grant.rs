@@ -1,0 +1,129 @@
+//! `grant`: add credits to a user, team or API key, with a `grant` ledger row, in one statement.
+//! Idempotent under a caller key, scoped to the account.
+
+use crate::core::account::{Account, AccountKind, AccountRef};
+use crate::core::error::CreditError;
+use crate::core::idempotency::request_hash;
+use crate::core::time::Timestamp;
+use crate::core::validate::{Amount, Operation};
+use crate::sql::statement::{single_row, Statement};
+use serde::{Deserialize, Serialize};
+
+/// Team rows in the ledger need a `user_id` (NOT NULL in the seed): the owner, else the first member.
+pub const SQL: &str = r#"WITH prior AS (
+  SELECT request_hash, response FROM credit_idempotency_keys
+  WHERE $5::text IS NOT NULL AND account_kind = $1::text AND account_id = $2::text AND idempotency_key = $5::text
+), credit_user AS (
+  UPDATE users u SET credits = u.credits + $3::int
+  WHERE $1::text = 'user' AND u.id = $2::text AND NOT EXISTS (SELECT 1 FROM prior)
+  RETURNING u.id AS user_id, NULL::text AS team_id, NULL::text AS api_key, u.credits
+), credit_team AS (
+  UPDATE teams t SET credits = t.credits + $3::int, updated_at = $7::timestamp
+  WHERE $1::text = 'team' AND t.id = $2::text AND NOT EXISTS (SELECT 1 FROM prior)
+    AND coalesce(t.owner_id, (SELECT min(m.id) FROM users m WHERE m.team_id = t.id)) IS NOT NULL
+  RETURNING coalesce(t.owner_id, (SELECT min(m.id) FROM users m WHERE m.team_id = t.id)) AS user_id, t.id AS team_id,
+    NULL::text AS api_key, t.credits
+), credit_key AS (
+  UPDATE api_key_credits k SET credits = k.credits + $3::int, updated_at = $7::timestamp
+  WHERE $1::text = 'api_key' AND k.api_key = $2::text AND NOT EXISTS (SELECT 1 FROM prior)
+  RETURNING k.user_id, k.team_id, k.api_key, k.credits
+), credited AS (
+  SELECT * FROM credit_user UNION ALL SELECT * FROM credit_team UNION ALL SELECT * FROM credit_key
+), ledger AS (
+  INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, resource_id, api_key_id, metadata, created_at)
+  SELECT 'ctx_' || replace(gen_random_uuid()::text, '-', ''), c.user_id, c.team_id, $3::int, 'grant', $4::text, NULL,
+    c.api_key, $8::text, $7::timestamp
+  FROM credited c
+  RETURNING id
+), facts AS (
+  SELECT json_build_object('status', 'ok', 'transaction_id', l.id, 'account_kind', $1::text, 'account_id', $2::text,
+    'amount', $3::int, 'balance', c.credits) AS body
+  FROM credited c, ledger l
+), remember AS (
+  INSERT INTO credit_idempotency_keys (account_kind, account_id, idempotency_key, request_hash, response, created_at)
+  SELECT $1::text, $2::text, $5::text, $6::text, f.body::text, $7::timestamp FROM facts f WHERE $5::text IS NOT NULL
+)
+SELECT (CASE
+  WHEN EXISTS (SELECT 1 FROM prior WHERE request_hash = $6::text)
+    THEN (SELECT json_build_object('status', 'replay', 'original', response::json) FROM prior)
+  WHEN EXISTS (SELECT 1 FROM prior) THEN json_build_object('status', 'idempotency_conflict')
+  WHEN EXISTS (SELECT 1 FROM facts) THEN (SELECT body FROM facts)
+  WHEN $1::text = 'team' AND EXISTS (SELECT 1 FROM teams WHERE id = $2::text) THEN json_build_object('status', 'unattributable')
+  ELSE json_build_object('status', 'not_found')
+END)::text AS r"#;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CreditFacts {
+    #[serde(default)]
+    pub status: String,
+    pub transaction_id: Option<String>,
+    pub account_kind: Option<AccountKind>,
+    pub account_id: Option<String>,
+    pub amount: Option<i64>,
+    pub balance: Option<i64>,
+    pub original: Option<Box<CreditFacts>>,
+}
+
+/// The result of a credit to one account (grant, purchase).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CreditResult {
+    pub ok: bool,
+    pub transaction_id: String,
+    pub replayed: bool,
+    pub account: AccountRef,
+    pub amount: i64,
+    pub balance: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantRequest {
+    pub account: Account,
+    pub amount: Amount,
+    /// Recorded in `credit_transactions.operation`; `grant` when not given.
+    pub operation: Option<Operation>,
+    pub metadata: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+pub fn plan(request: &GrantRequest, now: Timestamp) -> Statement {
+    let operation = request.operation.as_ref().map(Operation::as_str).unwrap_or("grant");
+    let amount = request.amount.get().to_string();
+    let fingerprint = request_hash(&["grant", request.account.kind.as_str(), &request.account.id, &amount, operation, request.metadata.as_deref().unwrap_or("")]);
+    Statement::new(SQL)
+        .param(request.account.kind.as_str())
+        .param(&request.account.id)
+        .param(request.amount.get())
+        .param(operation)
+        .optional(request.idempotency_key.as_deref())
+        .param(fingerprint)
+        .param(now.to_sql_literal())
+        .optional(request.metadata.as_deref())
+}
+
+fn missing(field: &str) -> CreditError {
+    CreditError::internal(format!("credit outcome lacks {field}"))
+}
+
+pub fn credit_result(facts: &CreditFacts, replayed: bool) -> Result<CreditResult, CreditError> {
+    let kind = facts.account_kind.ok_or_else(|| missing("account_kind"))?;
+    Ok(CreditResult {
+        ok: true,
+        transaction_id: facts.transaction_id.clone().ok_or_else(|| missing("transaction_id"))?,
+        replayed,
+        account: AccountRef::public(kind, facts.account_id.as_deref().ok_or_else(|| missing("account_id"))?),
+        amount: facts.amount.ok_or_else(|| missing("amount"))?,
+        balance: facts.balance.ok_or_else(|| missing("balance"))?,
+    })
+}
+
+pub fn decode(rows: &[String], idempotency_key: Option<&str>) -> Result<CreditResult, CreditError> {
+    let facts: CreditFacts = single_row("grant", rows)?;
+    match facts.status.as_str() {
+        "ok" => credit_result(&facts, false),
+        "replay" => credit_result(facts.original.as_deref().ok_or_else(|| missing("original"))?, true),
+        "idempotency_conflict" => Err(CreditError::IdempotencyConflict { key: idempotency_key.unwrap_or_default().to_string() }),
+        "unattributable" => Err(CreditError::invalid_request("the team has no owner_id and no members to attribute the ledger row to")),
+        "not_found" => Err(CreditError::not_found("no such account")),
+        other => Err(CreditError::internal(format!("unknown grant status {other:?}"))),
+    }
+}

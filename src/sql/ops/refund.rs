@@ -1,0 +1,116 @@
+//! `refund`: reverse one usage row, once. The refund's ledger id is `refund_<usage id>`, so the
+//! primary key makes a second refund impossible even when two race; the loser's statement is
+//! rolled back whole and its retry reports the first refund as a replay. The credits go back to
+//! the account the usage was charged to, and an API key's window counters give the quota back
+//! when the usage fell in the current window.
+
+use crate::core::error::CreditError;
+use crate::core::time::Timestamp;
+use crate::core::validate::identifier;
+use crate::sql::statement::{single_row, Statement};
+use serde::{Deserialize, Serialize};
+
+pub const SQL: &str = r#"WITH original AS (
+  SELECT t.* FROM credit_transactions t
+  WHERE t.id = $1::text AND t.type = 'usage' AND (
+    $2::text = 'any'
+    OR ($2::text = 'user' AND t.user_id = $3::text AND t.api_key_id IS NULL)
+    OR ($2::text = 'api_key' AND t.api_key_id = $3::text))
+), existing AS (
+  SELECT r.id, -r.amount AS refunded FROM credit_transactions r WHERE r.id = 'refund_' || $1::text
+), credit_key AS (
+  UPDATE api_key_credits k SET
+    credits = k.credits - o.amount,
+    daily_used = CASE WHEN k.daily_window_start = date_trunc('day', o.created_at) THEN greatest(k.daily_used + o.amount, 0) ELSE k.daily_used END,
+    monthly_used = CASE WHEN k.monthly_window_start = date_trunc('month', o.created_at) THEN greatest(k.monthly_used + o.amount, 0) ELSE k.monthly_used END,
+    updated_at = $4::timestamp
+  FROM original o
+  WHERE o.api_key_id IS NOT NULL AND k.api_key = o.api_key_id AND NOT EXISTS (SELECT 1 FROM existing)
+  RETURNING k.credits
+), credit_team AS (
+  UPDATE teams tm SET credits = tm.credits - o.amount, updated_at = $4::timestamp
+  FROM original o
+  WHERE o.api_key_id IS NULL AND o.team_id IS NOT NULL AND tm.id = o.team_id AND NOT EXISTS (SELECT 1 FROM existing)
+  RETURNING tm.credits
+), credit_user AS (
+  UPDATE users u SET credits = u.credits - o.amount
+  FROM original o
+  WHERE o.api_key_id IS NULL AND o.team_id IS NULL AND u.id = o.user_id AND NOT EXISTS (SELECT 1 FROM existing)
+  RETURNING u.credits
+), credited AS (
+  SELECT credits FROM credit_key UNION ALL SELECT credits FROM credit_team UNION ALL SELECT credits FROM credit_user
+), ledger AS (
+  INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, resource_id, api_key_id, metadata, created_at)
+  SELECT 'refund_' || o.id, o.user_id, o.team_id, -o.amount, 'refund', o.operation, o.resource_id, o.api_key_id,
+    json_build_object('refund_of', o.id)::text, $4::timestamp
+  FROM original o, credited c
+  RETURNING id, amount
+)
+SELECT (CASE
+  WHEN NOT EXISTS (SELECT 1 FROM original) THEN json_build_object('status', 'not_found')
+  WHEN EXISTS (SELECT 1 FROM existing) THEN (
+    SELECT json_build_object('status', 'replay', 'transaction_id', e.id, 'refunded', e.refunded, 'balance', (
+      SELECT CASE WHEN o.api_key_id IS NOT NULL THEN (SELECT credits FROM api_key_credits WHERE api_key = o.api_key_id)
+                  WHEN o.team_id IS NOT NULL THEN (SELECT credits FROM teams WHERE id = o.team_id)
+                  ELSE (SELECT credits FROM users WHERE id = o.user_id) END FROM original o))
+    FROM existing e)
+  WHEN EXISTS (SELECT 1 FROM ledger) THEN (
+    SELECT json_build_object('status', 'ok', 'transaction_id', l.id, 'refunded', l.amount, 'balance', c.credits)
+    FROM ledger l, credited c)
+  ELSE json_build_object('status', 'account_gone')
+END)::text AS r"#;
+
+/// Whose usage may be refunded: anything (admin, CLI) or only the caller's own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundScope {
+    Any,
+    User(String),
+    ApiKey(String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct RefundFacts {
+    status: String,
+    transaction_id: Option<String>,
+    refunded: Option<i64>,
+    balance: Option<i64>,
+}
+
+/// API.md: `{"ok": true, "transaction_id": "<refund row>", "refunded": 5, "balance": 100, "replayed": false}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefundResult {
+    pub ok: bool,
+    pub transaction_id: String,
+    pub refunded: i64,
+    pub balance: i64,
+    pub replayed: bool,
+}
+
+pub fn plan(transaction_id: &str, scope: &RefundScope, now: Timestamp) -> Result<Statement, CreditError> {
+    identifier("transaction_id", transaction_id)?;
+    let (kind, id) = match scope {
+        RefundScope::Any => ("any", ""),
+        RefundScope::User(id) => ("user", id.as_str()),
+        RefundScope::ApiKey(key) => ("api_key", key.as_str()),
+    };
+    Ok(Statement::new(SQL).param(transaction_id).param(kind).param(id).param(now.to_sql_literal()))
+}
+
+pub fn decode(rows: &[String]) -> Result<RefundResult, CreditError> {
+    let facts: RefundFacts = single_row("refund", rows)?;
+    let replayed = match facts.status.as_str() {
+        "ok" => false,
+        "replay" => true,
+        "not_found" => return Err(CreditError::not_found("no usage transaction with that id")),
+        "account_gone" => return Err(CreditError::not_found("the account charged by that usage no longer exists")),
+        other => return Err(CreditError::internal(format!("unknown refund status {other:?}"))),
+    };
+    let missing = |field: &str| CreditError::internal(format!("refund outcome lacks {field}"));
+    Ok(RefundResult {
+        ok: true,
+        transaction_id: facts.transaction_id.ok_or_else(|| missing("transaction_id"))?,
+        refunded: facts.refunded.ok_or_else(|| missing("refunded"))?,
+        balance: facts.balance.ok_or_else(|| missing("balance"))?,
+        replayed,
+    })
+}
