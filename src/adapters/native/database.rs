@@ -34,7 +34,9 @@ pub async fn connect(url: &str) -> Result<Client, CreditError> {
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
     }
-    config.application_name("fltr-credits");
+    if config.get_application_name().is_none() {
+        config.application_name("fltr-credits");
+    }
     let (client, connection) = config.connect(NoTls).await.map_err(|error| failure(error).into_credit_error())?;
     tokio::spawn(async move {
         // The client reports a dead connection on its next call; nothing to do here.

@@ -17,7 +17,7 @@ pub const SQL: &str = r#"WITH original AS (
     OR ($2::text = 'user' AND t.user_id = $3::text AND t.api_key_id IS NULL)
     OR ($2::text = 'api_key' AND t.api_key_id = $3::text))
 ), existing AS (
-  SELECT r.id, -r.amount AS refunded FROM credit_transactions r WHERE r.id = 'refund_' || $1::text
+  SELECT r.id, r.amount AS refunded FROM credit_transactions r WHERE r.id = 'refund_' || $1::text
 ), credit_key AS (
   UPDATE api_key_credits k SET
     credits = k.credits - o.amount,
