@@ -9,6 +9,8 @@ use crate::sql::ops::allocate::{self, AllocateRequest};
 use crate::sql::ops::balance::{self, Balance};
 use crate::sql::ops::consume::{self, ConsumeRequest, Payer};
 use crate::sql::ops::grant::{self, CreditResult, GrantRequest};
+use crate::core::session::Credential;
+use crate::sql::ops::principal::{self, Principal};
 use crate::sql::ops::purchase::{self, PurchaseRequest};
 use crate::sql::ops::reconcile::{self, ReconcileReport};
 use crate::sql::ops::refund::{self, RefundResult, RefundScope};
@@ -24,16 +26,20 @@ impl<E: Executor> Engine<E> {
         Engine { executor }
     }
 
+    /// Resolves a request's credential to a user or an API key (`unauthenticated` otherwise).
+    pub async fn authenticate(&self, credential: &Credential, now: Timestamp) -> Result<Principal, CreditError> {
+        run(&self.executor, &principal::plan(credential, now), principal::decode).await
+    }
+
     pub async fn consume(&self, request: &ConsumeRequest, now: Timestamp) -> Result<ChargeResult, CreditError> {
-        let key = request.idempotency_key.as_deref();
-        run(&self.executor, &consume::plan_consume(request, now), |rows| consume::decode_consume(rows, key)).await
+        run(&self.executor, &consume::plan_consume(request, now), |rows| consume::decode_consume(rows, request)).await
     }
 
     pub async fn check(&self, payer: &Payer, amount: i64, now: Timestamp) -> Result<ChargeResult, CreditError> {
         if !(0..=crate::core::validate::AMOUNT_MAX).contains(&amount) {
             return Err(CreditError::invalid_amount(format!("amount must be between 0 and {}", crate::core::validate::AMOUNT_MAX)));
         }
-        run(&self.executor, &consume::plan_check(payer, amount, now), consume::decode_check).await
+        run(&self.executor, &consume::plan_check(payer, amount, now), |rows| consume::decode_check(rows, payer)).await
     }
 
     pub async fn grant(&self, request: &GrantRequest, now: Timestamp) -> Result<CreditResult, CreditError> {

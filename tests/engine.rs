@@ -46,8 +46,12 @@ async fn api_key_usage_is_bounded_by_balance_then_daily_then_monthly_limits() {
     // Move the daily window back a day: the monthly limit (15) is next.
     client.execute("UPDATE api_key_credits SET daily_window_start = daily_window_start - interval '1 day'", &[]).await.unwrap();
     assert_eq!(engine.consume(&consume(Payer::ApiKey(KEY.into()), 6, None), now()).await.unwrap_err().code(), "monthly_limit_exceeded");
+    let checked = engine.check(&Payer::ApiKey(KEY.into()), 6, now()).await.unwrap_err();
+    assert_eq!(checked.code(), "monthly_limit_exceeded", "check decides as consume would");
     let ok = engine.consume(&consume(Payer::ApiKey(KEY.into()), 5, None), now()).await.unwrap();
     assert_eq!(ok.limits.unwrap().daily.used, 5, "a new day starts from zero");
+    let checked = engine.check(&Payer::ApiKey(KEY.into()), 0, now()).await.unwrap();
+    assert_eq!((checked.balance, checked.limits.unwrap().monthly.remaining), (85, Some(0)));
     assert_eq!(engine.consume(&consume(Payer::ApiKey("nope_nope_nope".into()), 1, None), now()).await.unwrap_err().code(), "not_found");
     assert_eq!(reconcile_drift(&client).await, 0);
 }
@@ -80,9 +84,18 @@ async fn team_members_draw_from_the_team_pool_and_personal_users_from_their_own(
     assert!(team_charge.limits.is_none());
     let solo_charge = engine.consume(&consume(Payer::User("solo".into()), 5, None), now()).await.unwrap();
     assert_eq!((solo_charge.charged.kind.as_str(), solo_charge.balance), ("user", 15));
-    let check = engine.check(&Payer::User("member".into()), 45, now()).await.unwrap();
-    assert_eq!((check.balance, check.transaction_id), (45, None));
-    assert_eq!(engine.check(&Payer::User("member".into()), 46, now()).await.unwrap_err().code(), "insufficient_credits");
+    client
+        .execute("INSERT INTO sessions (id, expires_at, token, updated_at, user_id) VALUES ('s1', now() + interval '1 day', 'tok_live', now(), 'member'), ('s2', now() - interval '1 second', 'tok_dead', now(), 'member')", &[])
+        .await
+        .unwrap();
+    let by_session = engine.consume(&consume(Payer::Session("tok_live".into()), 5, None), now()).await.unwrap();
+    assert_eq!((by_session.charged.id.as_str(), by_session.balance), ("t1", 40));
+    for token in ["tok_dead", "tok_unknown"] {
+        assert_eq!(engine.consume(&consume(Payer::Session(token.into()), 1, None), now()).await.unwrap_err().code(), "unauthenticated");
+    }
+    let check = engine.check(&Payer::Session("tok_live".into()), 40, now()).await.unwrap();
+    assert_eq!((check.balance, check.transaction_id), (40, None));
+    assert_eq!(engine.check(&Payer::User("member".into()), 41, now()).await.unwrap_err().code(), "insufficient_credits");
     assert_eq!(reconcile_drift(&client).await, 0);
 }
 
@@ -245,4 +258,28 @@ async fn grants_to_unknown_accounts_and_overflowing_balances_are_refused() {
     engine.grant(&grant(Account::user("u1").unwrap(), 2_147_483_647), now()).await.unwrap();
     assert_eq!(engine.grant(&grant(Account::user("u1").unwrap(), 1), now()).await.unwrap_err().code(), "invalid_amount");
     assert_eq!(scalar(&client, "SELECT count(*) FROM credit_transactions").await, "1", "the refused grant wrote nothing");
+}
+
+#[tokio::test]
+async fn credentials_resolve_to_live_sessions_or_api_keys() {
+    use fltr_credits::core::session::Credential;
+    use fltr_credits::sql::ops::principal::Principal;
+    let db = TestDb::migrated("engine_auth").await;
+    let client = db.client().await;
+    user(&client, "u1", None).await;
+    api_key(&client, KEY, "u1", None, None, None).await;
+    client
+        .execute("INSERT INTO sessions (id, expires_at, token, updated_at, user_id) VALUES ('s1', now() + interval '1 hour', 'tok_live', now(), 'u1'), ('s2', now() - interval '1 minute', 'tok_dead', now(), 'u1')", &[])
+        .await
+        .unwrap();
+    let engine = Engine::new(Native(&client));
+    let user_principal = Principal::User { user_id: "u1".into() };
+    assert_eq!(engine.authenticate(&Credential::Session("tok_live".into()), now()).await.unwrap(), user_principal);
+    assert_eq!(engine.authenticate(&Credential::Bearer("tok_live".into()), now()).await.unwrap(), user_principal);
+    let key_principal = Principal::ApiKey { api_key: KEY.into(), user_id: "u1".into() };
+    assert_eq!(engine.authenticate(&Credential::Bearer(KEY.into()), now()).await.unwrap(), key_principal);
+    assert_eq!(engine.authenticate(&Credential::ApiKey(KEY.into()), now()).await.unwrap(), key_principal);
+    for credential in [Credential::Session("tok_dead".into()), Credential::ApiKey("tok_live".into()), Credential::Session(KEY.into())] {
+        assert_eq!(engine.authenticate(&credential, now()).await.unwrap_err().code(), "unauthenticated", "{credential:?}");
+    }
 }

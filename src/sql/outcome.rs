@@ -167,3 +167,47 @@ mod tests {
         assert_eq!(decode_charge("consume", &row(json), None, true).unwrap_err().code(), "internal");
     }
 }
+
+/// API.md's rate-limit headers: `X-RateLimit-Limit/Remaining/Reset` (unix seconds) for the
+/// tightest limited window of an API key, and `Retry-After` on a 429. Empty when no limit applies.
+pub fn rate_limit_headers(outcome: Result<&ChargeResult, &CreditError>) -> Vec<(&'static str, String)> {
+    match outcome {
+        Ok(result) => match result.tightest_window() {
+            Some(window) => vec![
+                ("X-RateLimit-Limit", window.limit.unwrap_or(0).to_string()),
+                ("X-RateLimit-Remaining", window.remaining.unwrap_or(0).to_string()),
+                ("X-RateLimit-Reset", window.reset.unix_seconds().to_string()),
+            ],
+            None => Vec::new(),
+        },
+        Err(CreditError::DailyLimitExceeded { limit, reset, retry_after, .. } | CreditError::MonthlyLimitExceeded { limit, reset, retry_after, .. }) => {
+            let reset_seconds = Timestamp::parse(reset).map(Timestamp::unix_seconds).unwrap_or(0);
+            vec![
+                ("X-RateLimit-Limit", limit.to_string()),
+                ("X-RateLimit-Remaining", "0".to_string()),
+                ("X-RateLimit-Reset", reset_seconds.to_string()),
+                ("Retry-After", retry_after.to_string()),
+            ]
+        }
+        Err(_) => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod header_tests {
+    use super::*;
+
+    #[test]
+    fn headers_follow_the_tightest_window_and_429_adds_retry_after() {
+        let rows = vec![r#"{"status":"ok","transaction_id":"t","charged_kind":"api_key","charged_id":"k","amount":1,"balance":9,"daily_limit":100,"daily_used":90,"monthly_limit":1000,"monthly_used":995,"now":"2026-11-25 10:00:00"}"#.to_string()];
+        let result = decode_charge("consume", &rows, None, true).unwrap();
+        let headers = rate_limit_headers(Ok(&result));
+        assert_eq!(headers[0], ("X-RateLimit-Limit", "1000".to_string()), "monthly has 5 left, daily 10");
+        assert_eq!(headers[1].1, "5");
+        assert_eq!(headers[2].1, Timestamp::parse("2026-12-01T00:00:00Z").unwrap().unix_seconds().to_string());
+        let error = CreditError::DailyLimitExceeded { limit: 10, used: 10, reset: "2026-11-26T00:00:00Z".into(), retry_after: 50400 };
+        let headers = rate_limit_headers(Err(&error));
+        assert_eq!(headers.last().unwrap(), &("Retry-After", "50400".to_string()));
+        assert!(rate_limit_headers(Err(&CreditError::not_found("x"))).is_empty());
+    }
+}

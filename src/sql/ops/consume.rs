@@ -89,7 +89,9 @@ pub const CONSUME_API_KEY_SQL: &str = concat!(
 /// Debit a signed-in user: the team pool when `users.team_id` is set, else the personal pool.
 pub const CONSUME_USER_SQL: &str = concat!(
     r#"WITH member AS (
-  SELECT u.id AS user_id, u.team_id FROM users u WHERE u.id = $1
+  SELECT u.id AS user_id, u.team_id FROM users u
+  WHERE u.id = CASE WHEN $11::text = 'session'
+    THEN (SELECT s.user_id FROM sessions s WHERE s.token = $1 AND s.expires_at > $8::timestamp) ELSE $1 END
 ), target AS (
   SELECT CASE WHEN m.team_id IS NULL THEN 'user' ELSE 'team' END AS kind, coalesce(m.team_id, m.user_id) AS id,
     m.user_id, m.team_id
@@ -144,7 +146,7 @@ pub const CHECK_API_KEY_SQL: &str = r#"SELECT coalesce((
   FROM api_key_credits k,
     LATERAL (SELECT CASE WHEN k.daily_window_start >= $4::timestamp THEN k.daily_used ELSE 0 END AS daily_used,
                     CASE WHEN k.monthly_window_start >= $5::timestamp THEN k.monthly_used ELSE 0 END AS monthly_used) w
-  WHERE k.api_key = $1
+  WHERE k.api_key = $1 AND $6::text = 'api_key'
 ), json_build_object('status', 'not_found'))::text AS r"#;
 
 /// `check` for a user (team pool or personal), nothing written.
@@ -158,13 +160,16 @@ pub const CHECK_USER_SQL: &str = r#"SELECT coalesce((
     SELECT 'team' AS kind, tm.id, tm.credits FROM teams tm WHERE tm.id = u.team_id
     UNION ALL SELECT 'user', u.id, u.credits WHERE u.team_id IS NULL
   ) p
-  WHERE u.id = $1
+  WHERE u.id = CASE WHEN $6::text = 'session'
+    THEN (SELECT s.user_id FROM sessions s WHERE s.token = $1 AND s.expires_at > $3::timestamp) ELSE $1 END
 ), json_build_object('status', 'not_found'))::text AS r"#;
 
-/// Who pays: a signed-in user (their team's pool or their own) or an API key.
+/// Who pays: a user (their team's pool or their own), found by id or by a live Better Auth
+/// session token (resolved inside the same statement), or an API key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Payer {
     User(String),
+    Session(String),
     ApiKey(String),
 }
 
@@ -182,7 +187,17 @@ impl Payer {
     fn parts(&self) -> (&'static str, &str) {
         match self {
             Payer::User(id) => ("user", id),
+            Payer::Session(token) => ("session", token),
             Payer::ApiKey(key) => ("api_key", key),
+        }
+    }
+
+    /// A missing account is `not_found` when named, `unauthenticated` when it was a credential.
+    fn missing(&self) -> CreditError {
+        match self {
+            Payer::User(_) => CreditError::not_found("no such user"),
+            Payer::Session(_) => CreditError::unauthenticated("session is unknown or expired"),
+            Payer::ApiKey(_) => CreditError::not_found("no such API key"),
         }
     }
 }
@@ -215,11 +230,9 @@ impl ConsumeRequest {
 }
 
 pub fn plan_consume(request: &ConsumeRequest, now: Timestamp) -> Statement {
-    let (sql, id) = match &request.payer {
-        Payer::User(id) => (CONSUME_USER_SQL, id),
-        Payer::ApiKey(key) => (CONSUME_API_KEY_SQL, key),
-    };
-    Statement::new(sql)
+    let (kind, id) = request.payer.parts();
+    let sql = if kind == "api_key" { CONSUME_API_KEY_SQL } else { CONSUME_USER_SQL };
+    let statement = Statement::new(sql)
         .param(id)
         .param(request.amount.get())
         .param(request.operation.as_str())
@@ -229,27 +242,34 @@ pub fn plan_consume(request: &ConsumeRequest, now: Timestamp) -> Statement {
         .param(request.fingerprint())
         .param(now.to_sql_literal())
         .param(Period::Daily.start(now).to_sql_literal())
-        .param(Period::Monthly.start(now).to_sql_literal())
+        .param(Period::Monthly.start(now).to_sql_literal());
+    if kind == "api_key" { statement } else { statement.param(kind) }
 }
 
 /// `amount` may be 0 for `check`: "would anything be allowed right now" (Unkey's `cost: 0`).
 pub fn plan_check(payer: &Payer, amount: i64, now: Timestamp) -> Statement {
-    let (sql, id) = match payer {
-        Payer::User(id) => (CHECK_USER_SQL, id),
-        Payer::ApiKey(key) => (CHECK_API_KEY_SQL, key),
-    };
+    let (kind, id) = payer.parts();
+    let sql = if kind == "api_key" { CHECK_API_KEY_SQL } else { CHECK_USER_SQL };
     Statement::new(sql)
         .param(id)
         .param(amount)
         .param(now.to_sql_literal())
         .param(Period::Daily.start(now).to_sql_literal())
         .param(Period::Monthly.start(now).to_sql_literal())
+        .param(kind)
 }
 
-pub fn decode_consume(rows: &[String], idempotency_key: Option<&str>) -> Result<ChargeResult, CreditError> {
-    decode_charge("consume", rows, idempotency_key, true)
+pub fn decode_consume(rows: &[String], request: &ConsumeRequest) -> Result<ChargeResult, CreditError> {
+    decode_charge("consume", rows, request.idempotency_key.as_deref(), true).map_err(|error| named_missing(error, &request.payer))
 }
 
-pub fn decode_check(rows: &[String]) -> Result<ChargeResult, CreditError> {
-    decode_charge("check", rows, None, false)
+pub fn decode_check(rows: &[String], payer: &Payer) -> Result<ChargeResult, CreditError> {
+    decode_charge("check", rows, None, false).map_err(|error| named_missing(error, payer))
+}
+
+fn named_missing(error: CreditError, payer: &Payer) -> CreditError {
+    match error {
+        CreditError::NotFound { .. } => payer.missing(),
+        other => other,
+    }
 }

@@ -4,6 +4,7 @@ pub mod allocate;
 pub mod balance;
 pub mod consume;
 pub mod grant;
+pub mod principal;
 pub mod purchase;
 pub mod reconcile;
 pub mod refund;
