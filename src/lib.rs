@@ -5,6 +5,7 @@
 
 pub mod core;
 pub mod engine;
+pub mod migrator;
 pub mod schema;
 pub mod sql;
 

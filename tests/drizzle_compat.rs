@@ -4,7 +4,7 @@
 mod common;
 
 use common::{scalar, TestDb};
-use fltr_credits::adapters::native::migrator::migrate;
+use fltr_credits::migrator::migrate;
 use fltr_credits::schema::fltr::migrations;
 use fltr_credits::schema::journal;
 
@@ -54,8 +54,8 @@ async fn after_drizzle_recorded_0000_fltr_credits_applies_the_rest() {
     let folder = folder_with_first(1);
     let recorded = drizzle_migrate(&db.url, &folder.path);
     assert_eq!(recorded[0]["hash"], journal::hash(&migrations()[0]), "drizzle hashes the file as we do");
-    let mut client = db.client().await;
-    let report = migrate(&mut client, false).await.unwrap();
+    let client = db.client().await;
+    let report = migrate(&fltr_credits::adapters::native::database::Native(&client), false).await.unwrap();
     assert_eq!(report.applied, vec!["0001_abandoned_human_fly", "0002_exact_usage_windows"]);
     assert!(report.drift.is_empty(), "{:?}", report.drift);
     assert!(report.hash_mismatches.is_empty());
@@ -75,9 +75,9 @@ async fn drizzle_alone_applies_every_file_and_the_schema_verifies() {
     let folder = folder_with_first(migrations().len());
     drizzle_migrate(&db.url, &folder.path);
     let client = db.client().await;
-    let drift = fltr_credits::adapters::native::migrator::verify_schema(&client).await.unwrap();
+    let drift = fltr_credits::migrator::verify_schema(&fltr_credits::adapters::native::database::Native(&client)).await.unwrap();
     assert!(drift.is_empty(), "drizzle ran the same statements: {drift:?}");
     assert_eq!(scalar(&client, "SELECT bool_and(convalidated) FROM pg_constraint WHERE contype = 'f'").await, "true");
-    let mut client = db.client().await;
-    assert!(migrate(&mut client, false).await.unwrap().applied.is_empty());
+    let client = db.client().await;
+    assert!(migrate(&fltr_credits::adapters::native::database::Native(&client), false).await.unwrap().applied.is_empty());
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{cli, scalar, TestDb};
-use fltr_credits::adapters::native::migrator::{migrate, rollback, verify_schema};
+use fltr_credits::migrator::{migrate, rollback, verify_schema};
 use fltr_credits::schema::fltr::migrations;
 use fltr_credits::schema::journal;
 
@@ -35,8 +35,8 @@ fn expected_journal() -> Vec<(String, i64)> {
 #[tokio::test]
 async fn fresh_apply_records_drizzles_journal_and_leaves_no_drift() {
     let db = TestDb::new("fresh").await;
-    let mut client = db.client().await;
-    let report = migrate(&mut client, false).await.unwrap();
+    let client = db.client().await;
+    let report = migrate(&fltr_credits::adapters::native::database::Native(&client), false).await.unwrap();
     assert_eq!(report.applied.len(), migrations().len());
     assert!(report.adopted_existing_tables.is_empty());
     assert!(report.drift.is_empty(), "{:?}", report.drift);
@@ -47,8 +47,8 @@ async fn fresh_apply_records_drizzles_journal_and_leaves_no_drift() {
 #[tokio::test]
 async fn applying_twice_applies_nothing_the_second_time() {
     let db = TestDb::migrated("twice").await;
-    let mut client = db.client().await;
-    let report = migrate(&mut client, false).await.unwrap();
+    let client = db.client().await;
+    let report = migrate(&fltr_credits::adapters::native::database::Native(&client), false).await.unwrap();
     assert!(report.applied.is_empty());
     assert_eq!(journal_rows(&client).await, expected_journal());
 }
@@ -67,8 +67,8 @@ async fn apply_after_half_of_0001_was_run_by_hand() {
         .unwrap();
     client.batch_execute(SEED_TABLES_BY_HAND).await.unwrap();
     drop(client);
-    let mut client = db.client().await;
-    let report = migrate(&mut client, false).await.unwrap();
+    let client = db.client().await;
+    let report = migrate(&fltr_credits::adapters::native::database::Native(&client), false).await.unwrap();
     assert_eq!(report.applied, vec!["0001_abandoned_human_fly", "0002_exact_usage_windows"]);
     assert!(report.drift.is_empty(), "{:?}", report.drift);
     assert_eq!(journal_rows(&client).await, expected_journal());
@@ -82,8 +82,8 @@ async fn a_push_style_database_with_an_empty_journal_is_adopted() {
         client.batch_execute(&journal::up_file(migration).replace("--> statement-breakpoint", "")).await.unwrap();
     }
     client.execute("INSERT INTO users (id, name, email) VALUES ('u1', 'Ada', 'ada@example.com')", &[]).await.unwrap();
-    let mut client = db.client().await;
-    let report = migrate(&mut client, false).await.unwrap();
+    let client = db.client().await;
+    let report = migrate(&fltr_credits::adapters::native::database::Native(&client), false).await.unwrap();
     assert!(report.adopted_existing_tables.contains(&"users".to_string()), "{:?}", report.adopted_existing_tables);
     assert_eq!(report.applied.len(), migrations().len());
     assert!(report.drift.is_empty(), "{:?}", report.drift);
@@ -93,13 +93,13 @@ async fn a_push_style_database_with_an_empty_journal_is_adopted() {
 #[tokio::test]
 async fn rollback_then_reapply_restores_the_same_schema() {
     let db = TestDb::migrated("rollback").await;
-    let mut client = db.client().await;
-    let report = rollback(&mut client, "0000_nifty_bruce_banner").await.unwrap();
+    let client = db.client().await;
+    let report = rollback(&fltr_credits::adapters::native::database::Native(&client), "0000_nifty_bruce_banner").await.unwrap();
     assert_eq!(report.rolled_back, vec!["0002_exact_usage_windows", "0001_abandoned_human_fly"]);
     assert_eq!(scalar(&client, "SELECT to_regclass('public.teams')").await, "");
     assert_eq!(scalar(&client, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'credits'").await, "0");
     assert_eq!(journal_rows(&client).await.len(), 1);
-    let report = migrate(&mut client, false).await.unwrap();
+    let report = migrate(&fltr_credits::adapters::native::database::Native(&client), false).await.unwrap();
     assert_eq!(report.applied.len(), 2);
     assert!(report.drift.is_empty(), "{:?}", report.drift);
 }
@@ -108,7 +108,7 @@ async fn rollback_then_reapply_restores_the_same_schema() {
 async fn verify_reports_a_dropped_column_a_changed_default_and_a_missing_foreign_key() {
     let db = TestDb::migrated("drift").await;
     let client = db.client().await;
-    assert!(verify_schema(&client).await.unwrap().is_empty());
+    assert!(verify_schema(&fltr_credits::adapters::native::database::Native(&client)).await.unwrap().is_empty());
     client
         .batch_execute(
             r#"ALTER TABLE "credit_transactions" DROP COLUMN "resource_id";
@@ -118,7 +118,7 @@ async fn verify_reports_a_dropped_column_a_changed_default_and_a_missing_foreign
         )
         .await
         .unwrap();
-    let drift = verify_schema(&client).await.unwrap();
+    let drift = verify_schema(&fltr_credits::adapters::native::database::Native(&client)).await.unwrap();
     let found: Vec<(&str, &str)> = drift.iter().map(|d| (d.kind, d.object.as_str())).collect();
     assert!(found.contains(&("missing_column", "credit_transactions.resource_id")), "{found:?}");
     assert!(found.contains(&("wrong_default", "teams.credits")), "{found:?}");
@@ -137,8 +137,8 @@ async fn concurrent_migrators_apply_each_migration_once() {
     for _ in 0..4 {
         let url = db.url.clone();
         tasks.push(tokio::spawn(async move {
-            let mut client = fltr_credits::adapters::native::database::connect(&url).await.unwrap();
-            migrate(&mut client, false).await.map(|report| report.applied.len())
+            let client = fltr_credits::adapters::native::database::connect(&url).await.unwrap();
+            migrate(&fltr_credits::adapters::native::database::Native(&client), false).await.map(|report| report.applied.len())
         }));
     }
     let mut applied = 0;

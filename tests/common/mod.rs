@@ -38,8 +38,8 @@ impl TestDb {
     /// A database with every migration applied.
     pub async fn migrated(label: &str) -> TestDb {
         let db = TestDb::new(label).await;
-        let mut client = db.client().await;
-        let report = fltr_credits::adapters::native::migrator::migrate(&mut client, false).await.expect("migrate");
+        let client = db.client().await;
+        let report = fltr_credits::migrator::migrate(&fltr_credits::adapters::native::database::Native(&client), false).await.expect("migrate");
         assert!(report.drift.is_empty(), "fresh migration has drift: {:?}", report.drift);
         db
     }

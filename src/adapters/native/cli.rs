@@ -1,7 +1,8 @@
 //! The `fltr-credits` command line (shared/API.md "CLI shape"): a readable sentence by default,
 //! exactly one JSON object on stdout with `--json`, and the contract's exit codes.
 
-use crate::adapters::native::{database, migrator};
+use crate::adapters::native::database;
+use crate::migrator;
 use crate::core::error::CreditError;
 use crate::core::time::Timestamp;
 use crate::core::validate::Amount;
@@ -142,13 +143,13 @@ async fn execute(cli: &Cli) -> Result<Outcome, CreditError> {
         Command::Sql { direction, to } => sql_text(*direction, to.as_deref()),
         Command::Generate { check, dir } => generate(*check, dir),
         Command::Migrate { dry_run } => {
-            let mut client = client(cli).await?;
-            let report = migrator::migrate(&mut client, *dry_run).await?;
+            let client = client(cli).await?;
+            let report = migrator::migrate(&database::Native(&client), *dry_run).await?;
             Ok(migrate_outcome(&report))
         }
         Command::Verify => {
             let client = client(cli).await?;
-            let drift = migrator::verify_schema(&client).await?;
+            let drift = migrator::verify_schema(&database::Native(&client)).await?;
             let text = if drift.is_empty() {
                 "schema matches the model: no drift".to_string()
             } else {
@@ -159,8 +160,8 @@ async fn execute(cli: &Cli) -> Result<Outcome, CreditError> {
             Ok(Outcome { json: json!({ "ok": drift.is_empty(), "drift": to_json(&drift) }), text, exit_code })
         }
         Command::Rollback { to } => {
-            let mut client = client(cli).await?;
-            let report = migrator::rollback(&mut client, to).await?;
+            let client = client(cli).await?;
+            let report = migrator::rollback(&database::Native(&client), to).await?;
             let text = if report.rolled_back.is_empty() {
                 "nothing to roll back".to_string()
             } else {

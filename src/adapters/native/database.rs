@@ -106,3 +106,9 @@ impl<C: GenericClient + Sync> crate::sql::executor::Executor for Native<'_, C> {
         run(self.0, statement).await
     }
 }
+
+impl<C: GenericClient + Sync> crate::migrator::Session for Native<'_, C> {
+    async fn batch(&self, sql: &str) -> Result<(), DbFailure> {
+        execute_batch(self.0, sql).await
+    }
+}

@@ -2,4 +2,3 @@
 
 pub mod cli;
 pub mod database;
-pub mod migrator;

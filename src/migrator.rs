@@ -1,10 +1,12 @@
-//! Applies, rolls back and verifies the generated migrations, keeping drizzle's journal.
+//! Applies, rolls back and verifies the generated migrations, keeping drizzle's journal — over
+//! any adapter that can run a statement and a batch (native, Worker, JS callback).
 //!
 //! Pending migrations run in one transaction under a table lock and are recorded exactly as
 //! drizzle records them. Foreign keys are then validated, each in its own short transaction, so
 //! the long scan never holds the lock that blocks writers. Finally the schema is verified.
+//! The session must be one connection (a transaction spans several calls); Hyperdrive's
+//! transaction pooling keeps a connection for the length of a transaction, which is enough.
 
-use crate::adapters::native::database::{execute_batch, run};
 use crate::core::error::CreditError;
 use crate::schema::ddl::{self, Phase};
 use crate::schema::fltr::migrations;
@@ -12,10 +14,16 @@ use crate::schema::journal::{self, JournalRow};
 use crate::schema::model::{Migration, SchemaState};
 use crate::schema::plan::{self, AppliedMigration};
 use crate::schema::verify::{self, Drift};
+use crate::sql::executor::Executor;
 use crate::sql::failure::DbFailure;
 use crate::sql::statement::Statement;
 use serde::Serialize;
-use tokio_postgres::{Client, GenericClient};
+
+/// An executor that can also run parameterless SQL batches (DDL, BEGIN/COMMIT) on one connection.
+#[allow(async_fn_in_trait)]
+pub trait Session: Executor {
+    async fn batch(&self, sql: &str) -> Result<(), DbFailure>;
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct MigrateReport {
@@ -40,27 +48,42 @@ fn db(failure: DbFailure) -> CreditError {
     failure.into_credit_error()
 }
 
-async fn single_text(client: &impl GenericClient, statement: Statement) -> Result<String, CreditError> {
-    let rows = run(client, &statement).await.map_err(db)?;
+async fn single_text(client: &impl Session, statement: Statement) -> Result<String, CreditError> {
+    let rows = client.query(&statement).await.map_err(db)?;
     rows.into_iter().next().ok_or_else(|| CreditError::internal("expected one row"))
 }
 
-async fn read_applied(client: &impl GenericClient) -> Result<Vec<AppliedMigration>, CreditError> {
+async fn read_applied(client: &impl Session) -> Result<Vec<AppliedMigration>, CreditError> {
     let text = single_text(client, Statement::new(journal::READ_APPLIED_SQL)).await?;
     let rows: Vec<JournalRow> = serde_json::from_str(&text).map_err(|error| CreditError::internal(format!("journal: {error}")))?;
     Ok(rows.into_iter().map(|row| AppliedMigration { hash: row.hash, created_at: row.created_at }).collect())
 }
 
-async fn ensure_journal(client: &Client) -> Result<(), CreditError> {
+async fn ensure_journal(client: &impl Session) -> Result<(), CreditError> {
     // Two migrators creating the table at once can collide in the catalog; the loser retries
     // and finds it there.
-    match execute_batch(client, journal::JOURNAL_TABLE_SQL).await {
-        Err(failure) if failure.is_unique_violation() => execute_batch(client, journal::JOURNAL_TABLE_SQL).await.map_err(db),
+    match client.batch(journal::JOURNAL_TABLE_SQL).await {
+        Err(failure) if failure.is_unique_violation() => client.batch(journal::JOURNAL_TABLE_SQL).await.map_err(db),
         other => other.map_err(db),
     }
 }
 
-async fn existing_tables(client: &impl GenericClient, state: &SchemaState) -> Result<Vec<String>, CreditError> {
+/// Runs `work` inside BEGIN/COMMIT, rolling back on any error.
+async fn in_transaction<S: Session, T>(client: &S, work: impl AsyncFnOnce(&S) -> Result<T, CreditError>) -> Result<T, CreditError> {
+    client.batch("BEGIN").await.map_err(db)?;
+    match work(client).await {
+        Ok(value) => {
+            client.batch("COMMIT").await.map_err(db)?;
+            Ok(value)
+        }
+        Err(error) => {
+            let _ = client.batch("ROLLBACK").await;
+            Err(error)
+        }
+    }
+}
+
+async fn existing_tables(client: &impl Session, state: &SchemaState) -> Result<Vec<String>, CreditError> {
     let text = single_text(client, Statement::new(journal::EXISTING_TABLES_SQL).param(verify::introspect_param(state))).await?;
     serde_json::from_str(&text).map_err(|error| CreditError::internal(format!("existing tables: {error}")))
 }
@@ -69,7 +92,7 @@ fn transaction_sql(migration: &Migration) -> Vec<String> {
     ddl::up(migration).into_iter().filter(|s| s.phase == Phase::Transaction).map(|s| s.sql).collect()
 }
 
-pub async fn migrate(client: &mut Client, dry_run: bool) -> Result<MigrateReport, CreditError> {
+pub async fn migrate(client: &impl Session, dry_run: bool) -> Result<MigrateReport, CreditError> {
     let all = migrations();
     let state = SchemaState::after(&all);
     if dry_run {
@@ -88,21 +111,23 @@ pub async fn migrate(client: &mut Client, dry_run: bool) -> Result<MigrateReport
         });
     }
     ensure_journal(client).await?;
-    let transaction = client.transaction().await.map_err(|e| db(crate::adapters::native::database::failure(e)))?;
-    execute_batch(&transaction, journal::LOCK_SQL).await.map_err(db)?;
-    let applied = read_applied(&transaction).await?;
-    let plan = plan::plan(&all, &applied);
-    let adopted = if applied.is_empty() { existing_tables(&transaction, &state).await? } else { Vec::new() };
-    for migration in &plan.pending {
-        for sql in transaction_sql(migration) {
-            execute_batch(&transaction, &sql).await.map_err(|failure| {
-                CreditError::internal(format!("migration {} failed, nothing was applied: {}", migration.tag, db(failure)))
-            })?;
+    let (plan, adopted) = in_transaction(client, async |tx| {
+        tx.batch(journal::LOCK_SQL).await.map_err(db)?;
+        let applied = read_applied(tx).await?;
+        let plan = plan::plan(&all, &applied);
+        let adopted = if applied.is_empty() { existing_tables(tx, &state).await? } else { Vec::new() };
+        for migration in &plan.pending {
+            for sql in transaction_sql(migration) {
+                tx.batch(&sql).await.map_err(|failure| {
+                    CreditError::internal(format!("migration {} failed, nothing was applied: {}", migration.tag, db(failure)))
+                })?;
+            }
+            let record = Statement::new(journal::RECORD_SQL).param(journal::hash(migration)).param(migration.when);
+            tx.query(&record).await.map_err(db)?;
         }
-        let record = Statement::new(journal::RECORD_SQL).param(journal::hash(migration)).param(migration.when);
-        run(&transaction, &record).await.map_err(db)?;
-    }
-    transaction.commit().await.map_err(|e| db(crate::adapters::native::database::failure(e)))?;
+        Ok((plan, adopted))
+    })
+    .await?;
     let validated = validate_foreign_keys(client, &state).await?;
     let drift = verify_schema(client).await?;
     Ok(MigrateReport {
@@ -117,7 +142,7 @@ pub async fn migrate(client: &mut Client, dry_run: bool) -> Result<MigrateReport
 }
 
 /// Validates every model foreign key still marked NOT VALID, each in its own transaction.
-async fn validate_foreign_keys(client: &mut Client, state: &SchemaState) -> Result<Vec<String>, CreditError> {
+async fn validate_foreign_keys(client: &impl Session, state: &SchemaState) -> Result<Vec<String>, CreditError> {
     let names = state.foreign_keys.iter().map(|fk| fk.name).collect::<Vec<_>>().join(",");
     let text = single_text(client, Statement::new(journal::UNVALIDATED_SQL).param(names)).await?;
     let pending: Vec<(String, String)> = serde_json::from_str(&text).map_err(|error| CreditError::internal(format!("{error}")))?;
@@ -127,8 +152,8 @@ async fn validate_foreign_keys(client: &mut Client, state: &SchemaState) -> Resu
             "BEGIN;\nSET LOCAL lock_timeout = '{}';\nALTER TABLE \"{table}\" VALIDATE CONSTRAINT \"{name}\";\nCOMMIT;",
             ddl::LOCK_TIMEOUT
         );
-        if let Err(failure) = execute_batch(client, &sql).await {
-            let _ = execute_batch(client, "ROLLBACK").await;
+        if let Err(failure) = client.batch(&sql).await {
+            let _ = client.batch("ROLLBACK").await;
             return Err(CreditError::internal(format!(
                 "constraint {name} could not be validated ({}); existing rows violate it — fix them and run migrate again",
                 failure.message
@@ -139,26 +164,28 @@ async fn validate_foreign_keys(client: &mut Client, state: &SchemaState) -> Resu
     Ok(validated)
 }
 
-pub async fn verify_schema(client: &Client) -> Result<Vec<Drift>, CreditError> {
+pub async fn verify_schema(client: &impl Executor) -> Result<Vec<Drift>, CreditError> {
     let state = SchemaState::after(&migrations());
-    let rows = run(client, &Statement::new(verify::INTROSPECT_SQL).param(verify::introspect_param(&state))).await.map_err(db)?;
+    let rows = client.query(&Statement::new(verify::INTROSPECT_SQL).param(verify::introspect_param(&state))).await.map_err(db)?;
     let live = verify::decode(&rows)?;
     Ok(verify::compare(&state, &live))
 }
 
-pub async fn rollback(client: &mut Client, target: &str) -> Result<RollbackReport, CreditError> {
+pub async fn rollback(client: &impl Session, target: &str) -> Result<RollbackReport, CreditError> {
     let all = migrations();
     ensure_journal(client).await?;
-    let transaction = client.transaction().await.map_err(|e| db(crate::adapters::native::database::failure(e)))?;
-    execute_batch(&transaction, journal::LOCK_SQL).await.map_err(db)?;
-    let applied = read_applied(&transaction).await?;
-    let undo = plan::rollback(&all, &applied, target)?;
-    for migration in &undo {
-        for statement in ddl::down(migration) {
-            execute_batch(&transaction, &statement.sql).await.map_err(db)?;
+    let undone = in_transaction(client, async |tx| {
+        tx.batch(journal::LOCK_SQL).await.map_err(db)?;
+        let applied = read_applied(tx).await?;
+        let undo = plan::rollback(&all, &applied, target)?;
+        for migration in &undo {
+            for statement in ddl::down(migration) {
+                tx.batch(&statement.sql).await.map_err(db)?;
+            }
+            tx.query(&Statement::new(journal::FORGET_SQL).param(migration.when)).await.map_err(db)?;
         }
-        run(&transaction, &Statement::new(journal::FORGET_SQL).param(migration.when)).await.map_err(db)?;
-    }
-    transaction.commit().await.map_err(|e| db(crate::adapters::native::database::failure(e)))?;
-    Ok(RollbackReport { rolled_back: undo.iter().map(|m| m.tag).collect() })
+        Ok(undo.iter().map(|m| m.tag).collect())
+    })
+    .await?;
+    Ok(RollbackReport { rolled_back: undone })
 }
