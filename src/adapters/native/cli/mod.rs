@@ -1,6 +1,8 @@
 //! The `fltr-credits` command line (shared/API.md "CLI shape"): a readable sentence by default,
 //! exactly one JSON object on stdout with `--json`, and the contract's exit codes.
 
+mod credit_commands;
+
 use crate::adapters::native::database;
 use crate::migrator;
 use crate::core::error::CreditError;
@@ -66,7 +68,101 @@ pub enum Command {
         #[arg(long, default_value = "migrations")]
         dir: PathBuf,
     },
+    /// Add credits to a user, team or API key (a `grant` ledger row).
+    Grant {
+        #[command(flatten)]
+        account: AccountArgs,
+        #[arg(long)]
+        amount: String,
+        /// Recorded as the ledger row's operation (default "grant").
+        #[arg(long)]
+        operation: Option<String>,
+        #[arg(long)]
+        metadata: Option<String>,
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+    /// Record a purchase by a user, idempotent per payment id; raises total_credits_purchased.
+    Purchase {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        amount: String,
+        #[arg(long)]
+        payment_id: String,
+    },
+    /// Show balances: a user with their team and keys, a team, or one API key.
+    Balance {
+        #[command(flatten)]
+        account: AccountArgs,
+    },
+    /// Debit a user (their team's pool when they have one) or an API key, within its limits.
+    Consume {
+        #[command(flatten)]
+        account: AccountArgs,
+        #[arg(long)]
+        amount: String,
+        #[arg(long, default_value = "cli.consume")]
+        operation: String,
+        #[arg(long)]
+        resource_id: Option<String>,
+        #[arg(long)]
+        metadata: Option<String>,
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+    /// Decide as consume would, without writing (amount 0 allowed).
+    Check {
+        #[command(flatten)]
+        account: AccountArgs,
+        #[arg(long, default_value = "0")]
+        amount: String,
+    },
+    /// Reverse one usage transaction, once.
+    Refund {
+        #[arg(long)]
+        transaction_id: String,
+    },
+    /// Fund an API key from its owner's pool (the team's when the key has a team).
+    Allocate {
+        #[arg(long)]
+        api_key: String,
+        #[arg(long)]
+        amount: String,
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+    /// List an account's ledger, newest first.
+    Transactions {
+        #[command(flatten)]
+        account: AccountArgs,
+        #[arg(long)]
+        limit: Option<i64>,
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Report accounts whose balance differs from their ledger; --adopt writes opening balances.
+    Reconcile {
+        #[arg(long)]
+        adopt: bool,
+    },
 }
+
+/// Exactly one account: `--user ID`, `--team ID` or `--api-key KEY`.
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct AccountArgs {
+    #[arg(long)]
+    pub user: Option<String>,
+    #[arg(long)]
+    pub team: Option<String>,
+    #[arg(long)]
+    pub api_key: Option<String>,
+}
+
+/// Exit status when `verify`, `migrate` or `reconcile` found drift, or `generate --check` found
+/// files out of sync (an extension of API.md's table; 1 stays reserved for `internal`).
+pub const EXIT_DRIFT: i32 = 8;
 
 /// A successful outcome: the JSON object and the sentence a person reads.
 pub struct Outcome {
@@ -76,17 +172,17 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn ok(json: Value, text: impl Into<String>) -> Self {
+    pub(crate) fn ok(json: Value, text: impl Into<String>) -> Self {
         Outcome { json, text: text.into(), exit_code: 0 }
     }
 }
 
-fn now() -> Timestamp {
+pub(crate) fn now() -> Timestamp {
     let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     Timestamp(since_epoch.as_micros() as i64)
 }
 
-async fn client(cli: &Cli) -> Result<tokio_postgres::Client, CreditError> {
+pub(crate) async fn client(cli: &Cli) -> Result<tokio_postgres::Client, CreditError> {
     let url = database::resolve_url(
         cli.database_url.as_deref(),
         std::env::var("DATABASE_URL").ok().as_deref(),
@@ -95,7 +191,7 @@ async fn client(cli: &Cli) -> Result<tokio_postgres::Client, CreditError> {
     database::connect(&url).await
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> Value {
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
@@ -134,7 +230,7 @@ fn generate(check: bool, dir: &std::path::Path) -> Result<Outcome, CreditError> 
         (true, false) => format!("{} is out of sync with the schema model: {}; run `fltr-credits generate`", dir.display(), differing.join(", ")),
         (false, false) => format!("wrote {}", differing.join(", ")),
     };
-    let exit_code = i32::from(check && !differing.is_empty());
+    let exit_code = if check && !differing.is_empty() { EXIT_DRIFT } else { 0 };
     Ok(Outcome { json: json!({ "in_sync": differing.is_empty() || !check, "files": differing }), text, exit_code })
 }
 
@@ -156,7 +252,7 @@ async fn execute(cli: &Cli) -> Result<Outcome, CreditError> {
                 let lines: Vec<String> = drift.iter().map(|d| format!("  {d}")).collect();
                 format!("{} difference(s) from the model:\n{}", drift.len(), lines.join("\n"))
             };
-            let exit_code = i32::from(!drift.is_empty());
+            let exit_code = if drift.is_empty() { 0 } else { EXIT_DRIFT };
             Ok(Outcome { json: json!({ "ok": drift.is_empty(), "drift": to_json(&drift) }), text, exit_code })
         }
         Command::Rollback { to } => {
@@ -177,6 +273,7 @@ async fn execute(cli: &Cli) -> Result<Outcome, CreditError> {
             let text = format!("granted {} credits to {} user(s)", result.amount, result.granted_users);
             Ok(Outcome::ok(to_json(&result), text))
         }
+        credit => credit_commands::execute(cli, credit).await,
     }
 }
 
@@ -202,7 +299,7 @@ fn migrate_outcome(report: &migrator::MigrateReport) -> Outcome {
     for drift in &report.drift {
         lines.push(format!("drift: {drift}"));
     }
-    let exit_code = i32::from(!report.drift.is_empty());
+    let exit_code = if report.drift.is_empty() { 0 } else { EXIT_DRIFT };
     Outcome { json: to_json(report), text: lines.join("\n"), exit_code }
 }
 

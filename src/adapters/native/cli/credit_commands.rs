@@ -1,0 +1,171 @@
+//! The credit operations on the command line: parse flags into the core's validated requests,
+//! run them with the engine over tokio-postgres, and say what happened.
+
+use super::{client, now, to_json, AccountArgs, Cli, Command, Outcome, EXIT_DRIFT};
+use crate::adapters::native::database::Native;
+use crate::core::account::Account;
+use crate::core::error::CreditError;
+use crate::core::validate::{self, Amount, Operation};
+use crate::engine::Engine;
+use crate::sql::ops::allocate::AllocateRequest;
+use crate::sql::ops::consume::{ConsumeRequest, Payer};
+use crate::sql::ops::grant::GrantRequest;
+use crate::sql::ops::purchase::PurchaseRequest;
+use crate::sql::ops::refund::RefundScope;
+use crate::sql::ops::transactions::{page_size, Cursor};
+use crate::sql::outcome::ChargeResult;
+
+fn account(args: &AccountArgs) -> Result<Account, CreditError> {
+    match (&args.user, &args.team, &args.api_key) {
+        (Some(id), None, None) => Account::user(id),
+        (None, Some(id), None) => Account::team(id),
+        (None, None, Some(key)) => Account::api_key(key),
+        _ => Err(CreditError::invalid_request("name exactly one account: --user, --team or --api-key")),
+    }
+}
+
+fn optional_key(key: &Option<String>) -> Result<Option<String>, CreditError> {
+    key.as_deref().map(|k| validate::idempotency_key(k).map(String::from)).transpose()
+}
+
+fn optional_metadata(text: &Option<String>) -> Result<Option<String>, CreditError> {
+    Ok(match text {
+        Some(text) => validate::metadata_text(text)?,
+        None => None,
+    })
+}
+
+fn charge_sentence(verb: &str, result: &ChargeResult) -> String {
+    let mut text = format!("{verb} {} credits from {} {}: balance {}", result.amount, result.charged.kind.as_str(), result.charged.id, result.balance);
+    if let Some(limits) = &result.limits {
+        for (name, window) in [("daily", &limits.daily), ("monthly", &limits.monthly)] {
+            if let (Some(limit), Some(remaining)) = (window.limit, window.remaining) {
+                text.push_str(&format!("; {name} {remaining}/{limit} left until {}", window.reset.to_rfc3339()));
+            }
+        }
+    }
+    if result.replayed {
+        text.push_str(" (replayed: nothing new was written)");
+    }
+    if let Some(id) = &result.transaction_id {
+        text.push_str(&format!(" [transaction {id}]"));
+    }
+    text
+}
+
+/// Validation happens before connecting, so bad input never waits on the database.
+pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, CreditError> {
+    match command {
+        Command::Grant { account: args, amount, operation, metadata, idempotency_key } => {
+            let request = GrantRequest {
+                account: account(args)?,
+                amount: Amount::parse(amount)?,
+                operation: operation.as_deref().map(Operation::new).transpose()?,
+                metadata: optional_metadata(metadata)?,
+                idempotency_key: optional_key(idempotency_key)?,
+            };
+            let client = client(cli).await?;
+            let result = Engine::new(Native(&client)).grant(&request, now()).await?;
+            let replay = if result.replayed { " (replayed)" } else { "" };
+            let text = format!("granted {} credits to {} {}: balance {}{replay}", result.amount, result.account.kind.as_str(), result.account.id, result.balance);
+            Ok(Outcome::ok(to_json(&result), text))
+        }
+        Command::Purchase { user, amount, payment_id } => {
+            let request = PurchaseRequest {
+                user_id: validate::identifier("user", user)?.to_string(),
+                amount: Amount::parse(amount)?,
+                payment_id: validate::identifier("payment_id", payment_id)?.to_string(),
+                metadata: None,
+            };
+            let client = client(cli).await?;
+            let result = Engine::new(Native(&client)).purchase(&request, now()).await?;
+            let text = format!("purchase {} recorded: {} credits to {} {}: balance {}{}", payment_id, result.amount, result.account.kind.as_str(), result.account.id, result.balance, if result.replayed { " (already recorded)" } else { "" });
+            Ok(Outcome::ok(to_json(&result), text))
+        }
+        Command::Balance { account: args } => {
+            let account = account(args)?;
+            let client = client(cli).await?;
+            let balance = Engine::new(Native(&client)).balance(&account, now()).await?;
+            let mut lines = Vec::new();
+            if let Some(user) = &balance.user {
+                lines.push(format!("user {}: {} credits ({} purchased in total)", user.id, user.credits, user.total_credits_purchased));
+            }
+            if let Some(team) = &balance.team {
+                lines.push(format!("team {} ({}): {} credits", team.id, team.name, team.credits));
+            }
+            for key in balance.api_key.iter().chain(balance.api_keys.iter()) {
+                lines.push(format!("api key {}: {} credits", key.api_key, key.credits));
+            }
+            Ok(Outcome::ok(to_json(&balance), lines.join("\n")))
+        }
+        Command::Consume { account: args, amount, operation, resource_id, metadata, idempotency_key } => {
+            let request = ConsumeRequest {
+                payer: Payer::from_account(&account(args)?)?,
+                amount: Amount::parse(amount)?,
+                operation: Operation::new(operation)?,
+                resource_id: resource_id.as_deref().map(|id| validate::identifier("resource_id", id).map(String::from)).transpose()?,
+                metadata: optional_metadata(metadata)?,
+                idempotency_key: optional_key(idempotency_key)?,
+            };
+            let client = client(cli).await?;
+            let result = Engine::new(Native(&client)).consume(&request, now()).await?;
+            Ok(Outcome::ok(to_json(&result), charge_sentence("consumed", &result)))
+        }
+        Command::Check { account: args, amount } => {
+            let payer = Payer::from_account(&account(args)?)?;
+            let amount = amount.trim().parse::<i64>().map_err(|_| CreditError::invalid_amount(format!("amount must be an integer, got {amount:?}")))?;
+            let client = client(cli).await?;
+            let result = Engine::new(Native(&client)).check(&payer, amount, now()).await?;
+            Ok(Outcome::ok(to_json(&result), charge_sentence("would allow", &result)))
+        }
+        Command::Refund { transaction_id } => {
+            let client = client(cli).await?;
+            let result = Engine::new(Native(&client)).refund(transaction_id, &RefundScope::Any, now()).await?;
+            let text = format!("refunded {} credits [transaction {}]: balance {}{}", result.refunded, result.transaction_id, result.balance, if result.replayed { " (already refunded)" } else { "" });
+            Ok(Outcome::ok(to_json(&result), text))
+        }
+        Command::Allocate { api_key, amount, idempotency_key } => {
+            let request = AllocateRequest {
+                api_key: Account::api_key(api_key)?.id,
+                amount: Amount::parse(amount)?,
+                idempotency_key: optional_key(idempotency_key)?,
+                owner: None,
+            };
+            let client = client(cli).await?;
+            let result = Engine::new(Native(&client)).allocate(&request, now()).await?;
+            Ok(Outcome::ok(to_json(&result), charge_sentence("allocated", &result).replacen("from", "to", 1)))
+        }
+        Command::Transactions { account: args, limit, cursor } => {
+            let account = account(args)?;
+            let limit = page_size(*limit)?;
+            let cursor = cursor.as_deref().map(Cursor::decode).transpose()?;
+            let client = client(cli).await?;
+            let page = Engine::new(Native(&client)).transactions(&account, limit, cursor.as_ref()).await?;
+            let mut lines: Vec<String> = page
+                .transactions
+                .iter()
+                .map(|t| format!("{}  {:>8}  {:<10} {:<20} {}", t.created_at, t.amount, t.kind, t.operation.as_deref().unwrap_or("-"), t.id))
+                .collect();
+            if let Some(next) = &page.next_cursor {
+                lines.push(format!("more: --cursor {next}"));
+            }
+            if lines.is_empty() {
+                lines.push("no transactions".into());
+            }
+            Ok(Outcome::ok(to_json(&page), lines.join("\n")))
+        }
+        Command::Reconcile { adopt } => {
+            let client = client(cli).await?;
+            let report = Engine::new(Native(&client)).reconcile(*adopt, now()).await?;
+            let remaining = report.drift.len() as i64 - report.adopted;
+            let mut lines = vec![format!("{} accounts checked, {} differ from their ledger", report.accounts_checked, report.drift.len())];
+            lines.extend(report.drift.iter().map(|d| format!("  {} {}: balance {} ledger {} (difference {})", d.kind.as_str(), d.id, d.balance, d.ledger, d.difference)));
+            if *adopt {
+                lines.push(format!("adopted {} opening balance(s)", report.adopted));
+            }
+            let exit_code = if remaining > 0 { EXIT_DRIFT } else { 0 };
+            Ok(Outcome { json: to_json(&report), text: lines.join("\n"), exit_code })
+        }
+        _ => Err(CreditError::internal("not a credit command")),
+    }
+}
