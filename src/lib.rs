@@ -9,4 +9,6 @@ pub mod migrator;
 pub mod schema;
 pub mod sql;
 
+pub mod http;
+
 pub mod adapters;

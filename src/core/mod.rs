@@ -4,6 +4,7 @@ pub mod account;
 pub mod error;
 pub mod idempotency;
 pub mod session;
+pub mod stripe;
 pub mod time;
 pub mod time_serde;
 pub mod validate;

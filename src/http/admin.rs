@@ -1,0 +1,80 @@
+//! `/admin/*` (bearer `ADMIN_TOKEN`): migrate, verify, reconcile, grant.
+
+use crate::core::account::{Account, AccountKind};
+use crate::core::error::CreditError;
+use crate::core::validate::{metadata, Amount, Operation};
+use crate::engine::Engine;
+use crate::http::body::{self, idempotency_header, json_object, optional_identifier, optional_string};
+use crate::http::config::BODY_BYTES_MAX;
+use crate::http::request::HttpRequest;
+use crate::http::response::HttpResponse;
+use crate::migrator::{self, Session};
+use crate::sql::ops::grant::GrantRequest;
+use serde_json::{json, Value};
+
+fn flag(value: Option<&Value>, query: Option<String>, name: &str) -> Result<bool, CreditError> {
+    match (value, query.as_deref()) {
+        (Some(Value::Bool(flag)), _) => Ok(*flag),
+        (Some(Value::Null) | None, None) => Ok(false),
+        (Some(Value::Null) | None, Some("true" | "1")) => Ok(true),
+        (Some(Value::Null) | None, Some("false" | "0")) => Ok(false),
+        _ => Err(CreditError::invalid_request(format!("{name} must be true or false"))),
+    }
+}
+
+/// Applies pending migrations (one transaction under a table lock: no advisory lock, so it
+/// works through Hyperdrive's transaction pooling). `{"dry_run": true}` or `?dry_run=true`
+/// only reports. 200 with `ok: false` when drift remains after migrating.
+pub async fn migrate<S: Session>(session: &S, request: &HttpRequest) -> Result<HttpResponse, CreditError> {
+    let body = json_object(request, BODY_BYTES_MAX, false)?;
+    let dry_run = flag(body.get("dry_run"), request.query_param("dry_run")?, "dry_run")?;
+    let report = migrator::migrate(session, dry_run).await?;
+    let mut value = serde_json::to_value(&report).map_err(|error| CreditError::internal(error.to_string()))?;
+    if let Some(object) = value.as_object_mut() {
+        object.insert("ok".into(), json!(report.drift.is_empty()));
+    }
+    Ok(HttpResponse::json(200, value))
+}
+
+/// Every difference between the live schema and the model; `ok` is true when there is none.
+pub async fn verify<S: Session>(session: &S) -> Result<HttpResponse, CreditError> {
+    let drift = migrator::verify_schema(session).await?;
+    Ok(HttpResponse::json(200, json!({ "ok": drift.is_empty(), "drift": drift })))
+}
+
+/// Accounts whose balance differs from their ledger. Read-only here (GET); adopting opening
+/// balances stays a deliberate CLI step.
+pub async fn reconcile<S: Session>(engine: &Engine<S>, request: &HttpRequest) -> Result<HttpResponse, CreditError> {
+    let report = engine.reconcile(false, request.now).await?;
+    let mut value = serde_json::to_value(&report).map_err(|error| CreditError::internal(error.to_string()))?;
+    if let Some(object) = value.as_object_mut() {
+        object.insert("ok".into(), json!(report.drift.is_empty()));
+    }
+    Ok(HttpResponse::json(200, value))
+}
+
+/// The account named by exactly one of `user_id`, `team_id`, `api_key`.
+fn grant_account(body: &serde_json::Map<String, Value>) -> Result<Account, CreditError> {
+    let named: Vec<(AccountKind, &str)> = [(AccountKind::User, "user_id"), (AccountKind::Team, "team_id"), (AccountKind::ApiKey, "api_key")]
+        .into_iter()
+        .filter_map(|(kind, field)| optional_identifier(body, field).transpose().map(|id| id.map(|id| (kind, id))))
+        .collect::<Result<_, _>>()?;
+    match named.as_slice() {
+        [(kind, id)] => Account::new(*kind, id),
+        [] => Err(CreditError::invalid_request("name the account: one of user_id, team_id or api_key")),
+        _ => Err(CreditError::invalid_request("name exactly one of user_id, team_id or api_key")),
+    }
+}
+
+/// Credits an account with a `grant` ledger row; `Idempotency-Key` makes retries safe.
+pub async fn grant<S: Session>(engine: &Engine<S>, request: &HttpRequest) -> Result<HttpResponse, CreditError> {
+    let body = json_object(request, BODY_BYTES_MAX, true)?;
+    let amount = Amount::from_json(body.get("amount").unwrap_or(body::null()))?;
+    let account = grant_account(&body)?;
+    let operation = optional_string(&body, "operation")?.map(Operation::new).transpose()?;
+    let metadata = metadata(body.get("metadata").unwrap_or(body::null()))?;
+    let idempotency_key = idempotency_header(request)?;
+    let grant = GrantRequest { account, amount, operation, metadata, idempotency_key };
+    let result = engine.grant(&grant, request.now).await?;
+    Ok(HttpResponse::ok(&result)?.replayed(result.replayed))
+}

@@ -1,0 +1,70 @@
+//! `GET /health`: is the database reachable, are the migrations applied, which version runs.
+//!
+//! One statement, read fresh: `clock_timestamp()` is volatile, so Hyperdrive never answers it
+//! from its query cache (a cached "ok" could hide a database that went away a minute ago).
+
+use crate::core::error::CreditError;
+use crate::http::config::VERSION;
+use crate::http::response::HttpResponse;
+use crate::schema::fltr::migrations;
+use crate::sql::executor::Executor;
+use crate::sql::statement::{single_row, Statement};
+use serde::Deserialize;
+use serde_json::json;
+
+/// The newest applied migration and which of the tables the engine uses exist. A missing
+/// `drizzle` journal fails the statement with 3F000/42P01: the schema was never migrated.
+pub const SQL: &str = r#"SELECT json_build_object(
+  'latest', (SELECT max(created_at) FROM "drizzle"."__drizzle_migrations"),
+  'tables_found', (SELECT count(*) FROM unnest(string_to_array($1::text, ',')) AS t(name)
+    WHERE to_regclass(quote_ident('public') || '.' || quote_ident(t.name)) IS NOT NULL),
+  'read_at', clock_timestamp()
+)::text AS r"#;
+
+/// The tables every credit operation touches.
+pub const TABLES: [&str; 6] = ["users", "sessions", "teams", "api_key_credits", "credit_transactions", "credit_idempotency_keys"];
+
+#[derive(Debug, Deserialize)]
+struct Row {
+    latest: Option<i64>,
+    tables_found: i64,
+}
+
+fn answer(status: u16, database: &str, schema: &str, detail: Option<String>) -> HttpResponse {
+    let mut body = json!({
+        "status": if status == 200 { "ok" } else { "error" },
+        "database": database,
+        "schema": schema,
+        "version": VERSION,
+    });
+    if let (Some(detail), Some(object)) = (detail, body.as_object_mut()) {
+        object.insert("message".into(), json!(detail));
+    }
+    HttpResponse::json(status, body).with_header("Cache-Control", "no-store")
+}
+
+pub async fn health<E: Executor>(executor: &E) -> HttpResponse {
+    let expected = migrations().last().map(|migration| migration.when).unwrap_or(0);
+    let statement = Statement::new(SQL).param(TABLES.join(","));
+    let outcome = executor.query(&statement).await.map_err(|failure| failure.into_credit_error());
+    match outcome.and_then(|rows| single_row::<Row>("health", &rows)) {
+        Ok(row) if row.tables_found == TABLES.len() as i64 && row.latest.is_some_and(|latest| latest >= expected) => answer(200, "ok", "ok", None),
+        Ok(row) if row.latest.is_some_and(|latest| latest >= expected) => {
+            answer(503, "ok", "missing", Some(format!("{} of {} tables exist; run migrate", row.tables_found, TABLES.len())))
+        }
+        Ok(_) => answer(503, "ok", "pending", Some("migrations are pending; run `fltr-credits migrate` or POST /admin/migrate".into())),
+        Err(CreditError::SchemaNotReady { .. }) => {
+            answer(503, "ok", "missing", Some("the database was never migrated; run `fltr-credits migrate` or POST /admin/migrate".into()))
+        }
+        Err(CreditError::DatabaseUnavailable { message }) => {
+            let mut response = answer(503, "unavailable", "unknown", Some("database unreachable".into()));
+            response.log = Some(message);
+            response
+        }
+        Err(other) => {
+            let mut response = answer(503, "error", "unknown", Some(format!("database check failed ({})", other.code())));
+            response.log = Some(other.to_string());
+            response
+        }
+    }
+}

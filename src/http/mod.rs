@@ -1,0 +1,24 @@
+//! The Worker's HTTP API as a pure function: a request model in, a response model out.
+//!
+//! No I/O of its own: it is generic over the core's `Session` (an `Executor` that can also run
+//! parameterless batches, for `/admin/migrate`), and the adapter passes the clock (`now`) and a
+//! request id. The Worker adapter only converts `worker::Request`/`Response` and provides a
+//! Hyperdrive executor; the native test suite drives the very same router with tokio-postgres.
+
+pub mod admin;
+pub mod auth;
+pub mod body;
+pub mod config;
+pub mod cors;
+pub mod credits;
+pub mod health;
+pub mod request;
+pub mod response;
+pub mod router;
+pub mod shared;
+pub mod webhook;
+
+pub use config::Config;
+pub use request::HttpRequest;
+pub use response::HttpResponse;
+pub use router::handle;

@@ -1,0 +1,131 @@
+//! The route table and the one place a handler's error becomes an HTTP answer.
+
+use crate::core::error::CreditError;
+use crate::core::session::percent_decode;
+use crate::engine::Engine;
+use crate::http::config::Config;
+use crate::http::request::HttpRequest;
+use crate::http::response::HttpResponse;
+use crate::http::shared::Shared;
+use crate::http::{admin, auth, cors, credits, health, webhook};
+use crate::migrator::Session;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Health,
+    Balance,
+    Check,
+    Consume,
+    Refund,
+    Transactions,
+    Allocate(String),
+    StripeWebhook,
+    AdminMigrate,
+    AdminVerify,
+    AdminReconcile,
+    AdminGrant,
+}
+
+/// Every (method, path) the API answers; the OpenAPI document lists the same.
+pub const ROUTES: [(&str, &str); 12] = [
+    ("GET", "/health"),
+    ("GET", "/api/v1/credits/balance"),
+    ("POST", "/api/v1/credits/check"),
+    ("POST", "/api/v1/credits/consume"),
+    ("POST", "/api/v1/credits/refund"),
+    ("GET", "/api/v1/credits/transactions"),
+    ("POST", "/api/v1/api-keys/{api_key}/allocate"),
+    ("POST", "/api/v1/webhooks/stripe"),
+    ("POST", "/admin/migrate"),
+    ("GET", "/admin/verify"),
+    ("GET", "/admin/reconcile"),
+    ("POST", "/admin/grant"),
+];
+
+/// Which route a path names, whatever the method (so OPTIONS can be answered for it).
+fn match_path(path: &str) -> Option<(&'static str, Route)> {
+    let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
+    Some(match path {
+        "/health" => ("GET", Route::Health),
+        "/api/v1/credits/balance" => ("GET", Route::Balance),
+        "/api/v1/credits/check" => ("POST", Route::Check),
+        "/api/v1/credits/consume" => ("POST", Route::Consume),
+        "/api/v1/credits/refund" => ("POST", Route::Refund),
+        "/api/v1/credits/transactions" => ("GET", Route::Transactions),
+        "/api/v1/webhooks/stripe" => ("POST", Route::StripeWebhook),
+        "/admin/migrate" => ("POST", Route::AdminMigrate),
+        "/admin/verify" => ("GET", Route::AdminVerify),
+        "/admin/reconcile" => ("GET", Route::AdminReconcile),
+        "/admin/grant" => ("POST", Route::AdminGrant),
+        _ => {
+            let key = path.strip_prefix("/api/v1/api-keys/")?.strip_suffix("/allocate")?;
+            if key.is_empty() || key.contains('/') {
+                return None;
+            }
+            ("POST", Route::Allocate(percent_decode(key)?))
+        }
+    })
+}
+
+fn unknown_route(request: &HttpRequest) -> CreditError {
+    CreditError::not_found(format!("no route {} {}", request.method, request.path))
+}
+
+/// Answers one request. Never fails: every error is an API.md error body.
+pub async fn handle<S: Session>(session: &S, config: &Config, request: &HttpRequest) -> HttpResponse {
+    let response = match dispatch(session, config, request).await {
+        Ok(response) => response,
+        Err(error) => HttpResponse::error(&error, &request.request_id),
+    };
+    cors::decorate(config, request, response).with_header("X-Request-Id", request.request_id.clone())
+}
+
+async fn dispatch<S: Session>(session: &S, config: &Config, request: &HttpRequest) -> Result<HttpResponse, CreditError> {
+    let (method, route) = match_path(&request.path).ok_or_else(|| unknown_route(request))?;
+    if request.method == "OPTIONS" {
+        return cors::preflight(config, request);
+    }
+    // HEAD is not served: every answer is a JSON document a client reads.
+    if request.method != method {
+        return Err(unknown_route(request));
+    }
+    let engine = Engine::new(Shared(session));
+    match route {
+        Route::Health => Ok(health::health(session).await),
+        Route::Balance => credits::balance(&engine, request, config).await,
+        Route::Check => credits::check(&engine, request, config).await,
+        Route::Consume => credits::consume(&engine, request, config).await,
+        Route::Refund => credits::refund(&engine, request, config).await,
+        Route::Transactions => credits::transactions(&engine, request, config).await,
+        Route::Allocate(api_key) => credits::allocate(&engine, request, config, &api_key).await,
+        Route::StripeWebhook => webhook::stripe(&engine, request, config).await,
+        Route::AdminMigrate | Route::AdminVerify | Route::AdminReconcile | Route::AdminGrant => admin(&engine, session, route, request, config).await,
+    }
+}
+
+async fn admin<S: Session>(engine: &Engine<Shared<'_, S>>, session: &S, route: Route, request: &HttpRequest, config: &Config) -> Result<HttpResponse, CreditError> {
+    // Admin bodies are checked after the token: an outsider learns nothing about their shape.
+    auth::require_admin(engine, request, config).await?;
+    match route {
+        Route::AdminMigrate => admin::migrate(session, request).await,
+        Route::AdminVerify => admin::verify(session).await,
+        Route::AdminReconcile => admin::reconcile(engine, request).await,
+        _ => admin::grant(engine, request).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_match_routes_and_nothing_else() {
+        assert_eq!(match_path("/health"), Some(("GET", Route::Health)));
+        assert_eq!(match_path("/api/v1/credits/consume/"), Some(("POST", Route::Consume)));
+        assert_eq!(match_path("/api/v1/api-keys/fltr%5Fk/allocate"), Some(("POST", Route::Allocate("fltr_k".into()))));
+        for unknown in ["/", "/api/v1/api-keys//allocate", "/api/v1/api-keys/a/b/allocate", "/api/v1/credits", "/healthz", "/api/v1/api-keys/%zz/allocate"] {
+            assert_eq!(match_path(unknown), None, "{unknown}");
+        }
+        assert_eq!(ROUTES.len(), 12);
+    }
+}
