@@ -5,13 +5,14 @@
 //! At 1, 4, 16 and 64 clients, on distinct keys and on one hot key, on loopback and through a TCP
 //! proxy adding 2 ms each way (an edge Worker is milliseconds from its database).
 //!
+//! All three prepare their statements once per connection (pgbench `-M prepared`).
 //! Run: `cargo bench --bench debits` (FLTR_BENCH_SECONDS per cell, default 3;
 //! FLTR_TEST_PG for the server). Needs `pgbench` on PATH.
 
 #[path = "../tests/support/proxy.rs"]
 mod proxy;
 
-use fltr_credits::adapters::native::database::{connect, Native};
+use fltr_credits::adapters::native::database::{connect, Connection, Native};
 use fltr_credits::core::time::Timestamp;
 use fltr_credits::core::validate::{Amount, Operation};
 use fltr_credits::engine::Engine;
@@ -39,9 +40,9 @@ fn key_for(client: usize, hot: bool) -> String {
     if hot { HOT_KEY.to_string() } else { format!("bench_key_{client:06}_0000000") }
 }
 
-/// Counts round trips so the table reports them as measured, not as claimed.
+/// Counts statements sent so the table reports round trips as measured, not as claimed.
 struct Counting<'a> {
-    inner: Native<'a, tokio_postgres::Client>,
+    inner: &'a Connection,
     round_trips: &'a AtomicU64,
 }
 
@@ -65,33 +66,44 @@ struct Cell {
     p99_ms: f64,
 }
 
-async fn naive_debit(client: &tokio_postgres::Client, key: &str, round_trips: &AtomicU64) -> bool {
-    // What users write by hand: five round trips, the check in application code.
-    round_trips.fetch_add(5, Ordering::Relaxed);
-    client.batch_execute("BEGIN").await.expect("begin");
-    let row = client
-        .query_one("SELECT credits, user_id, team_id FROM api_key_credits WHERE api_key = $1 FOR UPDATE", &[&key])
-        .await
-        .expect("select");
-    let credits: i32 = row.get(0);
-    if credits < 1 {
-        client.batch_execute("ROLLBACK").await.expect("rollback");
-        return false;
+/// The naive pattern's statements, prepared once per connection as a pooled app would.
+struct Naive {
+    select: tokio_postgres::Statement,
+    update: tokio_postgres::Statement,
+    insert: tokio_postgres::Statement,
+}
+
+impl Naive {
+    async fn prepare(client: &tokio_postgres::Client) -> Naive {
+        Naive {
+            select: client.prepare("SELECT credits, user_id, team_id FROM api_key_credits WHERE api_key = $1 FOR UPDATE").await.expect("prepare"),
+            update: client
+                .prepare("UPDATE api_key_credits SET credits = credits - 1, daily_used = daily_used + 1, monthly_used = monthly_used + 1, updated_at = now() WHERE api_key = $1")
+                .await
+                .expect("prepare"),
+            insert: client
+                .prepare("INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, api_key_id, created_at) VALUES ('nv_' || replace(gen_random_uuid()::text, '-', ''), $1, $2, -1, 'usage', 'bench', $3, now())")
+                .await
+                .expect("prepare"),
+        }
     }
-    let (user_id, team_id): (String, Option<String>) = (row.get(1), row.get(2));
-    client
-        .execute("UPDATE api_key_credits SET credits = credits - 1, daily_used = daily_used + 1, monthly_used = monthly_used + 1, updated_at = now() WHERE api_key = $1", &[&key])
-        .await
-        .expect("update");
-    client
-        .execute(
-            "INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, api_key_id, created_at) VALUES ('nv_' || replace(gen_random_uuid()::text, '-', ''), $1, $2, -1, 'usage', 'bench', $3, now())",
-            &[&user_id, &team_id, &key],
-        )
-        .await
-        .expect("insert");
-    client.batch_execute("COMMIT").await.expect("commit");
-    true
+
+    /// What users write by hand: five round trips, the check in application code.
+    async fn debit(&self, client: &tokio_postgres::Client, key: &str, round_trips: &AtomicU64) -> bool {
+        round_trips.fetch_add(5, Ordering::Relaxed);
+        client.batch_execute("BEGIN").await.expect("begin");
+        let row = client.query_one(&self.select, &[&key]).await.expect("select");
+        let credits: i32 = row.get(0);
+        if credits < 1 {
+            client.batch_execute("ROLLBACK").await.expect("rollback");
+            return false;
+        }
+        let (user_id, team_id): (String, Option<String>) = (row.get(1), row.get(2));
+        client.execute(&self.update, &[&key]).await.expect("update");
+        client.execute(&self.insert, &[&user_id, &team_id, &key]).await.expect("insert");
+        client.batch_execute("COMMIT").await.expect("commit");
+        true
+    }
 }
 
 async fn run_cell(url: &str, system: System, clients: usize, hot: bool, seconds: u64) -> Cell {
@@ -101,7 +113,8 @@ async fn run_cell(url: &str, system: System, clients: usize, hot: bool, seconds:
     for client_index in 0..clients {
         let (url, round_trips, barrier) = (url.to_string(), round_trips.clone(), barrier.clone());
         tasks.push(tokio::spawn(async move {
-            let client = connect(&url).await.expect("connect");
+            let connection = Connection::open(&url).await.expect("connect");
+            let naive = Naive::prepare(&connection.client).await;
             let key = key_for(client_index, hot);
             let request = ConsumeRequest {
                 payer: Payer::ApiKey(key.clone()),
@@ -118,10 +131,10 @@ async fn run_cell(url: &str, system: System, clients: usize, hot: bool, seconds:
                 let started = Instant::now();
                 let ok = match system {
                     System::FltrCredits => {
-                        let engine = Engine::new(Counting { inner: Native(&client), round_trips: &round_trips });
+                        let engine = Engine::new(Counting { inner: &connection, round_trips: &round_trips });
                         engine.consume(&request, now()).await.is_ok()
                     }
-                    System::Naive => naive_debit(&client, &key, &round_trips).await,
+                    System::Naive => naive.debit(&connection.client, &key, &round_trips).await,
                 };
                 assert!(ok, "bench accounts are funded for the whole run");
                 latencies.push(started.elapsed());
@@ -155,7 +168,7 @@ fn pgbench(host: &str, port: u16, database: &str, clients: usize, hot: bool, sec
     let path = std::env::temp_dir().join(format!("fltr-pgbench-{}.sql", std::process::id()));
     std::fs::write(&path, script).expect("pgbench script");
     let output = std::process::Command::new("pgbench")
-        .args(["-n", "-M", "extended", "-h", host, "-p", &port.to_string(), "-U", "postgres"])
+        .args(["-n", "-M", "prepared", "-h", host, "-p", &port.to_string(), "-U", "postgres"])
         .args(["-c", &clients.to_string(), "-j", &clients.min(4).to_string(), "-T", &seconds.to_string()])
         .arg("-f")
         .arg(&path)

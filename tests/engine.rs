@@ -283,3 +283,22 @@ async fn credentials_resolve_to_live_sessions_or_api_keys() {
         assert_eq!(engine.authenticate(&credential, now()).await.unwrap_err().code(), "unauthenticated", "{credential:?}");
     }
 }
+
+#[tokio::test]
+async fn a_prepared_connection_decides_the_same_and_survives_schema_changes() {
+    use fltr_credits::adapters::native::database::Connection;
+    let db = TestDb::migrated("engine_prepared").await;
+    let client = db.client().await;
+    user(&client, "u1", None).await;
+    fund(&client, Account::user("u1").unwrap(), 10).await;
+    let connection = Connection::open(&db.url).await.unwrap();
+    let engine = Engine::new(&connection);
+    for expected in [7, 4, 1] {
+        assert_eq!(engine.consume(&consume(Payer::User("u1".into()), 3, None), now()).await.unwrap().balance, expected);
+    }
+    assert_eq!(engine.consume(&consume(Payer::User("u1".into()), 3, None), now()).await.unwrap_err().code(), "insufficient_credits");
+    // A column added by a plugin changes `users`: cached plans are refreshed, not broken.
+    client.batch_execute("ALTER TABLE users ADD COLUMN plugin_flag boolean; ALTER TABLE users ALTER COLUMN credits TYPE bigint").await.unwrap();
+    fund(&client, Account::user("u1").unwrap(), 5).await;
+    assert_eq!(engine.consume(&consume(Payer::User("u1".into()), 3, None), now()).await.unwrap().balance, 3);
+}

@@ -26,3 +26,10 @@ pub async fn run<E: Executor, T>(
     };
     decode(&rows)
 }
+
+/// An executor is also usable through a shared reference.
+impl<E: Executor> Executor for &E {
+    async fn query(&self, statement: &Statement) -> Result<Vec<String>, DbFailure> {
+        (**self).query(statement).await
+    }
+}

@@ -1,3 +1,4 @@
+#![allow(dead_code)]
 //! A TCP proxy for tests and benchmarks: adds a fixed delay to every chunk in each direction (what
 //! netem would do; it is not available here) and can cut every open connection on demand.
 

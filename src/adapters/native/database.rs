@@ -72,6 +72,10 @@ pub async fn run(client: &impl GenericClient, statement: &Statement) -> Result<V
     let params: Vec<(&(dyn tokio_postgres::types::ToSql + Sync), Type)> =
         statement.params.iter().map(|param| (param as &(dyn tokio_postgres::types::ToSql + Sync), Type::TEXT)).collect();
     let rows = client.query_typed(statement.sql, &params).await.map_err(failure)?;
+    text_column(&rows)
+}
+
+fn text_column(rows: &[tokio_postgres::Row]) -> Result<Vec<String>, DbFailure> {
     rows.iter()
         .map(|row| {
             row.try_get::<_, String>(0)
@@ -95,6 +99,58 @@ mod tests {
         assert_eq!(resolve_url(None, None, Some("postgres://a/y")).unwrap(), "postgres://a/y");
         assert_eq!(resolve_url(Some("postgres://f"), Some("postgres://a/x"), Some("postgres://a/y")).unwrap(), "postgres://f");
         assert!(resolve_url(None, Some(" "), None).is_err());
+    }
+}
+
+/// A connection that prepares each statement once. Statement texts are `'static`, so the
+/// address identifies them; repeated operations then skip parsing and planning (Postgres may
+/// settle on a generic plan). If a plan goes stale after DDL, the entry is dropped and the
+/// statement runs unprepared.
+pub struct Connection {
+    pub client: Client,
+    prepared: tokio::sync::Mutex<std::collections::HashMap<usize, tokio_postgres::Statement>>,
+}
+
+impl Connection {
+    pub async fn open(url: &str) -> Result<Connection, CreditError> {
+        Ok(Connection { client: connect(url).await?, prepared: Default::default() })
+    }
+
+    async fn prepared(&self, statement: &Statement) -> Result<tokio_postgres::Statement, DbFailure> {
+        let key = statement.sql.as_ptr() as usize;
+        if let Some(found) = self.prepared.lock().await.get(&key) {
+            return Ok(found.clone());
+        }
+        let types = vec![Type::TEXT; statement.params.len()];
+        let prepared = self.client.prepare_typed(statement.sql, &types).await.map_err(failure)?;
+        self.prepared.lock().await.insert(key, prepared.clone());
+        Ok(prepared)
+    }
+}
+
+impl crate::sql::executor::Executor for Connection {
+    async fn query(&self, statement: &Statement) -> Result<Vec<String>, DbFailure> {
+        let prepared = self.prepared(statement).await?;
+        let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+            statement.params.iter().map(|param| param as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
+        match self.client.query(&prepared, &params).await {
+            Ok(rows) => text_column(&rows),
+            Err(error) => {
+                let failure = failure(error);
+                // 0A000: "cached plan must not change result type" after DDL.
+                if failure.sqlstate.as_deref() == Some("0A000") {
+                    self.prepared.lock().await.remove(&(statement.sql.as_ptr() as usize));
+                    return run(&self.client, statement).await;
+                }
+                Err(failure)
+            }
+        }
+    }
+}
+
+impl crate::migrator::Session for Connection {
+    async fn batch(&self, sql: &str) -> Result<(), DbFailure> {
+        execute_batch(&self.client, sql).await
     }
 }
 
