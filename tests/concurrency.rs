@@ -20,6 +20,10 @@ use tokio::sync::Barrier;
 
 const KEY: &str = "fltr_live_hot_key_000000001";
 
+/// These tests open up to 64 connections each; run them one at a time so that together they stay
+/// under the server's max_connections (100 by default).
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn usage(payer: Payer, amount: i64, idempotency_key: Option<String>) -> ConsumeRequest {
     ConsumeRequest {
         payer,
@@ -67,6 +71,7 @@ fn count(outcomes: &[String], code: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixty_four_connections_on_one_api_key_never_exceed_the_daily_limit() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let db = TestDb::migrated("hot_key").await;
     let client = db.client().await;
     user(&client, "u1", None).await;
@@ -83,6 +88,7 @@ async fn sixty_four_connections_on_one_api_key_never_exceed_the_daily_limit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn many_members_draining_one_team_pool_never_take_it_below_zero() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let db = TestDb::migrated("hot_team").await;
     let client = db.client().await;
     user(&client, "owner", None).await;
@@ -100,6 +106,7 @@ async fn many_members_draining_one_team_pool_never_take_it_below_zero() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn five_concurrent_copies_of_each_request_are_charged_once() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let db = TestDb::migrated("idem_race").await;
     let client = db.client().await;
     user(&client, "u1", None).await;
@@ -128,6 +135,7 @@ async fn five_concurrent_copies_of_each_request_are_charged_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_refund_raced_against_itself_refunds_once() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let db = TestDb::migrated("refund_race").await;
     let client = db.client().await;
     user(&client, "u1", None).await;
@@ -158,6 +166,7 @@ async fn a_refund_raced_against_itself_refunds_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn backends_killed_and_connections_cut_mid_statement_leave_no_partial_write() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let db = TestDb::migrated("faults").await;
     let client = db.client().await;
     user(&client, "u1", None).await;
