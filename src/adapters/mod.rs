@@ -2,3 +2,7 @@
 
 #[cfg(feature = "native")]
 pub mod native;
+#[cfg(feature = "js")]
+pub mod js;
+#[cfg(feature = "worker")]
+pub mod worker;

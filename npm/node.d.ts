@@ -1,0 +1,2 @@
+// Node entry: everything the main module exports, already initialised.
+export * from './fltr_credits.js';

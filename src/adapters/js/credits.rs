@@ -1,0 +1,374 @@
+//! `createCredits({ query })`: every engine operation over the caller's Postgres driver.
+//!
+//! Each method validates its options with the core's validators, runs the engine's one statement
+//! through `query`, and resolves to the contract object (snake_case fields) or rejects with a
+//! `CreditError` whose `.code` is stable. Since statements go through the caller's `query`, a
+//! caller holding a transaction (pg `Client` after `BEGIN`) debits inside it, atomically with its
+//! own writes.
+
+use crate::adapters::js::convert::{self, error_value, invalid, to_js};
+use crate::adapters::js::executor::JsExecutor;
+use crate::core::account::{mask_api_key, Account};
+use crate::core::error::CreditError;
+use crate::core::session::Credential;
+use crate::core::time::Timestamp;
+use crate::core::validate::{self, Amount, Operation};
+use crate::engine::Engine;
+use crate::migrator;
+use crate::sql::executor::run;
+use crate::sql::ops::allocate::AllocateRequest;
+use crate::sql::ops::consume::{ConsumeRequest, Payer};
+use crate::sql::ops::grant::GrantRequest;
+use crate::sql::ops::principal::Principal;
+use crate::sql::ops::refund::RefundScope;
+use crate::sql::ops::seed;
+use crate::sql::ops::transactions::{self, Cursor};
+use serde_json::{json, Map, Value};
+use std::future::Future;
+use wasm_bindgen::prelude::*;
+
+/// The current instant from the JS clock (the core never reads one).
+pub fn now() -> Timestamp {
+    Timestamp((js_sys::Date::now() * 1000.0) as i64)
+}
+
+/// A credit client bound to one `query` function. Create it with `createCredits`.
+#[wasm_bindgen]
+pub struct Credits {
+    executor: JsExecutor,
+}
+
+/// Creates a client from `{ query(text, params) }` or any object with a `query` method (a pg
+/// `Pool`/`Client`, a neon `Pool`, neon's `sql`). `query` must resolve to `{ rows }` or an array.
+#[wasm_bindgen(js_name = createCredits)]
+pub fn create_credits(#[wasm_bindgen(unchecked_param_type = "CreateCreditsOptions")] options: JsValue) -> Result<Credits, JsValue> {
+    let executor = JsExecutor::from_object(&options)
+        .ok_or_else(|| invalid("createCredits needs { query(text, params) } or an object with a query method (pg Pool or Client, neon Pool)"))?;
+    Ok(Credits { executor })
+}
+
+fn promise<T, F>(work: F) -> js_sys::Promise
+where
+    F: Future<Output = Result<T, CreditError>> + 'static,
+    T: serde::Serialize,
+{
+    wasm_bindgen_futures::future_to_promise(async move {
+        match work.await {
+            Ok(value) => to_js(&value),
+            Err(error) => Err(error_value(&error)),
+        }
+    })
+}
+
+const ACCOUNT_KEYS: [&str; 3] = ["userId", "teamId", "apiKey"];
+
+/// Exactly one of `userId`, `teamId`, `apiKey`.
+fn account(map: &Map<String, Value>, keys: &[&str]) -> Result<Account, CreditError> {
+    let given: Vec<&str> = keys.iter().copied().filter(|key| map.get(*key).is_some_and(|v| !v.is_null())).collect();
+    let [key] = given.as_slice() else {
+        return Err(CreditError::invalid_request(format!("pass exactly one of {}", keys.join(", "))));
+    };
+    let id = convert::text(map, key)?.unwrap_or_default();
+    match *key {
+        "userId" => Account::user(&id),
+        "teamId" => Account::team(&id),
+        _ => Account::api_key(&id),
+    }
+}
+
+/// A credential as `credentialFromRequest` returns it: `{ kind: "session"|"bearer"|"api_key", value }`.
+pub fn credential_from_json(value: &Value) -> Result<Credential, CreditError> {
+    let bad = || CreditError::invalid_request("credential must be { kind: \"session\" | \"bearer\" | \"api_key\", value: string } (from credentialFromRequest)");
+    let kind = value.get("kind").and_then(Value::as_str).ok_or_else(bad)?;
+    let text = value.get("value").and_then(Value::as_str).ok_or_else(bad)?;
+    validate::identifier("credential", text)?;
+    match kind {
+        "session" => Ok(Credential::Session(text.to_string())),
+        "bearer" => Ok(Credential::Bearer(text.to_string())),
+        "api_key" => Ok(Credential::ApiKey(text.to_string())),
+        _ => Err(bad()),
+    }
+}
+
+pub fn credential_to_json(credential: &Credential) -> Value {
+    let (kind, value) = match credential {
+        Credential::Session(token) => ("session", token),
+        Credential::Bearer(value) => ("bearer", value),
+        Credential::ApiKey(key) => ("api_key", key),
+    };
+    json!({ "kind": kind, "value": value })
+}
+
+fn principal_json(principal: &Principal) -> Value {
+    match principal {
+        Principal::User { user_id } => json!({ "kind": "user", "user_id": user_id }),
+        Principal::ApiKey { api_key, user_id } => json!({ "kind": "api_key", "api_key": mask_api_key(api_key), "user_id": user_id }),
+    }
+}
+
+enum PayerChoice {
+    Known(Payer),
+    /// An unsigned bearer value: a raw session token or an API key, resolved by `authenticate`.
+    Unresolved(Credential),
+}
+
+const PAYER_KEYS: [&str; 4] = ["userId", "apiKey", "sessionToken", "credential"];
+
+fn payer(map: &Map<String, Value>) -> Result<PayerChoice, CreditError> {
+    let given: Vec<&str> = PAYER_KEYS.iter().copied().filter(|key| map.get(*key).is_some_and(|v| !v.is_null())).collect();
+    let [key] = given.as_slice() else {
+        return Err(CreditError::invalid_request(format!("pass exactly one of {}", PAYER_KEYS.join(", "))));
+    };
+    if *key == "credential" {
+        return Ok(match credential_from_json(&map["credential"])? {
+            Credential::Session(token) => PayerChoice::Known(Payer::Session(token)),
+            Credential::ApiKey(key) => PayerChoice::Known(Payer::ApiKey(key)),
+            bearer @ Credential::Bearer(_) => PayerChoice::Unresolved(bearer),
+        });
+    }
+    let id = convert::text(map, key)?.unwrap_or_default();
+    validate::identifier(key, &id)?;
+    Ok(PayerChoice::Known(match *key {
+        "userId" => Payer::User(id),
+        "apiKey" => Payer::ApiKey(id),
+        _ => Payer::Session(id),
+    }))
+}
+
+async fn resolve(engine: &Engine<JsExecutor>, choice: PayerChoice, now: Timestamp) -> Result<Payer, CreditError> {
+    match choice {
+        PayerChoice::Known(payer) => Ok(payer),
+        PayerChoice::Unresolved(credential) => Ok(match engine.authenticate(&credential, now).await? {
+            Principal::User { user_id } => Payer::User(user_id),
+            Principal::ApiKey { api_key, .. } => Payer::ApiKey(api_key),
+        }),
+    }
+}
+
+fn amount(map: &Map<String, Value>) -> Result<Amount, CreditError> {
+    Amount::from_json(map.get("amount").unwrap_or(&Value::Null))
+}
+
+fn optional_identifier(map: &Map<String, Value>, key: &str) -> Result<Option<String>, CreditError> {
+    match convert::text(map, key)? {
+        Some(value) => {
+            validate::identifier(key, &value)?;
+            Ok(Some(value))
+        }
+        None => Ok(None),
+    }
+}
+
+fn idempotency_key(map: &Map<String, Value>) -> Result<Option<String>, CreditError> {
+    match convert::text(map, "idempotencyKey")? {
+        Some(key) => {
+            validate::idempotency_key(&key)?;
+            Ok(Some(key))
+        }
+        None => Ok(None),
+    }
+}
+
+fn metadata(map: &Map<String, Value>) -> Result<Option<String>, CreditError> {
+    validate::metadata(map.get("metadata").unwrap_or(&Value::Null))
+}
+
+fn consume_request(map: &Map<String, Value>, payer: Payer) -> Result<ConsumeRequest, CreditError> {
+    let operation = convert::text(map, "operation")?.ok_or_else(|| CreditError::invalid_request("operation is required"))?;
+    Ok(ConsumeRequest {
+        payer,
+        amount: amount(map)?,
+        operation: Operation::new(&operation)?,
+        resource_id: optional_identifier(map, "resourceId")?,
+        metadata: metadata(map)?,
+        idempotency_key: idempotency_key(map)?,
+    })
+}
+
+#[wasm_bindgen]
+impl Credits {
+    fn engine(&self) -> Engine<JsExecutor> {
+        Engine::new(self.executor.clone())
+    }
+
+    /// Debits `amount` in one statement: `{ userId | apiKey | sessionToken | credential, amount,
+    /// operation, resourceId?, metadata?, idempotencyKey? }`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<ChargeResult>")]
+    pub fn consume(&self, #[wasm_bindgen(unchecked_param_type = "ConsumeOptions")] options: JsValue) -> js_sys::Promise {
+        let engine = self.engine();
+        let parsed = convert::options(
+            &options,
+            "consume",
+            &["userId", "apiKey", "sessionToken", "credential", "amount", "operation", "resourceId", "metadata", "idempotencyKey"],
+        );
+        promise(async move {
+            let map = parsed?;
+            let choice = payer(&map)?;
+            // Validate everything before any round trip (the payer is filled in below).
+            consume_request(&map, Payer::User("validation".into()))?;
+            let now = now();
+            let payer = resolve(&engine, choice, now).await?;
+            engine.consume(&consume_request(&map, payer)?, now).await
+        })
+    }
+
+    /// Would `amount` be allowed now? Nothing is written. `{ userId | apiKey | sessionToken | credential, amount }`
+    /// (amount may be 0).
+    #[wasm_bindgen(unchecked_return_type = "Promise<ChargeResult>")]
+    pub fn check(&self, #[wasm_bindgen(unchecked_param_type = "CheckOptions")] options: JsValue) -> js_sys::Promise {
+        let engine = self.engine();
+        let parsed = convert::options(&options, "check", &["userId", "apiKey", "sessionToken", "credential", "amount"]);
+        promise(async move {
+            let map = parsed?;
+            let choice = payer(&map)?;
+            let amount = match map.get("amount") {
+                None | Some(Value::Null) => 0,
+                Some(value) => value.as_i64().ok_or_else(|| CreditError::invalid_amount(format!("amount must be an integer, got {value}")))?,
+            };
+            let now = now();
+            let payer = resolve(&engine, choice, now).await?;
+            engine.check(&payer, amount, now).await
+        })
+    }
+
+    /// Adds credits: `{ userId | teamId | apiKey, amount, operation?, metadata?, idempotencyKey? }`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<CreditResult>")]
+    pub fn grant(&self, #[wasm_bindgen(unchecked_param_type = "GrantOptions")] options: JsValue) -> js_sys::Promise {
+        let engine = self.engine();
+        let parsed = convert::options(&options, "grant", &["userId", "teamId", "apiKey", "amount", "operation", "metadata", "idempotencyKey"]);
+        promise(async move {
+            let map = parsed?;
+            let request = GrantRequest {
+                account: account(&map, &ACCOUNT_KEYS)?,
+                amount: amount(&map)?,
+                operation: convert::text(&map, "operation")?.map(|op| Operation::new(&op)).transpose()?,
+                metadata: metadata(&map)?,
+                idempotency_key: idempotency_key(&map)?,
+            };
+            engine.grant(&request, now()).await
+        })
+    }
+
+    /// Refunds a usage transaction once: `{ transactionId, userId? | apiKey? }` (the owner scope;
+    /// without one any usage may be refunded — server-side code only).
+    #[wasm_bindgen(unchecked_return_type = "Promise<RefundResult>")]
+    pub fn refund(&self, #[wasm_bindgen(unchecked_param_type = "RefundOptions")] options: JsValue) -> js_sys::Promise {
+        let engine = self.engine();
+        let parsed = convert::options(&options, "refund", &["transactionId", "userId", "apiKey"]);
+        promise(async move {
+            let map = parsed?;
+            let transaction_id = convert::text(&map, "transactionId")?.ok_or_else(|| CreditError::invalid_request("transactionId is required"))?;
+            let scope = match (optional_identifier(&map, "userId")?, optional_identifier(&map, "apiKey")?) {
+                (None, None) => RefundScope::Any,
+                (Some(user), None) => RefundScope::User(user),
+                (None, Some(key)) => RefundScope::ApiKey(key),
+                (Some(_), Some(_)) => return Err(CreditError::invalid_request("pass at most one of userId, apiKey")),
+            };
+            engine.refund(&transaction_id, &scope, now()).await
+        })
+    }
+
+    /// Funds an API key's allowance from its owner's pool: `{ apiKey, amount, idempotencyKey?, ownerId? }`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<ChargeResult>")]
+    pub fn allocate(&self, #[wasm_bindgen(unchecked_param_type = "AllocateOptions")] options: JsValue) -> js_sys::Promise {
+        let engine = self.engine();
+        let parsed = convert::options(&options, "allocate", &["apiKey", "amount", "idempotencyKey", "ownerId"]);
+        promise(async move {
+            let map = parsed?;
+            let api_key = convert::text(&map, "apiKey")?.ok_or_else(|| CreditError::invalid_request("apiKey is required"))?;
+            validate::identifier("apiKey", &api_key)?;
+            let request = AllocateRequest {
+                api_key,
+                amount: amount(&map)?,
+                idempotency_key: idempotency_key(&map)?,
+                owner: optional_identifier(&map, "ownerId")?,
+            };
+            engine.allocate(&request, now()).await
+        })
+    }
+
+    /// `{ userId | teamId | apiKey }` → API.md's balance object.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Balance>")]
+    pub fn balance(&self, #[wasm_bindgen(unchecked_param_type = "AccountOptions")] options: JsValue) -> js_sys::Promise {
+        let engine = self.engine();
+        let parsed = convert::options(&options, "balance", &ACCOUNT_KEYS);
+        promise(async move {
+            let account = account(&parsed?, &ACCOUNT_KEYS)?;
+            engine.balance(&account, now()).await
+        })
+    }
+
+    /// `{ userId | teamId | apiKey, limit?, cursor? }` → a page of the ledger, newest first.
+    #[wasm_bindgen(unchecked_return_type = "Promise<TransactionPage>")]
+    pub fn transactions(&self, #[wasm_bindgen(unchecked_param_type = "TransactionsOptions")] options: JsValue) -> js_sys::Promise {
+        let engine = self.engine();
+        let parsed = convert::options(&options, "transactions", &["userId", "teamId", "apiKey", "limit", "cursor"]);
+        promise(async move {
+            let map = parsed?;
+            let account = account(&map, &ACCOUNT_KEYS)?;
+            let limit = match map.get("limit") {
+                None | Some(Value::Null) => None,
+                Some(value) => Some(value.as_i64().ok_or_else(|| CreditError::invalid_request(format!("limit must be an integer, got {value}")))?),
+            };
+            let limit = transactions::page_size(limit)?;
+            let cursor = convert::text(&map, "cursor")?.map(|text| Cursor::decode(&text)).transpose()?;
+            engine.transactions(&account, limit, cursor.as_ref()).await
+        })
+    }
+
+    /// Resolves a credential (from `credentialFromRequest`) to `{ kind: "user", user_id }` or
+    /// `{ kind: "api_key", api_key (masked), user_id }`; `unauthenticated` otherwise.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Principal>")]
+    pub fn authenticate(&self, #[wasm_bindgen(unchecked_param_type = "Credential")] credential: JsValue) -> js_sys::Promise {
+        let engine = self.engine();
+        let parsed = convert::options(&credential, "authenticate", &["kind", "value"]);
+        promise(async move {
+            let credential = credential_from_json(&Value::Object(parsed?))?;
+            engine.authenticate(&credential, now()).await.map(|principal| principal_json(&principal))
+        })
+    }
+
+    /// Applies pending migrations (one transaction, drizzle's journal). `query` must reach ONE
+    /// connection (a pg `Client`, not a `Pool`): BEGIN and COMMIT are separate calls.
+    #[wasm_bindgen(unchecked_return_type = "Promise<MigrateReport>")]
+    pub fn migrate(&self, #[wasm_bindgen(unchecked_param_type = "{ dryRun?: boolean }")] options: JsValue) -> js_sys::Promise {
+        let executor = self.executor.clone();
+        let parsed = convert::options(&options, "migrate", &["dryRun"]);
+        promise(async move {
+            let dry_run = parsed?.get("dryRun").and_then(Value::as_bool).unwrap_or(false);
+            migrator::migrate(&executor, dry_run).await
+        })
+    }
+
+    /// Compares the live schema with the model: `{ ok, drift: [...] }`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<{ ok: boolean; drift: Drift[] }>")]
+    pub fn verify(&self) -> js_sys::Promise {
+        let executor = self.executor.clone();
+        promise(async move {
+            let drift = migrator::verify_schema(&executor).await?;
+            Ok(json!({ "ok": drift.is_empty(), "drift": drift }))
+        })
+    }
+
+    /// Gives `amount` credits (with a ledger row) to every user with 0 credits never seeded.
+    #[wasm_bindgen(js_name = seedCredits, unchecked_return_type = "Promise<{ granted_users: number; amount: number }>")]
+    pub fn seed_credits(&self, #[wasm_bindgen(unchecked_param_type = "{ amount: number }")] options: JsValue) -> js_sys::Promise {
+        let executor = self.executor.clone();
+        let parsed = convert::options(&options, "seedCredits", &["amount"]);
+        promise(async move {
+            let amount = amount(&parsed?)?;
+            run(&executor, &seed::plan(amount, now()), seed::decode).await
+        })
+    }
+
+    /// Undoes applied migrations newer than `to` (`"none"`: all). One connection, like `migrate`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<{ rolled_back: string[] }>")]
+    pub fn rollback(&self, #[wasm_bindgen(unchecked_param_type = "{ to: string }")] options: JsValue) -> js_sys::Promise {
+        let executor = self.executor.clone();
+        let parsed = convert::options(&options, "rollback", &["to"]);
+        promise(async move {
+            let to = convert::text(&parsed?, "to")?.ok_or_else(|| CreditError::invalid_request("to is required (a tag, or \"none\")"))?;
+            migrator::rollback(&executor, &to).await
+        })
+    }
+}

@@ -1,0 +1,220 @@
+//! The JS executor: carries each statement through the caller's `query(text, params)` — any
+//! Postgres driver (`pg`, `@neondatabase/serverless`, `postgres`) — and reads the `r` column.
+//!
+//! Every parameter is a string or null (the SQL casts it), every statement returns one text
+//! column `r`, so no driver's type mapping can change a value. A thrown error whose `.code` is a
+//! SQLSTATE (pg, neon and postgres.js set it) keeps its meaning; anything else (ECONNREFUSED, a
+//! closed socket) is a connection failure: `database_unavailable`.
+
+use crate::migrator::Session;
+use crate::sql::executor::Executor;
+use crate::sql::failure::DbFailure;
+use crate::sql::statement::Statement;
+use js_sys::{Array, Function, Promise, Reflect};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+/// `query` called with `this` = the object it came from, so `createCredits(pool)` works as well
+/// as `createCredits({ query })`.
+#[derive(Clone)]
+pub struct JsExecutor {
+    receiver: JsValue,
+    query: Function,
+}
+
+impl JsExecutor {
+    /// Takes `{ query }` or any object with a `query(text, params)` method (pg Client/Pool, neon).
+    pub fn from_object(value: &JsValue) -> Option<JsExecutor> {
+        if !value.is_object() && !value.is_function() {
+            return None;
+        }
+        let query = Reflect::get(value, &JsValue::from_str("query")).ok()?.dyn_into::<Function>().ok()?;
+        Some(JsExecutor { receiver: value.clone(), query })
+    }
+
+    async fn call(&self, sql: &str, params: Option<Array>) -> Result<JsValue, DbFailure> {
+        let text = JsValue::from_str(sql);
+        let returned = match params {
+            Some(params) => self.query.call2(&self.receiver, &text, &params),
+            None => self.query.call1(&self.receiver, &text),
+        }
+        .map_err(|error| failure(&error))?;
+        JsFuture::from(Promise::resolve(&returned)).await.map_err(|error| failure(&error))
+    }
+}
+
+fn property(value: &JsValue, name: &str) -> Option<JsValue> {
+    if !value.is_object() && !value.is_function() {
+        return None;
+    }
+    Reflect::get(value, &JsValue::from_str(name)).ok().filter(|v| !v.is_undefined() && !v.is_null())
+}
+
+/// A SQLSTATE is five of `0-9A-Z` in a class Postgres defines; Node's `EPIPE` is not one.
+pub fn is_sqlstate(code: &str) -> bool {
+    code.len() == 5
+        && code.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+        && matches!(code.as_bytes()[0], b'0'..=b'9' | b'F' | b'H' | b'P' | b'X')
+}
+
+/// What a thrown JS value means.
+pub fn failure(error: &JsValue) -> DbFailure {
+    let message = property(error, "message")
+        .and_then(|m| m.as_string())
+        .or_else(|| error.as_string())
+        .unwrap_or_else(|| String::from(js_sys::JSON::stringify(error).map(String::from).unwrap_or_else(|_| "unknown error".into())));
+    let code = property(error, "code").and_then(|c| c.as_string());
+    match code {
+        Some(code) if is_sqlstate(&code) => DbFailure { sqlstate: Some(code), message },
+        Some(code) => DbFailure::connection(format!("{code}: {message}")),
+        None => DbFailure::connection(message),
+    }
+}
+
+fn not_understood(detail: &str) -> DbFailure {
+    // XX000 maps to `internal`: the query callback broke its contract, a programming error.
+    DbFailure {
+        sqlstate: Some("XX000".into()),
+        message: format!("query() must resolve to rows (an array, or {{ rows: [...] }}) whose `r` column is text: {detail}"),
+    }
+}
+
+/// Accepts `{ rows: [...] }` (pg, neon Pool/Client) and plain arrays (postgres.js, neon `sql`);
+/// each row `{ r: "…" }`, or an array row `["…"]` (array mode).
+fn rows(result: &JsValue) -> Result<Vec<String>, DbFailure> {
+    let list = if Array::is_array(result) { result.clone() } else { property(result, "rows").ok_or_else(|| not_understood("no rows"))? };
+    if !Array::is_array(&list) {
+        return Err(not_understood("rows is not an array"));
+    }
+    let list: Array = list.unchecked_into();
+    let mut out = Vec::with_capacity(list.length() as usize);
+    for row in list.iter() {
+        let cell = if Array::is_array(&row) { row.unchecked_ref::<Array>().get(0) } else { property(&row, "r").unwrap_or(JsValue::UNDEFINED) };
+        out.push(cell.as_string().ok_or_else(|| not_understood("a row has no text `r` column"))?);
+    }
+    Ok(out)
+}
+
+/// A statement whose SQL leaves some bound parameters unreferenced, renumbered without them.
+///
+/// tokio-postgres sends each parameter's type (TEXT); pg, neon and postgres.js send none, and
+/// Postgres cannot type a parameter the SQL never mentions (42P18). Dropping those parameters
+/// keeps the statement's meaning exactly: they were never read.
+struct Renumbered {
+    sql: String,
+    /// Indexes (0-based) of the original parameters to send, in their new order.
+    kept: Vec<usize>,
+}
+
+/// `$n` references outside quotes and comments, as (byte offset, byte length, n).
+fn placeholders(sql: &str) -> Vec<(usize, usize, usize)> {
+    let bytes = sql.as_bytes();
+    let mut found = Vec::new();
+    let (mut index, mut quote) = (0, None::<u8>);
+    while index < bytes.len() {
+        let byte = bytes[index];
+        match quote {
+            Some(q) if byte == q => quote = None,
+            Some(_) => {}
+            None if byte == b'\'' || byte == b'"' => quote = Some(byte),
+            None if byte == b'-' && bytes.get(index + 1) == Some(&b'-') => {
+                while index < bytes.len() && bytes[index] != b'\n' {
+                    index += 1;
+                }
+            }
+            None if byte == b'$' && bytes.get(index + 1).is_some_and(u8::is_ascii_digit) => {
+                let digits = bytes[index + 1..].iter().take_while(|b| b.is_ascii_digit()).count();
+                let number = sql[index + 1..index + 1 + digits].parse().unwrap_or(0);
+                found.push((index, 1 + digits, number));
+                index += digits;
+            }
+            None => {}
+        }
+        index += 1;
+    }
+    found
+}
+
+fn renumber(sql: &str, parameter_count: usize) -> Option<Renumbered> {
+    let found = placeholders(sql);
+    let used: Vec<bool> = (1..=parameter_count).map(|n| found.iter().any(|&(_, _, m)| m == n)).collect();
+    if used.iter().all(|u| *u) {
+        return None;
+    }
+    let kept: Vec<usize> = (0..parameter_count).filter(|&i| used[i]).collect();
+    let mut out = String::with_capacity(sql.len());
+    let mut last = 0;
+    for (offset, length, number) in found {
+        out.push_str(&sql[last..offset]);
+        let position = kept.iter().position(|&i| i + 1 == number).map(|p| p + 1).unwrap_or(number);
+        out.push_str(&format!("${position}"));
+        last = offset + length;
+    }
+    out.push_str(&sql[last..]);
+    Some(Renumbered { sql: out, kept })
+}
+
+thread_local! {
+    /// Statements are `&'static str`: keyed by address and length, computed once each.
+    static RENUMBERED: RefCell<HashMap<(usize, usize), Option<Rc<Renumbered>>>> = RefCell::new(HashMap::new());
+}
+
+fn renumbered(statement: &Statement) -> Option<Rc<Renumbered>> {
+    let key = (statement.sql.as_ptr() as usize, statement.params.len());
+    if let Some(found) = RENUMBERED.with(|cache| cache.borrow().get(&key).cloned()) {
+        return found;
+    }
+    let computed = renumber(statement.sql, statement.params.len()).map(Rc::new);
+    RENUMBERED.with(|cache| cache.borrow_mut().insert(key, computed.clone()));
+    computed
+}
+
+fn param(value: &Option<String>) -> JsValue {
+    value.as_deref().map(JsValue::from_str).unwrap_or(JsValue::NULL)
+}
+
+impl Executor for JsExecutor {
+    async fn query(&self, statement: &Statement) -> Result<Vec<String>, DbFailure> {
+        let rewrite = renumbered(statement);
+        let params = Array::new();
+        let sql: &str = match &rewrite {
+            Some(rewrite) => {
+                for &index in &rewrite.kept {
+                    params.push(&param(&statement.params[index]));
+                }
+                &rewrite.sql
+            }
+            None => {
+                for value in &statement.params {
+                    params.push(&param(value));
+                }
+                statement.sql
+            }
+        };
+        let result = self.call(sql, Some(params)).await?;
+        rows(&result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unreferenced_parameters_are_dropped_and_the_rest_renumbered() {
+        let rewrite = renumber("SELECT $1::text, '$2', \"$2\", $3 -- $2\n, $10", 10).unwrap();
+        assert_eq!(rewrite.sql, "SELECT $1::text, '$2', \"$2\", $2 -- $2\n, $3");
+        assert_eq!(rewrite.kept, vec![0, 2, 9]);
+        assert!(renumber("SELECT $1, $2", 2).is_none());
+    }
+}
+
+impl Session for JsExecutor {
+    /// Parameterless SQL: pg uses the simple protocol, so several statements may run at once.
+    async fn batch(&self, sql: &str) -> Result<(), DbFailure> {
+        self.call(sql, None).await.map(|_| ())
+    }
+}

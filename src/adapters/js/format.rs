@@ -1,0 +1,178 @@
+//! Display helpers: `formatCredits` through the runtime's `Intl` (via js-sys), a balance status,
+//! and the rate-limit headers of a charge outcome.
+
+use crate::adapters::js::convert::{self, error_value, invalid, string_object};
+use crate::core::account::{AccountKind, AccountRef};
+use crate::core::error::CreditError;
+use crate::core::time::Timestamp;
+use crate::core::window::WindowUsage;
+use crate::sql::outcome::{rate_limit_headers, ChargeResult, Limits};
+use js_sys::{Function, Intl, Object, Reflect};
+use serde_json::Value;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use wasm_bindgen::prelude::*;
+
+/// Formatters are costly to build (tens of µs); one per (locale, compact) is kept.
+const FORMATTER_CACHE_MAX: usize = 64;
+
+mod checked {
+    use wasm_bindgen::prelude::*;
+
+    #[wasm_bindgen]
+    extern "C" {
+        /// js-sys' `Intl.NumberFormat` constructor does not catch; this one does.
+        #[wasm_bindgen(js_namespace = Intl)]
+        pub type NumberFormat;
+        #[wasm_bindgen(constructor, catch, js_namespace = Intl)]
+        pub fn new(locales: &js_sys::Array, options: &js_sys::Object) -> Result<NumberFormat, JsValue>;
+    }
+}
+
+thread_local! {
+    static FORMATTERS: RefCell<HashMap<(String, bool), Function>> = RefCell::new(HashMap::new());
+}
+
+fn formatter(locale: &str, compact: bool) -> Result<Function, CreditError> {
+    let key = (locale.to_string(), compact);
+    if let Some(found) = FORMATTERS.with(|cache| cache.borrow().get(&key).cloned()) {
+        return Ok(found);
+    }
+    let locales = js_sys::Array::new();
+    if !locale.is_empty() {
+        locales.push(&JsValue::from_str(locale));
+    }
+    let options = Object::new();
+    let set = |k: &str, v: JsValue| Reflect::set(&options, &JsValue::from_str(k), &v).map(|_| ());
+    let configured = if compact {
+        set("notation", "compact".into()).and(set("maximumFractionDigits", 1.into()))
+    } else {
+        set("maximumFractionDigits", 0.into())
+    };
+    configured.map_err(|_| CreditError::internal("could not build Intl options"))?;
+    // `new Intl.NumberFormat` throws a RangeError for a malformed tag: bound with `catch`.
+    let format = checked::NumberFormat::new(&locales, &options)
+        .map_err(|_| CreditError::invalid_request(format!("locale {locale:?} is not a valid BCP 47 language tag")))?
+        .unchecked_into::<Intl::NumberFormat>()
+        .format();
+    FORMATTERS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.len() >= FORMATTER_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(key, format.clone());
+    });
+    Ok(format)
+}
+
+/// `formatCredits(1234567)` → `"1,234,567 credits"`; `{ compact: true }` → `"1.2M"`;
+/// `{ locale: "de-DE" }` → `"1.234.567 credits"`. Without a locale, the runtime's default.
+#[wasm_bindgen(js_name = formatCredits)]
+pub fn format_credits(
+    amount: f64,
+    #[wasm_bindgen(unchecked_param_type = "{ locale?: string; compact?: boolean }")] options: JsValue,
+) -> Result<String, JsValue> {
+    if !amount.is_finite() {
+        return Err(error_value(&CreditError::invalid_amount("credits must be a finite number")));
+    }
+    let (locale, compact) = if options.is_object() {
+        let locale = match convert::get(&options, "locale") {
+            None => String::new(),
+            Some(value) => value.as_string().ok_or_else(|| invalid("locale must be a string"))?,
+        };
+        (locale, convert::get(&options, "compact").is_some_and(|c| c.is_truthy()))
+    } else {
+        (String::new(), false)
+    };
+    let format = formatter(&locale, compact).map_err(|error| error_value(&error))?;
+    let number = format.call1(&JsValue::UNDEFINED, &JsValue::from_f64(amount)).map_err(|_| invalid("Intl could not format the amount"))?;
+    let number = number.as_string().unwrap_or_default();
+    Ok(if compact {
+        number
+    } else if amount == 1.0 {
+        format!("{number} credit")
+    } else {
+        format!("{number} credits")
+    })
+}
+
+/// Default threshold of `balanceStatus`: below it a balance is `low`.
+pub const LOW_BALANCE_DEFAULT: f64 = 10.0;
+
+/// `"empty"` (≤ 0), `"low"` (below `low`, default 10) or `"ok"`.
+#[wasm_bindgen(js_name = balanceStatus, unchecked_return_type = "'empty' | 'low' | 'ok'")]
+pub fn balance_status(balance: f64, #[wasm_bindgen(unchecked_param_type = "{ low?: number }")] options: JsValue) -> Result<String, JsValue> {
+    if balance.is_nan() {
+        return Err(error_value(&CreditError::invalid_amount("balance must be a number")));
+    }
+    let low = match convert::get(&options, "low") {
+        None => LOW_BALANCE_DEFAULT,
+        Some(value) => value.as_f64().filter(|v| v.is_finite()).ok_or_else(|| invalid("low must be a finite number"))?,
+    };
+    Ok(if balance <= 0.0 {
+        "empty"
+    } else if balance < low {
+        "low"
+    } else {
+        "ok"
+    }
+    .to_string())
+}
+
+fn window(value: &Value) -> Option<WindowUsage> {
+    Some(WindowUsage {
+        limit: value.get("limit").and_then(Value::as_i64),
+        used: value.get("used").and_then(Value::as_i64).unwrap_or(0),
+        remaining: value.get("remaining").and_then(Value::as_i64),
+        reset: Timestamp::parse(value.get("reset")?.as_str()?).ok()?,
+    })
+}
+
+/// A consume/check result object back to the core's type (only what the headers need).
+fn charge_result(value: &Value) -> Option<ChargeResult> {
+    let limits = value.get("limits").filter(|l| !l.is_null()).and_then(|limits| {
+        Some(Limits { daily: window(limits.get("daily")?)?, monthly: window(limits.get("monthly")?)? })
+    });
+    Some(ChargeResult {
+        ok: true,
+        transaction_id: None,
+        replayed: false,
+        charged: AccountRef { kind: AccountKind::ApiKey, id: String::new() },
+        amount: value.get("amount").and_then(Value::as_i64).unwrap_or(0),
+        balance: value.get("balance").and_then(Value::as_i64).unwrap_or(0),
+        limits,
+    })
+}
+
+/// A thrown limit error back to the core's type.
+fn limit_error(value: &JsValue) -> Option<CreditError> {
+    let code = convert::get(value, "code")?.as_string()?;
+    let number = |key: &str| convert::get(value, key).and_then(|v| v.as_f64()).map(|v| v as i64);
+    let (limit, used, retry_after) = (number("limit")?, number("used").unwrap_or(0), number("retry_after")?);
+    let reset = convert::get(value, "reset")?.as_string()?;
+    match code.as_str() {
+        "daily_limit_exceeded" => Some(CreditError::DailyLimitExceeded { limit, used, reset, retry_after }),
+        "monthly_limit_exceeded" => Some(CreditError::MonthlyLimitExceeded { limit, used, reset, retry_after }),
+        _ => None,
+    }
+}
+
+/// `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset` (unix seconds) for the
+/// tightest window of an API key charge, plus `Retry-After` for a limit error. Pass a
+/// consume/check result or the error it threw; `{}` when no limit applies.
+#[wasm_bindgen(js_name = limitHeaders, unchecked_return_type = "Record<string, string>")]
+pub fn limit_headers(#[wasm_bindgen(unchecked_param_type = "ChargeResult | Error | unknown")] outcome: JsValue) -> JsValue {
+    if let Some(error) = limit_error(&outcome) {
+        return string_object(&rate_limit_headers(Err(&error)));
+    }
+    let is_result = convert::get(&outcome, "ok").is_some_and(|ok| ok.as_bool() == Some(true));
+    let parsed = is_result
+        .then(|| js_sys::JSON::stringify(&outcome).ok().and_then(|t| t.as_string()))
+        .flatten()
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+        .and_then(|value| charge_result(&value));
+    match parsed {
+        Some(result) => string_object(&rate_limit_headers(Ok(&result))),
+        None => Object::new().into(),
+    }
+}
