@@ -1,0 +1,296 @@
+// The npm package's JS API from Node, against the real Postgres through `pg`: every operation
+// returns the contract object, errors carry their stable `.code`, a debit joins the caller's
+// own transaction, and Better Auth credentials are checked.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import {
+  createCredits, credentialFromRequest, signSessionToken, verifySessionCookie, formatCredits, balanceStatus,
+  limitHeaders, migrations, migrationSql,
+} from 'fltr-credits/node';
+import { throwawayDatabase, connect, user, team, apiKey, session, scalar } from './helpers.mjs';
+
+const SECRET = 'test-secret-0123456789abcdefghijklmnopqrstuvwxyz';
+let db, client, credits;
+
+before(async () => {
+  db = await throwawayDatabase('api');
+  client = await connect(db.url);
+  credits = createCredits(client);
+  const report = await credits.migrate();
+  assert.deepEqual(report.drift, []);
+  await user(client, 'alice');
+  await user(client, 'bob');
+  await user(client, 'carol', { credits: 0 });
+  await team(client, 'team_1', 'carol');
+  await client.query("UPDATE users SET team_id = 'team_1' WHERE id = 'carol'");
+  await apiKey(client, 'fltr_live_key_0123456789', 'bob', { daily: 10 });
+  await session(client, 'Xq3fT9bLk2Vw8PzR1nYc7HdJ4sMa6GuE', 'alice');
+  await session(client, 'expired_token_0000000000000000', 'alice', { expiresInSeconds: -60 });
+  await credits.grant({ userId: 'alice', amount: 100 });
+  await credits.grant({ apiKey: 'fltr_live_key_0123456789', amount: 50 });
+  await credits.grant({ teamId: 'team_1', amount: 20 });
+});
+
+after(async () => {
+  await client?.end();
+  await db?.drop();
+});
+
+async function rejection(promise) {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  assert.fail('expected a rejection');
+}
+
+test('the migrations are the generator\'s, byte for byte the files of migrations/', () => {
+  const files = migrations();
+  assert.deepEqual(files.map((m) => m.tag), ['0000_nifty_bruce_banner', '0001_abandoned_human_fly', '0002_exact_usage_windows']);
+  for (const file of files) {
+    assert.equal(file.up, readFileSync(new URL(`../../migrations/${file.tag}.sql`, import.meta.url), 'utf8'));
+    assert.equal(file.down, readFileSync(new URL(`../../migrations/down/${file.tag}.sql`, import.meta.url), 'utf8'));
+    assert.match(file.hash, /^[0-9a-f]{64}$/);
+  }
+  assert.equal(migrationSql('up'), files.map((m) => m.up).join('\n--> statement-breakpoint\n'));
+  assert.equal(migrationSql('up', '0000'), files[0].up);
+  assert.equal(rejectionSync(() => migrationSql('sideways')).code, 'invalid_request');
+});
+
+function rejectionSync(fn) {
+  try {
+    fn();
+  } catch (error) {
+    return error;
+  }
+  assert.fail('expected a throw');
+}
+
+test('a user debit returns the contract object and writes one ledger row', async () => {
+  const result = await credits.consume({ userId: 'alice', amount: 5, operation: 'document.process', resourceId: 'doc_1', metadata: { pages: 3 } });
+  assert.equal(result.ok, true);
+  assert.match(result.transaction_id, /^ctx_/);
+  assert.equal(result.replayed, false);
+  assert.deepEqual(result.charged, { kind: 'user', id: 'alice' });
+  assert.equal(result.amount, 5);
+  assert.equal(result.balance, 95);
+  assert.equal('limits' in result, false);
+  assert.equal(await scalar(client, "SELECT credits FROM users WHERE id = 'alice'"), '95');
+  const row = (await client.query('SELECT amount, type, operation, resource_id, metadata FROM credit_transactions WHERE id = $1', [result.transaction_id])).rows[0];
+  assert.deepEqual(row, { amount: -5, type: 'usage', operation: 'document.process', resource_id: 'doc_1', metadata: '{"pages":3}' });
+});
+
+test('a team member debits the team pool', async () => {
+  const result = await credits.consume({ userId: 'carol', amount: 4, operation: 'document.process' });
+  assert.deepEqual(result.charged, { kind: 'team', id: 'team_1' });
+  assert.equal(result.balance, 16);
+  assert.equal(await scalar(client, "SELECT credits FROM teams WHERE id = 'team_1'"), '16');
+});
+
+test('insufficient credits is an Error with code, status and the contract fields; nothing is written', async () => {
+  const before = await scalar(client, 'SELECT count(*) FROM credit_transactions');
+  const error = await rejection(credits.consume({ userId: 'alice', amount: 1000, operation: 'document.process' }));
+  assert.ok(error instanceof Error);
+  assert.equal(error.name, 'CreditError');
+  assert.equal(error.code, 'insufficient_credits');
+  assert.equal(error.status, 402);
+  assert.equal(error.balance, 95);
+  assert.equal(error.required, 1000);
+  assert.equal(await scalar(client, 'SELECT count(*) FROM credit_transactions'), before);
+});
+
+test('an API key debit carries its windows; over the daily limit is 429-shaped with headers', async () => {
+  const ok = await credits.consume({ apiKey: 'fltr_live_key_0123456789', amount: 6, operation: 'api.call' });
+  assert.deepEqual(ok.charged, { kind: 'api_key', id: 'fltr****6789' });
+  assert.equal(ok.limits.daily.limit, 10);
+  assert.equal(ok.limits.daily.used, 6);
+  assert.equal(ok.limits.daily.remaining, 4);
+  assert.equal(ok.limits.monthly.limit, null);
+  assert.match(ok.limits.daily.reset, /^\d{4}-\d\d-\d\dT00:00:00Z$/);
+  const headers = limitHeaders(ok);
+  assert.deepEqual(Object.keys(headers), ['X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset']);
+  assert.equal(headers['X-RateLimit-Limit'], '10');
+  assert.equal(headers['X-RateLimit-Remaining'], '4');
+  assert.equal(Number(headers['X-RateLimit-Reset']), Date.parse(ok.limits.daily.reset) / 1000);
+
+  const error = await rejection(credits.consume({ apiKey: 'fltr_live_key_0123456789', amount: 5, operation: 'api.call' }));
+  assert.equal(error.code, 'daily_limit_exceeded');
+  assert.equal(error.status, 429);
+  assert.equal(error.limit, 10);
+  assert.equal(error.used, 6);
+  assert.equal(error.reset, ok.limits.daily.reset);
+  assert.ok(error.retry_after >= 1 && error.retry_after <= 86400);
+  const refused = limitHeaders(error);
+  assert.equal(refused['X-RateLimit-Remaining'], '0');
+  assert.equal(refused['Retry-After'], String(error.retry_after));
+  assert.equal(await scalar(client, "SELECT daily_used FROM api_key_credits WHERE api_key = 'fltr_live_key_0123456789'"), '6');
+  assert.deepEqual(limitHeaders(await credits.check({ userId: 'alice', amount: 1 })), {});
+  assert.deepEqual(limitHeaders(new Error('other')), {});
+});
+
+test('a debit inside the caller\'s transaction rolls back with the business write', async () => {
+  await client.query('CREATE TABLE IF NOT EXISTS documents (id text PRIMARY KEY, owner text NOT NULL)');
+  const balanceBefore = await scalar(client, "SELECT credits FROM users WHERE id = 'alice'");
+  const ledgerBefore = await scalar(client, 'SELECT count(*) FROM credit_transactions');
+  await client.query('BEGIN');
+  const charged = await credits.consume({ userId: 'alice', amount: 7, operation: 'document.process', resourceId: 'doc_tx' });
+  assert.equal(charged.balance, Number(balanceBefore) - 7);
+  await client.query("INSERT INTO documents (id, owner) VALUES ('doc_tx', 'alice')");
+  await client.query('ROLLBACK');
+  assert.equal(await scalar(client, "SELECT credits FROM users WHERE id = 'alice'"), balanceBefore);
+  assert.equal(await scalar(client, 'SELECT count(*) FROM credit_transactions'), ledgerBefore);
+  assert.equal(await scalar(client, 'SELECT count(*) FROM documents'), '0');
+
+  await client.query('BEGIN');
+  await credits.consume({ userId: 'alice', amount: 7, operation: 'document.process', resourceId: 'doc_tx' });
+  await client.query("INSERT INTO documents (id, owner) VALUES ('doc_tx', 'alice')");
+  await client.query('COMMIT');
+  assert.equal(await scalar(client, "SELECT credits FROM users WHERE id = 'alice'"), String(Number(balanceBefore) - 7));
+  assert.equal(await scalar(client, "SELECT count(*) FROM credit_transactions WHERE resource_id = 'doc_tx'"), '1');
+});
+
+test('an idempotency key replays the original and refuses a different request', async () => {
+  const first = await credits.consume({ userId: 'alice', amount: 2, operation: 'document.process', idempotencyKey: 'req-1' });
+  const again = await credits.consume({ userId: 'alice', amount: 2, operation: 'document.process', idempotencyKey: 'req-1' });
+  assert.equal(again.replayed, true);
+  assert.equal(again.transaction_id, first.transaction_id);
+  assert.equal(again.balance, first.balance);
+  const conflict = await rejection(credits.consume({ userId: 'alice', amount: 3, operation: 'document.process', idempotencyKey: 'req-1' }));
+  assert.equal(conflict.code, 'idempotency_conflict');
+  assert.equal(conflict.status, 409);
+  assert.equal(conflict.idempotency_key, 'req-1');
+});
+
+test('Better Auth credentials: signed cookie, forged cookie, bearer, x-api-key, none', () => {
+  const cookie = 'Xq3fT9bLk2Vw8PzR1nYc7HdJ4sMa6GuE.pDk8M14rrR4Iq9FAQJY3fL0ADEND7KyLhkclmZPpnHo%3D';
+  assert.equal(signSessionToken('Xq3fT9bLk2Vw8PzR1nYc7HdJ4sMa6GuE', SECRET), cookie);
+  assert.equal(verifySessionCookie(cookie, SECRET), 'Xq3fT9bLk2Vw8PzR1nYc7HdJ4sMa6GuE');
+  const request = new Request('https://app.example/api/x', { headers: { cookie: `theme=dark; better-auth.session_token=${cookie}` } });
+  assert.deepEqual(credentialFromRequest(request, SECRET), { kind: 'session', value: 'Xq3fT9bLk2Vw8PzR1nYc7HdJ4sMa6GuE' });
+  const secure = { headers: { cookie: `__Secure-better-auth.session_token=${cookie}` } };
+  assert.deepEqual(credentialFromRequest(secure, SECRET), { kind: 'session', value: 'Xq3fT9bLk2Vw8PzR1nYc7HdJ4sMa6GuE' });
+  const forged = new Request('https://app.example/', { headers: { cookie: `better-auth.session_token=${cookie.replace('Xq3f', 'Xq3g')}` } });
+  assert.equal(rejectionSync(() => credentialFromRequest(forged, SECRET)).code, 'unauthenticated');
+  assert.equal(rejectionSync(() => credentialFromRequest(request, 'another-secret')).code, 'unauthenticated');
+  assert.deepEqual(credentialFromRequest(new Headers({ authorization: 'Bearer raw-token' }), SECRET), { kind: 'bearer', value: 'raw-token' });
+  assert.deepEqual(credentialFromRequest({ 'x-api-key': 'fltr_k' }, SECRET), { kind: 'api_key', value: 'fltr_k' });
+  assert.equal(credentialFromRequest(new Request('https://app.example/'), SECRET), null);
+  assert.equal(rejectionSync(() => credentialFromRequest(new Headers({ authorization: 'Basic abc' }), SECRET)).code, 'unauthenticated');
+  assert.equal(rejectionSync(() => credentialFromRequest(request, undefined)).code, 'invalid_request');
+});
+
+test('a session credential pays in one statement; an expired session is unauthenticated', async () => {
+  const cookie = signSessionToken('Xq3fT9bLk2Vw8PzR1nYc7HdJ4sMa6GuE', SECRET);
+  const credential = credentialFromRequest({ cookie: `better-auth.session_token=${cookie}` }, SECRET);
+  const paid = await credits.consume({ credential, amount: 1, operation: 'api.call' });
+  assert.deepEqual(paid.charged, { kind: 'user', id: 'alice' });
+  assert.deepEqual(await credits.authenticate(credential), { kind: 'user', user_id: 'alice' });
+  const expired = await rejection(credits.consume({ sessionToken: 'expired_token_0000000000000000', amount: 1, operation: 'api.call' }));
+  assert.equal(expired.code, 'unauthenticated');
+  assert.equal(expired.status, 401);
+  const unknown = await rejection(credits.authenticate({ kind: 'bearer', value: 'nobody' }));
+  assert.equal(unknown.code, 'unauthenticated');
+  // An unsigned bearer value may be an API key: resolved first, then charged to the key.
+  const byKey = await credits.consume({ credential: { kind: 'bearer', value: 'fltr_live_key_0123456789' }, amount: 1, operation: 'api.call' });
+  assert.deepEqual(byKey.charged, { kind: 'api_key', id: 'fltr****6789' });
+  assert.deepEqual(await credits.authenticate({ kind: 'api_key', value: 'fltr_live_key_0123456789' }), { kind: 'api_key', api_key: 'fltr****6789', user_id: 'bob' });
+});
+
+test('check, balance, transactions, refund and allocate return the contract objects', async () => {
+  const check = await credits.check({ userId: 'alice', amount: 0 });
+  assert.equal(check.ok, true);
+  assert.equal('transaction_id' in check, false);
+  const balance = await credits.balance({ userId: 'bob' });
+  assert.equal(balance.user.id, 'bob');
+  assert.equal(balance.team, null);
+  assert.equal(balance.api_keys.length, 1);
+  assert.equal(balance.api_keys[0].api_key, 'fltr****6789');
+  const byKey = await credits.balance({ apiKey: 'fltr_live_key_0123456789' });
+  assert.equal(byKey.api_key.limits.daily.limit, 10);
+
+  const page = await credits.transactions({ userId: 'alice', limit: 2 });
+  assert.equal(page.transactions.length, 2);
+  assert.ok(page.next_cursor);
+  const next = await credits.transactions({ userId: 'alice', limit: 2, cursor: page.next_cursor });
+  assert.notEqual(next.transactions[0].id, page.transactions[0].id);
+  const usage = page.transactions.find((t) => t.type === 'usage');
+
+  const refund = await credits.refund({ transactionId: usage.id, userId: 'alice' });
+  assert.equal(refund.ok, true);
+  assert.equal(refund.refunded, -usage.amount);
+  assert.equal((await credits.refund({ transactionId: usage.id, userId: 'alice' })).replayed, true);
+  assert.equal((await rejection(credits.refund({ transactionId: 'ctx_nope' }))).code, 'not_found');
+
+  await credits.grant({ userId: 'bob', amount: 30 });
+  const allocated = await credits.allocate({ apiKey: 'fltr_live_key_0123456789', amount: 10, ownerId: 'bob' });
+  assert.equal(allocated.ok, true);
+  assert.equal(await scalar(client, "SELECT credits FROM users WHERE id = 'bob'"), '20');
+});
+
+test('bad input is a clear error with a stable code, before any database access', async () => {
+  const cases = [
+    [{ userId: 'alice', amount: 0, operation: 'x' }, 'invalid_amount'],
+    [{ userId: 'alice', amount: 5.5, operation: 'x' }, 'invalid_amount'],
+    [{ userId: 'alice', amount: '5', operation: 'x' }, 'invalid_amount'],
+    [{ userId: 'alice', amount: 2 ** 31, operation: 'x' }, 'invalid_amount'],
+    [{ userId: 'alice', operation: 'x' }, 'invalid_request'],
+    [{ userId: 'alice', amount: 1 }, 'invalid_request'],
+    [{ userId: 'alice', amount: 1, operation: 'Bad Name' }, 'invalid_request'],
+    [{ amount: 1, operation: 'x' }, 'invalid_request'],
+    [{ userId: 'alice', apiKey: 'k', amount: 1, operation: 'x' }, 'invalid_request'],
+    [{ userId: 'alice', amount: 1, operation: 'x', resource_id: 'snake' }, 'invalid_request'],
+    [{ userId: 'alice', amount: 1, operation: 'x', metadata: [1] }, 'invalid_request'],
+    [{ userId: 'alice', amount: 1, operation: 'x', idempotencyKey: 'has space' }, 'invalid_request'],
+    [{ userId: 'alice', amount: 1n, operation: 'x' }, 'invalid_request'],
+    ['not an object', 'invalid_request'],
+  ];
+  for (const [options, code] of cases) {
+    const error = await rejection(credits.consume(options));
+    assert.equal(error.code, code, JSON.stringify(options, (_, v) => (typeof v === 'bigint' ? `${v}n` : v)));
+    assert.equal(error.status, 400);
+  }
+  assert.equal((await rejection(credits.consume({ userId: 'nobody', amount: 1, operation: 'x' }))).code, 'not_found');
+  assert.throws(() => createCredits({}), (error) => error.code === 'invalid_request');
+});
+
+test('driver failures map by SQLSTATE: no code is database_unavailable, missing tables schema_not_ready', async () => {
+  const down = createCredits({ query: async () => { throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }); } });
+  const unavailable = await rejection(down.consume({ userId: 'alice', amount: 1, operation: 'x' }));
+  assert.equal(unavailable.code, 'database_unavailable');
+  assert.equal(unavailable.status, 503);
+  const empty = await throwawayDatabase('empty');
+  const bare = await connect(empty.url);
+  try {
+    const error = await rejection(createCredits(bare).consume({ userId: 'alice', amount: 1, operation: 'x' }));
+    assert.equal(error.code, 'schema_not_ready');
+    const verify = await createCredits(bare).verify();
+    assert.equal(verify.ok, false);
+    assert.ok(verify.drift.some((d) => d.kind === 'missing_table'));
+  } finally {
+    await bare.end();
+    await empty.drop();
+  }
+  const broken = createCredits({ query: async () => ({ nothing: true }) });
+  assert.equal((await rejection(broken.balance({ userId: 'alice' }))).code, 'internal');
+  // Plain arrays (postgres.js, neon's sql) are accepted as rows.
+  const arrays = createCredits({ query: async (text, params) => (await client.query(text, params)).rows });
+  assert.equal((await arrays.balance({ userId: 'alice' })).user.id, 'alice');
+});
+
+test('formatCredits, balanceStatus', () => {
+  assert.equal(formatCredits(1234567, { locale: 'en-US' }), '1,234,567 credits');
+  assert.equal(formatCredits(1, { locale: 'en-US' }), '1 credit');
+  assert.equal(formatCredits(1234567, { locale: 'en-US', compact: true }), '1.2M');
+  assert.equal(formatCredits(1234567, { locale: 'de-DE' }), '1.234.567 credits');
+  assert.equal(formatCredits(1234567, { locale: 'de-DE', compact: true }), '1,2\u00a0Mio.');
+  assert.equal(formatCredits(1234567, { locale: 'ja-JP', compact: true }), '123.5万');
+  assert.equal(rejectionSync(() => formatCredits(1, { locale: 'not a locale!' })).code, 'invalid_request');
+  assert.equal(rejectionSync(() => formatCredits(NaN)).code, 'invalid_amount');
+  assert.equal(balanceStatus(0), 'empty');
+  assert.equal(balanceStatus(-3), 'empty');
+  assert.equal(balanceStatus(9), 'low');
+  assert.equal(balanceStatus(10), 'ok');
+  assert.equal(balanceStatus(40, { low: 50 }), 'low');
+});
