@@ -1,0 +1,49 @@
+//! `worker::Request` -> `HttpRequest`, `HttpResponse` -> `worker::Response`.
+
+use crate::core::error::CreditError;
+use crate::core::time::Timestamp;
+use crate::http::config::WEBHOOK_BODY_BYTES_MAX;
+use crate::http::{HttpRequest, HttpResponse};
+use worker::{Headers, Method, Request, Response, ResponseBuilder, Result};
+
+/// Reads the request into memory. A declared length above the largest cap is refused before
+/// reading a byte; the router enforces each route's own cap on what was read.
+pub async fn request(mut request: Request, request_id: &str, now: Timestamp) -> std::result::Result<HttpRequest, CreditError> {
+    let url = request.url().map_err(|error| CreditError::invalid_request(format!("request URL not understood: {error}")))?;
+    let declared = request.headers().get("content-length").ok().flatten().and_then(|value| value.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > u64::from(WEBHOOK_BODY_BYTES_MAX)) {
+        return Err(CreditError::PayloadTooLarge { limit_bytes: WEBHOOK_BODY_BYTES_MAX });
+    }
+    let method = request.method();
+    let body = match method {
+        Method::Get | Method::Head | Method::Options => Vec::new(),
+        _ => request.bytes().await.map_err(|error| CreditError::invalid_request(format!("request body could not be read: {error}")))?,
+    };
+    Ok(HttpRequest {
+        method: method.to_string().to_ascii_uppercase(),
+        path: url.path().to_string(),
+        query: url.query().unwrap_or("").to_string(),
+        headers: request.headers().entries().map(|(name, value)| (name.to_ascii_lowercase(), value)).collect(),
+        body,
+        request_id: request_id.to_string(),
+        now,
+    })
+}
+
+pub fn response(response: HttpResponse, request_id: &str) -> Result<Response> {
+    if let Some(log) = &response.log {
+        worker::console_error!("request {request_id}: {} {log}", response.status);
+    }
+    let headers = Headers::new();
+    for (name, value) in &response.headers {
+        headers.append(name, value)?;
+    }
+    if headers.get("x-request-id")?.is_none() {
+        headers.set("X-Request-Id", request_id)?;
+    }
+    let builder = ResponseBuilder::new().with_status(response.status).with_headers(headers);
+    Ok(match response.body {
+        Some(_) => builder.fixed(response.body_bytes()),
+        None => builder.empty(),
+    })
+}

@@ -1,0 +1,111 @@
+//! Postgres through a Hyperdrive binding, with tokio-postgres over the Worker socket.
+//!
+//! Hyperdrive pools in transaction mode and caches reads, which shapes everything here:
+//! - `query_typed` with TEXT parameters: no named prepared statements (SQL `PREPARE` and
+//!   protocol-level named statements do not survive transaction pooling);
+//! - no session state: no `SET`, no advisory locks (the migrator uses a table lock inside its
+//!   transaction instead);
+//! - reads that must be fresh carry a volatile function (the core's balance and principal
+//!   statements, the health check);
+//! - every statement is bounded below Hyperdrive's 60 s query limit, so a stuck query becomes a
+//!   clear 503 `database_unavailable` rather than a hung request.
+//! One connection per request, opened on the first statement (preflights and refused requests
+//! never connect), closed by `close()` before the response leaves.
+
+use crate::adapters::worker::timeout::within;
+use crate::migrator::Session;
+use crate::sql::executor::Executor;
+use crate::sql::failure::DbFailure;
+use crate::sql::statement::Statement;
+use futures_channel::oneshot;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Client, NoTls};
+use worker::Env;
+
+/// Below Hyperdrive's 60 s limit, so we answer before it cuts the query.
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(55);
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+struct Open {
+    client: Rc<Client>,
+    /// Fires when the connection task has finished.
+    closed: oneshot::Receiver<()>,
+}
+
+pub struct Database {
+    binding: Result<worker::Hyperdrive, String>,
+    open: RefCell<Option<Open>>,
+}
+
+fn failure(error: tokio_postgres::Error) -> DbFailure {
+    match error.as_db_error() {
+        Some(db) => DbFailure { sqlstate: Some(db.code().code().to_string()), message: db.message().to_string() },
+        None => DbFailure::connection(error.to_string()),
+    }
+}
+
+impl Database {
+    pub fn new(env: &Env, binding: &str) -> Self {
+        let binding = env.hyperdrive(binding).map_err(|error| format!("Hyperdrive binding {binding} is not configured: {error}"));
+        Database { binding, open: RefCell::new(None) }
+    }
+
+    async fn client(&self) -> Result<Rc<Client>, DbFailure> {
+        if let Some(open) = self.open.borrow().as_ref() {
+            return Ok(open.client.clone());
+        }
+        let binding = self.binding.as_ref().map_err(|message| DbFailure::connection(message.clone()))?;
+        let config: tokio_postgres::Config =
+            binding.connection_string().parse().map_err(|error| DbFailure::connection(format!("Hyperdrive connection string: {error}")))?;
+        let socket = binding.connect().map_err(|error| DbFailure::connection(format!("Hyperdrive socket: {error}")))?;
+        let (client, connection) = within(CONNECT_TIMEOUT, config.connect_raw(socket, NoTls))
+            .await
+            .ok_or_else(|| DbFailure::connection("connecting through Hyperdrive timed out"))?
+            .map_err(failure)?;
+        let (done, closed) = oneshot::channel();
+        wasm_bindgen_futures::spawn_local(async move {
+            // Ends when the client is dropped (Terminate sent) or the socket fails; a dead
+            // connection shows up as the next statement's error.
+            let _ = connection.await;
+            let _ = done.send(());
+        });
+        let client = Rc::new(client);
+        *self.open.borrow_mut() = Some(Open { client: client.clone(), closed });
+        Ok(client)
+    }
+
+    /// Drops the client and waits for the connection task to end.
+    pub async fn close(self) {
+        if let Some(Open { client, closed }) = self.open.into_inner() {
+            drop(client);
+            let _ = within(CONNECT_TIMEOUT, closed).await;
+        }
+    }
+}
+
+impl Executor for Database {
+    async fn query(&self, statement: &Statement) -> Result<Vec<String>, DbFailure> {
+        let client = self.client().await?;
+        let params: Vec<(&(dyn ToSql + Sync), Type)> = statement.params.iter().map(|param| (param as &(dyn ToSql + Sync), Type::TEXT)).collect();
+        let rows = within(STATEMENT_TIMEOUT, client.query_typed(statement.sql, &params))
+            .await
+            .ok_or_else(|| DbFailure::connection("statement exceeded 55 s (Hyperdrive allows 60 s); nothing was committed"))?
+            .map_err(failure)?;
+        rows.iter()
+            .map(|row| row.try_get::<_, String>(0).map_err(|error| DbFailure { sqlstate: Some("XX000".into()), message: format!("result column is not text: {error}") }))
+            .collect()
+    }
+}
+
+impl Session for Database {
+    async fn batch(&self, sql: &str) -> Result<(), DbFailure> {
+        let client = self.client().await?;
+        within(STATEMENT_TIMEOUT, client.batch_execute(sql))
+            .await
+            .ok_or_else(|| DbFailure::connection("batch exceeded 55 s (Hyperdrive allows 60 s)"))?
+            .map_err(failure)
+    }
+}
