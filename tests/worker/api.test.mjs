@@ -1,0 +1,297 @@
+// The Worker end to end: wrangler dev (workerd) + Hyperdrive binding + real Postgres, sessions
+// from better-auth, webhooks signed by stripe. Every route and every error status.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startWorker, makeAuth, signUp, signStripe, call, SECRETS, ORIGIN } from './harness.mjs';
+
+let worker, auth, alice, bob;
+const KEY = 'fltr_live_e2e_key_alice_0001';
+const BOB_KEY = 'fltr_live_e2e_key_bob_00002';
+const adminAuth = { authorization: `Bearer ${SECRETS.ADMIN_TOKEN}` };
+const as = (session) => ({ authorization: `Bearer ${session.token}` });
+const consumeBody = (amount) => ({ amount, operation: 'document.process', resource_id: 'doc_1', metadata: { pages: 3 } });
+const api = (path, options) => call(worker.base, path, options);
+
+before(async () => {
+  worker = await startWorker('api');
+  auth = await makeAuth(worker.pool);
+  alice = await signUp(auth, 'alice@example.com');
+  bob = await signUp(auth, 'bob@example.com');
+  const granted = await api('/admin/grant', { method: 'POST', headers: adminAuth, body: { user_id: alice.userId, amount: 100 } });
+  assert.equal(granted.status, 200, JSON.stringify(granted.body));
+  await worker.pool.query(
+    `INSERT INTO api_key_credits (api_key, user_id, daily_limit, created_at, updated_at) VALUES ($1, $2, 20, now(), now()), ($3, $4, NULL, now(), now())`,
+    [KEY, alice.userId, BOB_KEY, bob.userId],
+  );
+});
+
+after(async () => { await worker?.stop(); });
+
+test('GET /health: database reachable, migrations applied, version', async () => {
+  const health = await api('/health');
+  assert.equal(health.status, 200);
+  assert.deepEqual({ ...health.body, version: undefined }, { status: 'ok', database: 'ok', schema: 'ok', version: undefined });
+  assert.match(health.body.version, /^\d+\.\d+\.\d+/);
+  assert.ok(health.headers.get('x-request-id'));
+});
+
+test('unknown routes and methods are 404 not_found', async () => {
+  for (const [path, method] of [['/nope', 'GET'], ['/api/v1/credits/consume', 'GET'], ['/health', 'POST']]) {
+    const answer = await api(path, { method });
+    assert.equal(answer.status, 404);
+    assert.equal(answer.body.error.code, 'not_found');
+  }
+});
+
+test('consume by Better Auth bearer token, signed cookie and signed bearer', async () => {
+  const byToken = await api('/api/v1/credits/consume', { method: 'POST', headers: as(alice), body: consumeBody(5) });
+  assert.equal(byToken.status, 200, JSON.stringify(byToken.body));
+  assert.equal(byToken.body.balance, 95);
+  assert.deepEqual(byToken.body.charged, { kind: 'user', id: alice.userId });
+  assert.equal(byToken.body.replayed, false);
+  const byCookie = await api('/api/v1/credits/consume', { method: 'POST', headers: { cookie: `better-auth.session_token=${alice.cookie}` }, body: consumeBody(5) });
+  assert.equal(byCookie.status, 200, JSON.stringify(byCookie.body));
+  assert.equal(byCookie.body.balance, 90);
+  const bySignedBearer = await api('/api/v1/credits/consume', { method: 'POST', headers: { authorization: `Bearer ${alice.cookie}` }, body: consumeBody(5) });
+  assert.equal(bySignedBearer.body.balance, 85);
+  const session = await auth.api.getSession({ headers: new Headers({ authorization: `Bearer ${alice.token}` }) });
+  assert.equal(session.user.id, alice.userId, 'better-auth itself accepts the same session');
+});
+
+test('401 unauthenticated: none, unknown, forged, expired', async () => {
+  const expired = await signUp(auth, 'carol@example.com');
+  await worker.pool.query(`UPDATE sessions SET expires_at = (now() at time zone 'utc') - interval '1 second' WHERE token = $1`, [expired.token]);
+  const forgedCookie = alice.cookie.slice(0, -6) + 'AAAA%3D';
+  for (const headers of [{}, { authorization: 'Bearer not-a-session' }, { 'x-api-key': 'fltr_no_such_key_000000' }, { cookie: `better-auth.session_token=${forgedCookie}` }, as(expired), { authorization: 'Basic abc' }]) {
+    const answer = await api('/api/v1/credits/consume', { method: 'POST', headers, body: consumeBody(1) });
+    assert.equal(answer.status, 401, JSON.stringify(headers));
+    assert.equal(answer.body.error.code, 'unauthenticated');
+    assert.ok(answer.body.error.message);
+  }
+});
+
+test('400, 402, 413, 415 with stable codes, nothing written', async () => {
+  const before = await api('/api/v1/credits/balance', { headers: as(bob) });
+  const cases = [
+    [{ raw: '{not json', headers: { ...as(bob), 'content-type': 'application/json' } }, 400, 'invalid_request'],
+    [{ body: { amount: 1 }, headers: as(bob) }, 400, 'invalid_request'],
+    [{ body: { amount: 0, operation: 'x' }, headers: as(bob) }, 400, 'invalid_amount'],
+    [{ body: { amount: 1.5, operation: 'x' }, headers: as(bob) }, 400, 'invalid_amount'],
+    [{ body: { amount: 2147483648, operation: 'x' }, headers: as(bob) }, 400, 'invalid_amount'],
+    [{ body: consumeBody(1), headers: { ...as(bob), 'idempotency-key': 'bad key' } }, 400, 'invalid_request'],
+    [{ body: consumeBody(1), headers: as(bob) }, 402, 'insufficient_credits'],
+    [{ body: { amount: 1, operation: 'x', metadata: { pad: 'y'.repeat(70_000) } }, headers: as(bob) }, 413, 'payload_too_large'],
+    [{ raw: 'x'.repeat(300_000), headers: { ...as(bob), 'content-type': 'application/json' } }, 413, 'payload_too_large'],
+    [{ raw: JSON.stringify(consumeBody(1)), headers: { ...as(bob), 'content-type': 'text/plain' } }, 415, 'unsupported_media_type'],
+    [{ raw: JSON.stringify(consumeBody(1)), headers: as(bob) }, 415, 'unsupported_media_type'],
+  ];
+  for (const [options, status, code] of cases) {
+    const answer = await api('/api/v1/credits/consume', { method: 'POST', ...options });
+    assert.equal(answer.status, status, `${code}: ${JSON.stringify(answer.body)}`);
+    assert.equal(answer.body.error.code, code);
+    assert.ok(answer.body.error.request_id);
+  }
+  const poor = await api('/api/v1/credits/consume', { method: 'POST', headers: as(bob), body: consumeBody(3) });
+  assert.deepEqual([poor.body.error.balance, poor.body.error.required], [0, 3]);
+  const after = await api('/api/v1/credits/balance', { headers: as(bob) });
+  assert.deepEqual(after.body, before.body);
+});
+
+test('Idempotency-Key: replay answers Idempotent-Replayed: true, a changed request is 409', async () => {
+  const request = (amount) => api('/api/v1/credits/consume', { method: 'POST', headers: { ...as(alice), 'idempotency-key': 'e2e-order-1' }, body: consumeBody(amount) });
+  const first = await request(2);
+  const replay = await request(2);
+  assert.equal(first.status, 200);
+  assert.equal(first.headers.get('idempotent-replayed'), null);
+  assert.equal(replay.headers.get('idempotent-replayed'), 'true');
+  assert.equal(replay.body.replayed, true);
+  assert.equal(replay.body.transaction_id, first.body.transaction_id);
+  const conflict = await request(3);
+  assert.equal(conflict.status, 409);
+  assert.equal(conflict.body.error.code, 'idempotency_conflict');
+});
+
+test('allocate funds an own key; API keys consume within limits; 429 carries Retry-After and X-RateLimit-*', async () => {
+  const allocated = await api(`/api/v1/api-keys/${KEY}/allocate`, { method: 'POST', headers: as(alice), body: { amount: 30 } });
+  assert.equal(allocated.status, 200, JSON.stringify(allocated.body));
+  assert.equal(allocated.body.balance, 30);
+  assert.equal(allocated.body.charged.id, 'fltr****0001');
+  const foreign = await api(`/api/v1/api-keys/${BOB_KEY}/allocate`, { method: 'POST', headers: as(alice), body: { amount: 1 } });
+  assert.equal(foreign.status, 403);
+  assert.equal(foreign.body.error.code, 'forbidden');
+  const missing = await api('/api/v1/api-keys/fltr_missing_key_000000/allocate', { method: 'POST', headers: as(alice), body: { amount: 1 } });
+  assert.equal(missing.status, 404);
+
+  const byKey = await api('/api/v1/credits/consume', { method: 'POST', headers: { 'x-api-key': KEY }, body: consumeBody(15) });
+  assert.equal(byKey.status, 200, JSON.stringify(byKey.body));
+  assert.equal(byKey.body.limits.daily.remaining, 5);
+  assert.equal(byKey.headers.get('x-ratelimit-limit'), '20');
+  assert.equal(byKey.headers.get('x-ratelimit-remaining'), '5');
+  const byBearerKey = await api('/api/v1/credits/check', { method: 'POST', headers: { authorization: `Bearer ${KEY}` }, body: { amount: 5 } });
+  assert.equal(byBearerKey.status, 200);
+  const limited = await api('/api/v1/credits/consume', { method: 'POST', headers: { 'x-api-key': KEY }, body: consumeBody(6) });
+  assert.equal(limited.status, 429);
+  assert.equal(limited.body.error.code, 'daily_limit_exceeded');
+  const retryAfter = Number(limited.headers.get('retry-after'));
+  assert.ok(retryAfter > 0 && retryAfter <= 86400, String(retryAfter));
+  assert.equal(limited.body.error.retry_after, retryAfter);
+  assert.equal(limited.headers.get('x-ratelimit-remaining'), '0');
+  assert.ok(Number(limited.headers.get('x-ratelimit-reset')) > Date.now() / 1000);
+});
+
+test('check decides without writing; balance and transactions page through the ledger', async () => {
+  const before = await api('/api/v1/credits/balance', { headers: as(alice) });
+  assert.equal(before.status, 200);
+  const check = await api('/api/v1/credits/check', { method: 'POST', headers: as(alice), body: { amount: 1, operation: 'document.process' } });
+  assert.equal(check.status, 200);
+  assert.equal(check.body.balance, before.body.user.credits);
+  assert.equal(check.body.transaction_id, undefined);
+  const tooMuch = await api('/api/v1/credits/check', { method: 'POST', headers: as(alice), body: { amount: 100000 } });
+  assert.equal(tooMuch.status, 402);
+  const after = await api('/api/v1/credits/balance', { headers: as(alice) });
+  assert.deepEqual(after.body, before.body);
+  assert.equal(after.body.api_keys[0].api_key, 'fltr****0001');
+  assert.equal(after.body.team, null);
+
+  const first = await api('/api/v1/credits/transactions?limit=2', { headers: as(alice) });
+  assert.equal(first.status, 200);
+  assert.equal(first.body.transactions.length, 2);
+  assert.ok(first.body.next_cursor);
+  const second = await api(`/api/v1/credits/transactions?limit=100&cursor=${first.body.next_cursor}`, { headers: as(alice) });
+  const ids = [...first.body.transactions, ...second.body.transactions].map((t) => t.id);
+  assert.equal(new Set(ids).size, ids.length, 'pages do not overlap');
+  assert.equal(second.body.next_cursor, null);
+  const bad = await api('/api/v1/credits/transactions?limit=500', { headers: as(alice) });
+  assert.equal(bad.status, 400);
+  const byKey = await api('/api/v1/credits/balance', { headers: { 'x-api-key': KEY } });
+  assert.equal(byKey.body.api_key.daily_limit, 20);
+});
+
+test('refund gives a usage back once', async () => {
+  const usage = await api('/api/v1/credits/consume', { method: 'POST', headers: as(alice), body: consumeBody(4) });
+  const id = usage.body.transaction_id;
+  const stranger = await api('/api/v1/credits/refund', { method: 'POST', headers: as(bob), body: { transaction_id: id } });
+  assert.equal(stranger.status, 404);
+  const refund = await api('/api/v1/credits/refund', { method: 'POST', headers: as(alice), body: { transaction_id: id } });
+  assert.equal(refund.status, 200);
+  assert.equal(refund.body.refunded, 4);
+  assert.equal(refund.body.balance, usage.body.balance + 4);
+  const again = await api('/api/v1/credits/refund', { method: 'POST', headers: as(alice), body: { transaction_id: id } });
+  assert.equal(again.body.replayed, true);
+  assert.equal(again.headers.get('idempotent-replayed'), 'true');
+});
+
+test('Stripe webhook: signed checkout grants once; forged, stale or unknown-user deliveries grant nothing', async () => {
+  const before = (await api('/api/v1/credits/balance', { headers: as(bob) })).body.user.credits;
+  const event = (id, type, object) => JSON.stringify({ id, object: 'event', type, data: { object } }, null, 2);
+  const paid = event('evt_e2e_1', 'checkout.session.completed', {
+    id: 'cs_test_e2e_1', object: 'checkout.session', client_reference_id: bob.userId, payment_status: 'paid', metadata: { credits: '50' }, amount_total: 500, currency: 'usd',
+  });
+  const send = async (payload, options) => api('/api/v1/webhooks/stripe', { method: 'POST', raw: payload, headers: { 'stripe-signature': await signStripe(payload, options), 'content-type': 'application/json; charset=utf-8' } });
+  const first = await send(paid);
+  assert.equal(first.status, 200, JSON.stringify(first.body));
+  assert.equal(first.body.granted, 50);
+  const redelivered = await send(paid);
+  assert.equal(redelivered.status, 200);
+  assert.deepEqual([redelivered.body.granted, redelivered.body.replayed], [0, true]);
+  const asyncSucceeded = await send(event('evt_e2e_2', 'checkout.session.async_payment_succeeded', { id: 'cs_test_e2e_1', metadata: { user_id: bob.userId, credits: '50' } }));
+  assert.equal(asyncSucceeded.body.granted, 0, 'one session grants once');
+  const unpaid = await send(event('evt_e2e_3', 'checkout.session.completed', { id: 'cs_test_e2e_2', client_reference_id: bob.userId, payment_status: 'unpaid', metadata: { credits: '7' } }));
+  assert.equal(unpaid.body.granted, 0);
+  const forged = await send(paid, { secret: 'whsec_wrong' });
+  assert.equal(forged.status, 400);
+  assert.equal(forged.body.error.code, 'invalid_signature');
+  const stale = await send(event('evt_e2e_4', 'checkout.session.completed', { id: 'cs_test_e2e_3', client_reference_id: bob.userId, payment_status: 'paid', metadata: { credits: '9' } }), { timestamp: Math.floor(Date.now() / 1000) - 400 });
+  assert.equal(stale.status, 400);
+  assert.equal(stale.body.error.code, 'invalid_signature');
+  const unsigned = await api('/api/v1/webhooks/stripe', { method: 'POST', raw: paid });
+  assert.equal(unsigned.status, 400);
+  const nobody = await send(event('evt_e2e_5', 'checkout.session.completed', { id: 'cs_test_e2e_4', client_reference_id: 'user_nobody', payment_status: 'paid', metadata: { credits: '9' } }));
+  assert.equal(nobody.status, 404);
+  const after = (await api('/api/v1/credits/balance', { headers: as(bob) })).body.user;
+  assert.equal(after.credits, before + 50);
+  assert.equal(after.total_credits_purchased, 50);
+});
+
+test('admin routes: 401 without the token, 403 with a session, work with ADMIN_TOKEN', async () => {
+  const routes = [['POST', '/admin/migrate'], ['GET', '/admin/verify'], ['GET', '/admin/reconcile'], ['POST', '/admin/grant']];
+  for (const [method, path] of routes) {
+    const body = method === 'POST' ? { user_id: bob.userId, amount: 1 } : undefined;
+    const anonymous = await api(path, { method, body });
+    assert.equal(anonymous.status, 401, path);
+    const wrong = await api(path, { method, body, headers: { authorization: 'Bearer wrong-token' } });
+    assert.equal(wrong.status, 401, path);
+    const session = await api(path, { method, body, headers: as(bob) });
+    assert.equal(session.status, 403, path);
+    assert.equal(session.body.error.code, 'forbidden');
+  }
+  const migrate = await api('/admin/migrate', { method: 'POST', headers: adminAuth });
+  assert.equal(migrate.status, 200, JSON.stringify(migrate.body));
+  assert.deepEqual([migrate.body.ok, migrate.body.applied], [true, []]);
+  const verify = await api('/admin/verify', { headers: adminAuth });
+  assert.deepEqual([verify.status, verify.body.ok, verify.body.drift], [200, true, []]);
+  const reconcile = await api('/admin/reconcile', { headers: adminAuth });
+  assert.equal(reconcile.status, 200);
+  assert.deepEqual(reconcile.body.drift, [], 'every balance equals its ledger after the whole suite');
+  const grant = () => api('/admin/grant', { method: 'POST', headers: { ...adminAuth, 'idempotency-key': 'e2e-grant-1' }, body: { api_key: BOB_KEY, amount: 10 } });
+  const granted = await grant();
+  assert.deepEqual([granted.status, granted.body.balance], [200, 10]);
+  assert.equal((await grant()).headers.get('idempotent-replayed'), 'true');
+});
+
+test('CORS: preflight for CORS_ORIGINS, refused for others', async () => {
+  const preflight = await fetch(`${worker.base}/api/v1/credits/consume`, { method: 'OPTIONS', headers: { origin: ORIGIN, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type, idempotency-key' } });
+  assert.equal(preflight.status, 204);
+  assert.equal(preflight.headers.get('access-control-allow-origin'), ORIGIN);
+  assert.equal(preflight.headers.get('access-control-allow-credentials'), 'true');
+  assert.match(preflight.headers.get('access-control-allow-headers'), /Idempotency-Key/);
+  const evil = await fetch(`${worker.base}/api/v1/credits/consume`, { method: 'OPTIONS', headers: { origin: 'https://evil.example' } });
+  assert.equal(evil.status, 403);
+  assert.equal(evil.headers.get('access-control-allow-origin'), null);
+  const simple = await api('/api/v1/credits/balance', { headers: { ...as(alice), origin: ORIGIN } });
+  assert.equal(simple.headers.get('access-control-allow-origin'), ORIGIN);
+  assert.match(simple.headers.get('access-control-expose-headers'), /X-RateLimit-Remaining/);
+});
+
+test('500 internal: a request id, no detail in the body, nothing written', async () => {
+  await worker.pool.query('ALTER TABLE credit_transactions ADD CONSTRAINT e2e_no_sevens CHECK (amount <> -7)');
+  try {
+    const before = (await api('/api/v1/credits/balance', { headers: as(alice) })).body.user.credits;
+    const answer = await api('/api/v1/credits/consume', { method: 'POST', headers: as(alice), body: consumeBody(7) });
+    assert.equal(answer.status, 500);
+    assert.equal(answer.body.error.code, 'internal');
+    assert.ok(answer.body.error.request_id);
+    assert.equal(answer.headers.get('x-request-id'), answer.body.error.request_id);
+    assert.doesNotMatch(JSON.stringify(answer.body), /e2e_no_sevens|23514|panicked|at src\//);
+    assert.equal((await api('/api/v1/credits/balance', { headers: as(alice) })).body.user.credits, before);
+  } finally {
+    await worker.pool.query('ALTER TABLE credit_transactions DROP CONSTRAINT e2e_no_sevens');
+  }
+});
+
+test('503 database_unavailable when Postgres is gone; the Worker keeps serving', { timeout: 60_000 }, async () => {
+  // Rename the database away under the Worker: Hyperdrive's connection now fails.
+  await worker.pool.end();
+  const gone = `${worker.database}_gone`;
+  const adminClient = new (await import('pg')).default.Client({ connectionString: worker.databaseUrl.replace(/\/[^/]+$/, '/postgres') });
+  await adminClient.connect();
+  try {
+    await adminClient.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [worker.database]);
+    await adminClient.query(`ALTER DATABASE "${worker.database}" RENAME TO "${gone}"`);
+    const health = await api('/health');
+    assert.equal(health.status, 503);
+    assert.equal(health.body.status, 'error');
+    assert.equal(health.body.database, 'unavailable');
+    const consume = await api('/api/v1/credits/consume', { method: 'POST', headers: as(alice), body: consumeBody(1) });
+    assert.equal(consume.status, 503);
+    assert.equal(consume.body.error.code, 'database_unavailable');
+    assert.match(consume.body.error.message, /database/);
+    const stillServing = await api('/nope');
+    assert.equal(stillServing.status, 404);
+  } finally {
+    await adminClient.query(`ALTER DATABASE "${gone}" RENAME TO "${worker.database}"`).catch(() => {});
+    await adminClient.end();
+  }
+  const back = await api('/health');
+  assert.equal(back.status, 200, 'recovers as soon as the database is back');
+});

@@ -1,0 +1,169 @@
+// The e2e harness: a throwaway Postgres database (migrated with the real CLI), the built Worker
+// under `wrangler dev` (workerd) reaching it through the Hyperdrive binding, Better Auth sessions
+// made by the `better-auth` library against our schema, and Stripe signatures from `stripe`.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync, existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+
+process.env.TZ = 'UTC'; // node-postgres writes Dates in local time into `timestamp` columns: keep them UTC.
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const SECRETS = {
+  BETTER_AUTH_SECRET: 'e2e-better-auth-secret-0123456789abcdefghijkl',
+  STRIPE_WEBHOOK_SECRET: 'whsec_e2e_0123456789',
+  ADMIN_TOKEN: 'e2e-admin-token-0123456789abcdef',
+};
+export const ORIGIN = 'https://app.example';
+const SERVER = process.env.FLTR_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432';
+
+function freePort() {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => done(port));
+    });
+  });
+}
+
+/** Hyperdrive's local binding insists on a password; trust auth ignores it. */
+function withPassword(url) {
+  const parsed = new URL(url);
+  if (!parsed.password) parsed.password = 'postgres';
+  if (!parsed.username) parsed.username = 'postgres';
+  return parsed;
+}
+
+async function admin(sql) {
+  const client = new pg.Client({ connectionString: `${SERVER}/postgres` });
+  await client.connect();
+  try { await client.query(sql); } finally { await client.end(); }
+}
+
+/** Starts everything; returns { base, pool, databaseUrl, database, stop }. */
+export async function startWorker(label) {
+  const database = `fltr_worker_e2e_${label}_${process.pid}`;
+  await admin(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+  await admin(`CREATE DATABASE "${database}"`);
+  const databaseUrl = `${SERVER}/${database}`;
+  const cli = process.env.FLTR_CLI ?? join(ROOT, 'target/debug/fltr-credits');
+  execFileSync(cli, ['migrate', '--database-url', databaseUrl], { stdio: 'pipe' });
+
+  const wasm = join(ROOT, 'build/index.js');
+  if (!existsSync(wasm)) throw new Error('build/index.js is missing: run scripts/test-worker.sh (it builds the Worker first)');
+  const dir = mkdtempSync(join(tmpdir(), 'fltr-worker-e2e-'));
+  const hyperdrive = withPassword(databaseUrl);
+  hyperdrive.searchParams.set('sslmode', 'disable');
+  // No [build] here: the Worker is built once by scripts/test-worker.sh, and wrangler does not
+  // watch src/ (other work in the tree must not restart the Worker mid-test).
+  writeFileSync(join(dir, 'wrangler.toml'), [
+    'name = "fltr-credits-e2e"',
+    `main = ${JSON.stringify(wasm)}`,
+    'compatibility_date = "2026-04-01"',
+    '[[hyperdrive]]',
+    'binding = "HYPERDRIVE"',
+    'id = "00000000000000000000000000000000"',
+    `localConnectionString = ${JSON.stringify(hyperdrive.toString())}`,
+    '[vars]',
+    `CORS_ORIGINS = ${JSON.stringify(JSON.stringify([ORIGIN]))}`,
+    '',
+  ].join('\n'));
+  writeFileSync(join(dir, '.dev.vars'), Object.entries(SECRETS).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
+
+  const port = await freePort();
+  const child = spawn(join(ROOT, 'node_modules/.bin/wrangler'), [
+    'dev', '-c', join(dir, 'wrangler.toml'), '--env-file', join(dir, '.dev.vars'), '--ip', '127.0.0.1', '--port', String(port),
+    '--persist-to', join(dir, 'state'), '--show-interactive-dev-session=false', '--log-level', 'warn',
+  ], { cwd: dir, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: '1' } });
+  let output = '';
+  child.stdout.on('data', (chunk) => { output += chunk; });
+  child.stderr.on('data', (chunk) => { output += chunk; });
+  const base = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`wrangler dev exited:\n${output}`);
+    try {
+      const response = await fetch(`${base}/no-such-route`);
+      if (response.status === 404) break;
+    } catch { /* not listening yet */ }
+    if (Date.now() > deadline) {
+      process.kill(-child.pid, 'SIGTERM');
+      throw new Error(`wrangler dev not ready in 90 s:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+  const stop = async () => {
+    await pool.end().catch(() => {});
+    try { process.kill(-child.pid, 'SIGTERM'); } catch { /* already gone */ }
+    await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
+    await admin(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`).catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { base, pool, database, databaseUrl, stop, output: () => output };
+}
+
+/** Better Auth on our schema: plural table names, snake_case columns (REFERENCE §5). */
+export async function makeAuth(pool) {
+  const { betterAuth } = await import('better-auth');
+  const { bearer } = await import('better-auth/plugins');
+  return betterAuth({
+    database: pool,
+    secret: SECRETS.BETTER_AUTH_SECRET,
+    baseURL: 'http://localhost:3000',
+    emailAndPassword: { enabled: true },
+    plugins: [bearer()],
+    telemetry: { enabled: false },
+    user: { modelName: 'users', fields: { emailVerified: 'email_verified', createdAt: 'created_at', updatedAt: 'updated_at' } },
+    session: {
+      modelName: 'sessions',
+      fields: { expiresAt: 'expires_at', createdAt: 'created_at', updatedAt: 'updated_at', ipAddress: 'ip_address', userAgent: 'user_agent', userId: 'user_id' },
+    },
+    account: {
+      modelName: 'accounts',
+      fields: {
+        accountId: 'account_id', providerId: 'provider_id', userId: 'user_id', accessToken: 'access_token', refreshToken: 'refresh_token',
+        idToken: 'id_token', accessTokenExpiresAt: 'access_token_expires_at', refreshTokenExpiresAt: 'refresh_token_expires_at',
+        createdAt: 'created_at', updatedAt: 'updated_at',
+      },
+    },
+    verification: { modelName: 'verifications', fields: { expiresAt: 'expires_at', createdAt: 'created_at', updatedAt: 'updated_at' } },
+  });
+}
+
+/** Signs up a user through Better Auth; returns { userId, token, cookie } (cookie: the signed Set-Cookie value). */
+export async function signUp(auth, email) {
+  const password = 'correct-horse-battery-staple';
+  const created = await auth.api.signUpEmail({ body: { email, password, name: email.split('@')[0] } });
+  const response = await auth.api.signInEmail({ body: { email, password }, asResponse: true });
+  const setCookie = response.headers.get('set-cookie') ?? '';
+  const match = /better-auth\.session_token=([^;]+)/.exec(setCookie);
+  if (!match) throw new Error(`no session cookie in ${setCookie}`);
+  return { userId: created.user.id, token: created.token, cookie: match[1] };
+}
+
+export async function signStripe(payload, options = {}) {
+  const { default: Stripe } = await import('stripe');
+  const stripe = new Stripe('sk_test_e2e_not_used');
+  return stripe.webhooks.generateTestHeaderString({ payload, secret: options.secret ?? SECRETS.STRIPE_WEBHOOK_SECRET, timestamp: options.timestamp });
+}
+
+/** fetch with JSON in and out; returns { status, headers, body }. */
+export async function call(base, path, { method = 'GET', body, headers = {}, raw } = {}) {
+  const init = { method, headers: { ...headers } };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers['content-type'] ??= 'application/json';
+  }
+  if (raw !== undefined) init.body = raw;
+  const response = await fetch(`${base}${path}`, init);
+  const text = await response.text();
+  let parsed = null;
+  try { parsed = text ? JSON.parse(text) : null; } catch { parsed = text; }
+  return { status: response.status, headers: response.headers, body: parsed };
+}
