@@ -11,6 +11,7 @@ use crate::sql::ops::consume::{self, ConsumeRequest, Payer};
 use crate::sql::ops::grant::{self, CreditResult, GrantRequest};
 use crate::core::session::Credential;
 use crate::sql::ops::principal::{self, Principal};
+use crate::sql::ops::prune::{self, PruneResult};
 use crate::sql::ops::purchase::{self, PurchaseRequest};
 use crate::sql::ops::reconcile::{self, ReconcileReport};
 use crate::sql::ops::refund::{self, RefundResult, RefundScope};
@@ -70,5 +71,9 @@ impl<E: Executor> Engine<E> {
 
     pub async fn reconcile(&self, adopt: bool, now: Timestamp) -> Result<ReconcileReport, CreditError> {
         run(&self.executor, &reconcile::plan(adopt, now), reconcile::decode).await
+    }
+
+    pub async fn prune_idempotency_keys(&self, retention_hours: i64, now: Timestamp) -> Result<PruneResult, CreditError> {
+        run(&self.executor, &prune::plan(retention_hours, now)?, prune::decode).await
     }
 }

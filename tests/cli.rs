@@ -63,6 +63,14 @@ async fn credit_commands_work_end_to_end_with_contract_exit_codes() {
     let (code, adopted) = run_json(&db, &["reconcile", "--adopt"]);
     assert_eq!((code, adopted["adopted"].as_i64()), (0, Some(1)));
 
+    let (code, pruned) = run_json(&db, &["prune-idempotency-keys", "--older-than-hours", "1"]);
+    assert_eq!((code, pruned["pruned"].as_i64()), (0, Some(0)), "keys from this test are minutes old");
+    client.execute("UPDATE credit_idempotency_keys SET created_at = created_at - interval '49 hours'", &[]).await.unwrap();
+    let (_, pruned) = run_json(&db, &["prune-idempotency-keys"]);
+    assert_eq!(pruned["pruned"].as_i64(), Some(1));
+    let (code, _) = run_json(&db, &["prune-idempotency-keys", "--older-than-hours", "0"]);
+    assert_eq!(code, 2);
+
     let (code, stdout, _) = cli(&["consume", "--user", "u1", "--amount", "2", "--database-url", &db.url], &[]);
     assert_eq!(code, 0);
     assert!(stdout.starts_with("consumed 2 credits from user u1: balance 73"), "{stdout}");

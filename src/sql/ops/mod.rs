@@ -5,6 +5,7 @@ pub mod balance;
 pub mod consume;
 pub mod grant;
 pub mod principal;
+pub mod prune;
 pub mod purchase;
 pub mod reconcile;
 pub mod refund;

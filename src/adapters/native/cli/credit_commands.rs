@@ -166,6 +166,14 @@ pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, Cre
             let exit_code = if remaining > 0 { EXIT_DRIFT } else { 0 };
             Ok(Outcome { json: to_json(&report), text: lines.join("\n"), exit_code })
         }
+        Command::PruneIdempotencyKeys { older_than_hours } => {
+            // Refuse a bad retention before connecting.
+            crate::sql::ops::prune::plan(*older_than_hours, now())?;
+            let client = client(cli).await?;
+            let result = Engine::new(Native(&client)).prune_idempotency_keys(*older_than_hours, now()).await?;
+            let text = format!("forgot {} idempotency key(s) stored before {}", result.pruned, result.older_than);
+            Ok(Outcome::ok(to_json(&result), text))
+        }
         _ => Err(CreditError::internal("not a credit command")),
     }
 }

@@ -146,6 +146,11 @@ pub enum Command {
         #[arg(long)]
         adopt: bool,
     },
+    /// Forget idempotency keys older than N hours (default 48): their retries count as new.
+    PruneIdempotencyKeys {
+        #[arg(long, default_value_t = 48)]
+        older_than_hours: i64,
+    },
 }
 
 /// Exactly one account: `--user ID`, `--team ID` or `--api-key KEY`.
