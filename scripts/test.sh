@@ -3,6 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --for test
+mkdir -p target
+log=target/test-summary.log
+: > "$log"
 
 echo "== migrations/ in sync with the schema model"
 cargo run --quiet --bin fltr-credits -- generate --check
@@ -13,5 +16,11 @@ squawk --reporter gcc --assume-in-transaction migrations/*.sql
 echo "== pure core builds for wasm32 with no I/O features"
 cargo build --quiet --target wasm32-unknown-unknown --no-default-features --lib
 
-echo "== cargo test (unit, golden, real Postgres)"
-cargo test --quiet 2>&1 | tee target/cargo-test.log
+echo "== cargo test (unit, golden, real Postgres, concurrency, CLI)"
+cargo test --quiet 2>&1 | tee -a "$log"
+
+# One closing line over every suite above: "N passed, N failed".
+passed=$(grep -oE 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
+failed=$(grep -oE '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
+echo "${passed} passed, ${failed} failed"
+[ "$failed" -eq 0 ]
