@@ -1,5 +1,5 @@
 // Node entry: the same module, instantiated synchronously from the file next to it.
-//   import { createCredits } from 'fltr-credits/node';
+//   import { createCredits } from 'fltr-credits/node.js';
 import { readFileSync } from 'node:fs';
 import { initSync } from './fltr_credits.js';
 

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import {
   createCredits, credentialFromRequest, signSessionToken, verifySessionCookie, formatCredits, balanceStatus,
   limitHeaders, migrations, migrationSql,
-} from 'fltr-credits/node';
+} from 'fltr-credits/node.js';
 import { throwawayDatabase, connect, user, team, apiKey, session, scalar } from './helpers.mjs';
 
 const SECRET = 'test-secret-0123456789abcdefghijklmnopqrstuvwxyz';

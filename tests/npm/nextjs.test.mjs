@@ -1,0 +1,188 @@
+// The Next.js example, built and served for real: `npm run vercel-build` (the package's own
+// `fltr-credits migrate`, then `next build`), `next start`, edge middleware debiting through
+// @neondatabase/serverless over a WebSocket relay to the test Postgres. Every HTTP answer is
+// checked against the database; then Chromium renders the balance page in three locales.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import net from 'node:net';
+import { chromium } from 'playwright-core';
+import { signSessionToken } from 'fltr-credits/node.js';
+import { admin, connect, user, session, apiKey, scalar, SERVER } from './helpers.mjs';
+import { startRelay } from './relay.mjs';
+
+const APP = new URL('../../examples/nextjs/', import.meta.url).pathname;
+const ARTIFACTS = new URL('../../target/npm-artifacts/', import.meta.url).pathname;
+const SECRET = 'e2e-secret-0123456789abcdefghijklmnopqrstuvwxyz';
+const DB = `fltr_npm_e2e_${process.pid}`;
+const DB_URL = `${SERVER}/${DB}`;
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+let relay, server, client, base;
+const cookies = {};
+
+function freePort() {
+  return new Promise((resolve) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForServer(url, child, seconds = 60) {
+  for (let i = 0; i < seconds * 10; i++) {
+    if (child.exitCode !== null) throw new Error(`next start exited with ${child.exitCode}`);
+    try {
+      await fetch(url);
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error('next start did not answer');
+}
+
+before(async () => {
+  await admin(`DROP DATABASE IF EXISTS "${DB}" WITH (FORCE)`);
+  await admin(`CREATE DATABASE "${DB}"`);
+  // The deployment path: the package's CLI migrates, then Next builds (package.json "vercel-build").
+  const build = spawnSync('npm', ['run', 'vercel-build'], { cwd: APP, env: { ...process.env, DATABASE_URL: DB_URL, NEXT_TELEMETRY_DISABLED: '1' }, encoding: 'utf8' });
+  assert.equal(build.status, 0, `vercel-build failed:\n${build.stdout}\n${build.stderr}`);
+  assert.match(build.stdout, /applied 0000_nifty_bruce_banner, 0001_abandoned_human_fly, 0002_exact_usage_windows/);
+
+  client = await connect(DB_URL);
+  await user(client, 'alice', { credits: 100 });
+  await user(client, 'bob', { credits: 2 });
+  await user(client, 'dana', { credits: 1234567 });
+  await user(client, 'keyowner');
+  await apiKey(client, 'fltr_e2e_daily_key_0001', 'keyowner', { daily: 5 });
+  await client.query("UPDATE api_key_credits SET credits = 100 WHERE api_key = 'fltr_e2e_daily_key_0001'");
+  for (const name of ['alice', 'bob', 'dana']) {
+    await session(client, `tok_${name}_0123456789abcdef`, name);
+    cookies[name] = signSessionToken(`tok_${name}_0123456789abcdef`, SECRET);
+  }
+  await session(client, 'tok_expired_0123456789abcdef', 'alice', { expiresInSeconds: -60 });
+  cookies.expired = signSessionToken('tok_expired_0123456789abcdef', SECRET);
+
+  relay = await startRelay();
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  server = spawn('npx', ['--no-install', 'next', 'start', '-p', String(port), '-H', '127.0.0.1'], {
+    cwd: APP,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, DATABASE_URL: DB_URL, BETTER_AUTH_SECRET: SECRET, FLTR_WS_PROXY: `127.0.0.1:${relay.port}`, NEXT_TELEMETRY_DISABLED: '1' },
+  });
+  server.log = '';
+  server.stdout.on('data', (d) => (server.log += d));
+  server.stderr.on('data', (d) => (server.log += d));
+  await waitForServer(`${base}/`, server);
+});
+
+after(async () => {
+  if (server?.exitCode === null) process.kill(-server.pid, 'SIGTERM');
+  relay?.close();
+  await client?.end();
+  await admin(`DROP DATABASE IF EXISTS "${DB}" WITH (FORCE)`);
+});
+
+const post = (path, headers = {}) => fetch(`${base}${path}`, { method: 'POST', headers });
+const sessionCookie = (value) => ({ cookie: `better-auth.session_token=${value}` });
+const ledgerCount = (where) => scalar(client, `SELECT count(*) FROM credit_transactions WHERE ${where}`);
+
+test('a paid call through the edge middleware debits the session user once', async () => {
+  const response = await post('/api/documents', sessionCookie(cookies.alice));
+  assert.equal(response.status, 200, server.log);
+  assert.deepEqual(await response.json(), { ok: true, processed: true, charged: { kind: 'user', id: 'alice' } });
+  assert.equal(response.headers.get('x-credits-balance'), '95');
+  const transaction = response.headers.get('x-credits-transaction');
+  assert.match(transaction, /^ctx_/);
+  assert.equal(await scalar(client, "SELECT credits FROM users WHERE id = 'alice'"), '95');
+  const row = (await client.query('SELECT user_id, amount, type, operation FROM credit_transactions WHERE id = $1', [transaction])).rows[0];
+  assert.deepEqual(row, { user_id: 'alice', amount: -5, type: 'usage', operation: 'api.documents' });
+});
+
+test('an API key over its daily limit gets 429 with the rate-limit headers, and is not charged', async () => {
+  const first = await post('/api/documents', { 'x-api-key': 'fltr_e2e_daily_key_0001' });
+  assert.equal(first.status, 200);
+  assert.equal(first.headers.get('x-ratelimit-limit'), '5');
+  assert.equal(first.headers.get('x-ratelimit-remaining'), '0');
+  const tomorrow = new Date();
+  tomorrow.setUTCHours(24, 0, 0, 0);
+  assert.equal(first.headers.get('x-ratelimit-reset'), String(tomorrow.getTime() / 1000));
+
+  const refused = await post('/api/documents', { 'x-api-key': 'fltr_e2e_daily_key_0001' });
+  assert.equal(refused.status, 429);
+  const body = await refused.json();
+  assert.equal(body.error.code, 'daily_limit_exceeded');
+  assert.equal(body.error.limit, 5);
+  assert.equal(body.error.used, 5);
+  assert.equal(refused.headers.get('x-ratelimit-limit'), '5');
+  assert.equal(refused.headers.get('x-ratelimit-remaining'), '0');
+  assert.equal(refused.headers.get('x-ratelimit-reset'), String(tomorrow.getTime() / 1000));
+  const retryAfter = Number(refused.headers.get('retry-after'));
+  assert.ok(retryAfter >= 1 && retryAfter <= 86400 && retryAfter === body.error.retry_after);
+  assert.equal(await scalar(client, "SELECT credits || '/' || daily_used FROM api_key_credits WHERE api_key = 'fltr_e2e_daily_key_0001'"), '95/5');
+  assert.equal(await ledgerCount("api_key_id = 'fltr_e2e_daily_key_0001'"), '1');
+});
+
+test('too few credits is 402 insufficient_credits and writes nothing', async () => {
+  const response = await post('/api/documents', sessionCookie(cookies.bob));
+  assert.equal(response.status, 402);
+  const body = await response.json();
+  assert.equal(body.error.code, 'insufficient_credits');
+  assert.equal(body.error.balance, 2);
+  assert.equal(body.error.required, 5);
+  assert.equal(await scalar(client, "SELECT credits FROM users WHERE id = 'bob'"), '2');
+  assert.equal(await ledgerCount("user_id = 'bob'"), '0');
+});
+
+test('a forged cookie, an expired session and no credential are 401 and charge nothing', async () => {
+  const before = await ledgerCount('true');
+  const forged = cookies.alice.replace('tok_alice', 'tok_mallory');
+  for (const headers of [sessionCookie(forged), sessionCookie(cookies.expired), {}, { authorization: 'Basic YWxpY2U6cHc=' }]) {
+    const response = await post('/api/documents', headers);
+    assert.equal(response.status, 401, JSON.stringify(headers));
+    assert.equal((await response.json()).error.code, 'unauthenticated');
+  }
+  assert.equal(await ledgerCount('true'), before);
+  assert.equal(await scalar(client, "SELECT credits FROM users WHERE id = 'alice'"), '95');
+});
+
+test('the balance page formats the balance in the browser for en-US, de-DE and ja-JP', async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  const expected = {
+    'en-US': ['1,234,567 credits', '1.2M'],
+    'de-DE': ['1.234.567 credits', '1,2\u00a0Mio.'],
+    'ja-JP': ['1,234,567 credits', '123.5万'],
+  };
+  try {
+    for (const [locale, [full, compact]] of Object.entries(expected)) {
+      const context = await browser.newContext({ locale, viewport: { width: 800, height: 400 } });
+      await context.addCookies([{ name: 'better-auth.session_token', value: cookies.dana, url: base }]);
+      const page = await context.newPage();
+      await page.goto(`${base}/balance`);
+      await page.waitForSelector('#balance', { timeout: 20000 });
+      assert.equal(await page.locator('#balance').getAttribute('data-locale'), locale);
+      assert.equal(await page.locator('#balance-full').innerText(), full);
+      assert.equal(await page.locator('#balance-compact').innerText(), compact);
+      assert.equal(await page.locator('#balance-status').innerText(), 'ok');
+      await page.screenshot({ path: `${ARTIFACTS}balance-${locale}.png` });
+      await context.close();
+    }
+    const anonymous = await browser.newContext();
+    const page = await anonymous.newPage();
+    await page.goto(`${base}/balance`);
+    await page.waitForSelector('#error', { timeout: 20000 });
+    assert.match(await page.locator('#error').innerText(), /unauthenticated/);
+  } finally {
+    await browser.close();
+  }
+  // Reading the balance costs nothing.
+  assert.equal(await scalar(client, "SELECT credits FROM users WHERE id = 'dana'"), '1234567');
+  assert.equal(await ledgerCount("user_id = 'dana'"), '0');
+});
