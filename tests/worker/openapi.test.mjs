@@ -1,0 +1,111 @@
+// openapi.json against the running Worker: every documented path and method answers (never the
+// unknown-route 404), and the main cases' bodies and headers match the documented schemas.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Ajv2020 from 'ajv/dist/2020.js';
+import { startWorker, makeAuth, signUp, signStripe, call, SECRETS, ROOT } from './harness.mjs';
+
+const doc = JSON.parse(readFileSync(join(ROOT, 'openapi.json'), 'utf8'));
+const ajv = new Ajv2020({ strict: false, validateFormats: false, allErrors: true });
+ajv.addSchema(doc, 'openapi.json');
+const KEY = 'fltr_live_openapi_key_0001';
+let worker, user;
+
+const deref = (object) => (object?.$ref ? deref(object.$ref.slice(2).split('/').reduce((node, part) => node[part], doc)) : object);
+
+/** Checks an answer against the documented response for its status. */
+function conforms(path, method, answer) {
+  const operation = doc.paths[path][method];
+  const documented = deref(operation.responses[String(answer.status)]);
+  assert.ok(documented, `${method.toUpperCase()} ${path}: status ${answer.status} is not documented (${JSON.stringify(answer.body)})`);
+  const schema = documented.content?.['application/json']?.schema;
+  if (schema) {
+    const validate = ajv.compile(schema.$ref ? { $ref: `openapi.json${schema.$ref}` } : schema);
+    assert.ok(validate(answer.body), `${method.toUpperCase()} ${path} ${answer.status}: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(answer.body)}`);
+  }
+  for (const [name, header] of Object.entries(documented.headers ?? {})) {
+    const value = answer.headers.get(name);
+    if (value === null) continue; // documented headers appear when they apply (limits, replays)
+    const headerSchema = deref(header).schema;
+    assert.ok(ajv.validate(headerSchema, value), `${name}: ${value}`);
+  }
+}
+
+before(async () => {
+  worker = await startWorker('openapi');
+  user = await signUp(await makeAuth(worker.pool), 'openapi@example.com');
+  await worker.pool.query(`INSERT INTO api_key_credits (api_key, user_id, daily_limit, created_at, updated_at) VALUES ($1, $2, 3, now(), now())`, [KEY, user.userId]);
+});
+after(async () => { await worker?.stop(); });
+
+const session = () => ({ authorization: `Bearer ${user.token}` });
+const admin = { authorization: `Bearer ${SECRETS.ADMIN_TOKEN}` };
+
+/** The main case of each documented operation, in an order where each can succeed. */
+function mainCases() {
+  return [
+    ['/health', 'get', {}],
+    ['/admin/migrate', 'post', { headers: admin }],
+    ['/admin/verify', 'get', { headers: admin }],
+    ['/admin/grant', 'post', { headers: { ...admin, 'idempotency-key': 'oa-1' }, body: { user_id: user.userId, amount: 50 } }],
+    ['/api/v1/credits/balance', 'get', { headers: session() }],
+    ['/api/v1/credits/check', 'post', { headers: session(), body: { amount: 5 } }],
+    ['/api/v1/credits/consume', 'post', { headers: { ...session(), 'idempotency-key': 'oa-c1' }, body: { amount: 5, operation: 'document.process' } }],
+    ['/api/v1/api-keys/{api_key}/allocate', 'post', { headers: session(), body: { amount: 10 } }],
+    ['/api/v1/credits/transactions', 'get', { headers: session(), query: '?limit=2' }],
+    ['/admin/reconcile', 'get', { headers: admin }],
+  ];
+}
+
+test('every documented path and method answers, and no undocumented route does', async () => {
+  for (const [path, methods] of Object.entries(doc.paths)) {
+    for (const method of Object.keys(methods)) {
+      const concrete = path.replace('{api_key}', KEY);
+      const answer = await call(worker.base, concrete, { method: method.toUpperCase() });
+      const unknownRoute = answer.status === 404 && /no route/.test(answer.body?.error?.message ?? '');
+      assert.ok(!unknownRoute, `${method.toUpperCase()} ${path} is documented but not routed`);
+      conforms(path, method, answer);
+    }
+  }
+  const undocumented = await call(worker.base, '/api/v1/credits');
+  assert.equal(undocumented.status, 404);
+});
+
+test('main cases match the documented 200 schemas and headers', async () => {
+  for (const [path, method, { headers = {}, body, query = '' }] of mainCases()) {
+    const answer = await call(worker.base, path.replace('{api_key}', KEY) + query, { method: method.toUpperCase(), headers, body });
+    assert.equal(answer.status, 200, `${method.toUpperCase()} ${path}: ${JSON.stringify(answer.body)}`);
+    conforms(path, method, answer);
+  }
+  const replay = await call(worker.base, '/api/v1/credits/consume', { method: 'POST', headers: { ...session(), 'idempotency-key': 'oa-c1' }, body: { amount: 5, operation: 'document.process' } });
+  assert.equal(replay.headers.get('idempotent-replayed'), 'true');
+  conforms('/api/v1/credits/consume', 'post', replay);
+  const usage = await call(worker.base, '/api/v1/credits/consume', { method: 'POST', headers: session(), body: { amount: 1, operation: 'document.process' } });
+  const refund = await call(worker.base, '/api/v1/credits/refund', { method: 'POST', headers: session(), body: { transaction_id: usage.body.transaction_id } });
+  assert.equal(refund.status, 200);
+  conforms('/api/v1/credits/refund', 'post', refund);
+  const payload = JSON.stringify({ id: 'evt_oa', object: 'event', type: 'checkout.session.completed', data: { object: { id: 'cs_oa', client_reference_id: user.userId, payment_status: 'paid', metadata: { credits: '10' } } } });
+  const webhook = await call(worker.base, '/api/v1/webhooks/stripe', { method: 'POST', raw: payload, headers: { 'stripe-signature': await signStripe(payload) } });
+  assert.equal(webhook.status, 200);
+  conforms('/api/v1/webhooks/stripe', 'post', webhook);
+});
+
+test('documented error answers: 402, 409, 413, 415, 429 and key balances', async () => {
+  const cases = [
+    ['/api/v1/credits/consume', 'post', { headers: session(), body: { amount: 100000, operation: 'x' } }, 402],
+    ['/api/v1/credits/consume', 'post', { headers: { ...session(), 'idempotency-key': 'oa-c1' }, body: { amount: 6, operation: 'document.process' } }, 409],
+    ['/api/v1/credits/consume', 'post', { headers: session(), raw: 'x'.repeat(70000), contentType: true }, 413],
+    ['/api/v1/credits/consume', 'post', { headers: session(), raw: '{}' }, 415],
+    ['/api/v1/credits/consume', 'post', { headers: { 'x-api-key': KEY }, body: { amount: 4, operation: 'x' } }, 429],
+    ['/api/v1/credits/balance', 'get', { headers: { 'x-api-key': KEY } }, 200],
+    ['/api/v1/api-keys/{api_key}/allocate', 'post', { headers: { 'x-api-key': KEY }, body: { amount: 1 } }, 403],
+  ];
+  for (const [path, method, { headers, body, raw, contentType }, status] of cases) {
+    const allHeaders = contentType ? { ...headers, 'content-type': 'application/json' } : headers;
+    const answer = await call(worker.base, path.replace('{api_key}', KEY), { method: method.toUpperCase(), headers: allHeaders, body, raw });
+    assert.equal(answer.status, status, `${path}: ${JSON.stringify(answer.body)}`);
+    conforms(path, method, answer);
+  }
+});
