@@ -49,8 +49,9 @@ build_and_pack() {
 
 step "build pkg" build_and_pack
 if [ ${#failures[@]} -eq 0 ]; then
-  step "wasm-pack test node" wasm-pack test --node . -- --no-default-features --features js --lib
-  step "wasm-pack test chrome" wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver . -- --no-default-features --features js --lib
+  # tests/npm/wasm is its own crate: fltr-credits with feature js, without its native dev-dependencies.
+  step "wasm-pack test node" wasm-pack test --node tests/npm/wasm
+  step "wasm-pack test chrome" wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver tests/npm/wasm
   step "node api and cli" bash -c 'cd tests/npm && node --test --test-concurrency=1 api.test.mjs cli.test.mjs'
   step "nextjs e2e and playwright" bash -c 'cd tests/npm && node --test --test-concurrency=1 nextjs.test.mjs'
 fi

@@ -1,0 +1,2 @@
+//! The binding tests in Node (`wasm-pack test --node`).
+include!("common/bindings.rs");
