@@ -9,12 +9,11 @@ use crate::core::window::WindowUsage;
 use crate::sql::outcome::{rate_limit_headers, ChargeResult, Limits};
 use js_sys::{Function, Intl, Object, Reflect};
 use serde_json::Value;
-use std::cell::RefCell;
-use std::collections::HashMap;
 use wasm_bindgen::prelude::*;
 
-/// Formatters are costly to build (tens of µs); one per (locale, compact) is kept.
-const FORMATTER_CACHE_MAX: usize = 64;
+/// Formatters are costly to build (tens of µs): one per (locale, compact) is kept, in JS `Map`s
+/// keyed by the locale string itself, so a call moves no string across the boundary at all.
+const FORMATTER_CACHE_MAX: u32 = 64;
 
 mod checked {
     use wasm_bindgen::prelude::*;
@@ -30,17 +29,17 @@ mod checked {
 }
 
 thread_local! {
-    static FORMATTERS: RefCell<HashMap<(String, bool), Function>> = RefCell::new(HashMap::new());
+    static FORMATTERS: [js_sys::Map; 2] = [js_sys::Map::new(), js_sys::Map::new()];
+    static SUFFIX_ONE: js_sys::JsString = js_sys::JsString::from(" credit");
+    static SUFFIX_OTHER: js_sys::JsString = js_sys::JsString::from(" credits");
+    /// Property names, made once (creating a JS string from Rust text costs a decode per call).
+    static KEYS: [JsValue; 2] = [JsValue::from_str("locale"), JsValue::from_str("compact")];
 }
 
-fn formatter(locale: &str, compact: bool) -> Result<Function, CreditError> {
-    let key = (locale.to_string(), compact);
-    if let Some(found) = FORMATTERS.with(|cache| cache.borrow().get(&key).cloned()) {
-        return Ok(found);
-    }
+fn build_formatter(locale: &JsValue, compact: bool) -> Result<Function, CreditError> {
     let locales = js_sys::Array::new();
-    if !locale.is_empty() {
-        locales.push(&JsValue::from_str(locale));
+    if !locale.is_undefined() {
+        locales.push(locale);
     }
     let options = Object::new();
     let set = |k: &str, v: JsValue| Reflect::set(&options, &JsValue::from_str(k), &v).map(|_| ());
@@ -51,57 +50,69 @@ fn formatter(locale: &str, compact: bool) -> Result<Function, CreditError> {
     };
     configured.map_err(|_| CreditError::internal("could not build Intl options"))?;
     // `new Intl.NumberFormat` throws a RangeError for a malformed tag: bound with `catch`.
-    let format = checked::NumberFormat::new(&locales, &options)
-        .map_err(|_| CreditError::invalid_request(format!("locale {locale:?} is not a valid BCP 47 language tag")))?
+    let shown = locale.as_string().unwrap_or_default();
+    Ok(checked::NumberFormat::new(&locales, &options)
+        .map_err(|_| CreditError::invalid_request(format!("locale {shown:?} is not a valid BCP 47 language tag")))?
         .unchecked_into::<Intl::NumberFormat>()
-        .format();
-    FORMATTERS.with(|cache| {
-        let mut cache = cache.borrow_mut();
-        if cache.len() >= FORMATTER_CACHE_MAX {
-            cache.clear();
-        }
-        cache.insert(key, format.clone());
-    });
+        .format())
+}
+
+/// `locale` is a JS string or `undefined` (the runtime's default locale).
+fn formatter(locale: &JsValue, compact: bool) -> Result<Function, CreditError> {
+    let cache = FORMATTERS.with(|maps| maps[usize::from(compact)].clone());
+    let found = cache.get(locale);
+    if !found.is_undefined() {
+        return Ok(found.unchecked_into());
+    }
+    let format = build_formatter(locale, compact)?;
+    if cache.size() >= FORMATTER_CACHE_MAX {
+        cache.clear();
+    }
+    cache.set(locale, &format);
     Ok(format)
 }
 
 /// `formatCredits(1234567)` → `"1,234,567 credits"`; `{ compact: true }` → `"1.2M"`;
 /// `{ locale: "de-DE" }` → `"1.234.567 credits"`. Without a locale, the runtime's default.
-#[wasm_bindgen(js_name = formatCredits)]
+#[wasm_bindgen(js_name = formatCredits, unchecked_return_type = "string")]
 pub fn format_credits(
     amount: f64,
     #[wasm_bindgen(unchecked_param_type = "{ locale?: string; compact?: boolean }")] options: JsValue,
-) -> Result<String, JsValue> {
+) -> Result<JsValue, JsValue> {
     if !amount.is_finite() {
         return Err(error_value(&CreditError::invalid_amount("credits must be a finite number")));
     }
     let (locale, compact) = if options.is_object() {
-        let locale = match convert::get(&options, "locale") {
-            None => String::new(),
-            Some(value) => value.as_string().ok_or_else(|| invalid("locale must be a string"))?,
-        };
-        (locale, convert::get(&options, "compact").is_some_and(|c| c.is_truthy()))
+        let [locale_key, compact_key] = KEYS.with(Clone::clone);
+        let locale = Reflect::get(&options, &locale_key).unwrap_or(JsValue::UNDEFINED);
+        if !locale.is_undefined() && !locale.is_string() {
+            return Err(invalid("locale must be a string"));
+        }
+        (locale, Reflect::get(&options, &compact_key).is_ok_and(|c| c.is_truthy()))
     } else {
-        (String::new(), false)
+        (JsValue::UNDEFINED, false)
     };
     let format = formatter(&locale, compact).map_err(|error| error_value(&error))?;
-    let number = format.call1(&JsValue::UNDEFINED, &JsValue::from_f64(amount)).map_err(|_| invalid("Intl could not format the amount"))?;
-    let number = number.as_string().unwrap_or_default();
-    Ok(if compact {
-        number
-    } else if amount == 1.0 {
-        format!("{number} credit")
-    } else {
-        format!("{number} credits")
-    })
+    let number: js_sys::JsString =
+        format.call1(&JsValue::UNDEFINED, &JsValue::from_f64(amount)).map_err(|_| invalid("Intl could not format the amount"))?.unchecked_into();
+    if compact {
+        return Ok(number.into());
+    }
+    let suffix = if amount == 1.0 { SUFFIX_ONE.with(Clone::clone) } else { SUFFIX_OTHER.with(Clone::clone) };
+    Ok(number.concat(&suffix).into())
 }
 
 /// Default threshold of `balanceStatus`: below it a balance is `low`.
 pub const LOW_BALANCE_DEFAULT: f64 = 10.0;
 
+thread_local! {
+    /// The three answers as JS strings, made once: a call returns one without encoding text.
+    static STATUSES: [JsValue; 3] = [JsValue::from_str("empty"), JsValue::from_str("low"), JsValue::from_str("ok")];
+}
+
 /// `"empty"` (≤ 0), `"low"` (below `low`, default 10) or `"ok"`.
 #[wasm_bindgen(js_name = balanceStatus, unchecked_return_type = "'empty' | 'low' | 'ok'")]
-pub fn balance_status(balance: f64, #[wasm_bindgen(unchecked_param_type = "{ low?: number }")] options: JsValue) -> Result<String, JsValue> {
+pub fn balance_status(balance: f64, #[wasm_bindgen(unchecked_param_type = "{ low?: number }")] options: JsValue) -> Result<JsValue, JsValue> {
     if balance.is_nan() {
         return Err(error_value(&CreditError::invalid_amount("balance must be a number")));
     }
@@ -109,14 +120,14 @@ pub fn balance_status(balance: f64, #[wasm_bindgen(unchecked_param_type = "{ low
         None => LOW_BALANCE_DEFAULT,
         Some(value) => value.as_f64().filter(|v| v.is_finite()).ok_or_else(|| invalid("low must be a finite number"))?,
     };
-    Ok(if balance <= 0.0 {
-        "empty"
+    let index = if balance <= 0.0 {
+        0
     } else if balance < low {
-        "low"
+        1
     } else {
-        "ok"
-    }
-    .to_string())
+        2
+    };
+    Ok(STATUSES.with(|statuses| statuses[index].clone()))
 }
 
 fn window(value: &Value) -> Option<WindowUsage> {

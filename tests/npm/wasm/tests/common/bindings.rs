@@ -32,7 +32,7 @@ fn code(error: JsValue) -> String {
 }
 
 fn format(amount: f64, locale: &str, compact: bool) -> String {
-    format_credits(amount, object(&[("locale", locale.into()), ("compact", compact.into())])).unwrap()
+    format_credits(amount, object(&[("locale", locale.into()), ("compact", compact.into())])).unwrap().as_string().unwrap()
 }
 
 #[wasm_bindgen_test]
@@ -57,15 +57,15 @@ fn format_credits_rejects_bad_input_with_stable_codes() {
     assert_eq!(code(format_credits(1.0, object(&[("locale", 42.into())])).unwrap_err()), "invalid_request");
     assert_eq!(code(format_credits(f64::NAN, JsValue::UNDEFINED).unwrap_err()), "invalid_amount");
     assert_eq!(code(format_credits(f64::INFINITY, JsValue::UNDEFINED).unwrap_err()), "invalid_amount");
-    assert!(format_credits(5.0, JsValue::UNDEFINED).unwrap().ends_with(" credits"));
+    assert!(format_credits(5.0, JsValue::UNDEFINED).unwrap().as_string().unwrap().ends_with(" credits"));
 }
 
 #[wasm_bindgen_test]
 fn balance_status_has_three_states() {
-    assert_eq!(balance_status(0.0, JsValue::UNDEFINED).unwrap(), "empty");
-    assert_eq!(balance_status(3.0, JsValue::UNDEFINED).unwrap(), "low");
-    assert_eq!(balance_status(10.0, JsValue::UNDEFINED).unwrap(), "ok");
-    assert_eq!(balance_status(60.0, object(&[("low", 100.into())])).unwrap(), "low");
+    assert_eq!(balance_status(0.0, JsValue::UNDEFINED).unwrap().as_string().unwrap(), "empty");
+    assert_eq!(balance_status(3.0, JsValue::UNDEFINED).unwrap().as_string().unwrap(), "low");
+    assert_eq!(balance_status(10.0, JsValue::UNDEFINED).unwrap().as_string().unwrap(), "ok");
+    assert_eq!(balance_status(60.0, object(&[("low", 100.into())])).unwrap().as_string().unwrap(), "low");
     assert_eq!(code(balance_status(f64::NAN, JsValue::UNDEFINED).unwrap_err()), "invalid_amount");
 }
 
