@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the npm package's build and tests need, pinned, skipping what is present:
-# Chromium + chromedriver (Debian), wasm-bindgen-cli (= Cargo.lock) and wasm-pack 0.15.1 (cargo),
+# Chromium + chromedriver + a CJK font (Debian), wasm-bindgen-cli (= Cargo.lock) and wasm-pack 0.15.1 (cargo),
 # the wasm32 target, and the npm dependencies of npm/tools, tests/npm and examples/nextjs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +14,8 @@ ensure_apt() {
   local missing=()
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+  # A CJK font, so the ja-JP screenshot of the balance page shows 万 rather than a box.
+  dpkg -s fonts-wqy-microhei >/dev/null 2>&1 || missing+=(fonts-wqy-microhei)
   [ ${#missing[@]} -eq 0 ] && return
   say "apt-get install ${missing[*]}"
   apt-get update -qq
