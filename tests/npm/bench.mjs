@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { performance } from 'node:perf_hooks';
+import { spawnSync } from 'node:child_process';
 
 const pkg = new URL(process.argv[2] ? `file://${process.argv[2].replace(/\/?$/, '/')}` : '../../pkg/', import.meta.url);
 const bytes = readFileSync(new URL('fltr_credits_bg.wasm', pkg));
@@ -26,6 +27,14 @@ const module = await WebAssembly.compile(bytes);
 const initStart = performance.now();
 await glue.default({ module_or_path: module });
 const instantiateMs = performance.now() - initStart;
+
+// Cold start in a fresh Node process: read the file, compile, instantiate (fltr-credits/node.js).
+const coldMs = [];
+for (let i = 0; i < 7; i++) {
+  const script = `const t = performance.now(); await import(${JSON.stringify(new URL('node.js', pkg).href)}); console.log(performance.now() - t);`;
+  const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  coldMs.push(Number(run.stdout.trim()));
+}
 
 /** ns per call: median over rounds of `count` calls each, after a warm-up round. */
 function perCall(fn, count = 100_000, rounds = 7) {
@@ -59,9 +68,11 @@ const report = {
   wasm_gzip_bytes: gzip,
   compile_ms_median: Number(median(compileMs).toFixed(2)),
   instantiate_ms: Number(instantiateMs.toFixed(2)),
+  cold_import_node_ms_median: Number(median(coldMs).toFixed(2)),
   calls_ns: Object.fromEntries(rows.map(([name, ns]) => [name, Math.round(ns)])),
 };
 console.log(`wasm: ${bytes.length} bytes, ${gzip} gzip (-9)`);
 console.log(`compile: ${report.compile_ms_median} ms (median of 15); instantiate + init: ${report.instantiate_ms} ms`);
+console.log(`cold import of fltr-credits/node.js in a fresh process (read + compile + instantiate): ${report.cold_import_node_ms_median} ms (median of 7)`);
 for (const [name, ns] of rows) console.log(`${name}: ${Math.round(ns)} ns/call`);
 console.log(JSON.stringify(report));

@@ -25,6 +25,20 @@ mod checked {
         pub type NumberFormat;
         #[wasm_bindgen(constructor, catch, js_namespace = Intl)]
         pub fn new(locales: &js_sys::Array, options: &js_sys::Object) -> Result<NumberFormat, JsValue>;
+
+        /// `{ locale, compact }`, read with plain property gets (no try/catch wrapper, no key
+        /// strings made per call): formatCredits sits on a hot path.
+        pub type FormatOptions;
+        #[wasm_bindgen(method, getter, structural)]
+        pub fn locale(this: &FormatOptions) -> JsValue;
+        #[wasm_bindgen(method, getter, structural)]
+        pub fn compact(this: &FormatOptions) -> JsValue;
+
+        /// A cached bound `Intl.NumberFormat#format`; a finite number never makes it throw.
+        #[wasm_bindgen(extends = js_sys::Function)]
+        pub type BoundFormat;
+        #[wasm_bindgen(method, js_name = call)]
+        pub fn format(this: &BoundFormat, receiver: &JsValue, value: f64) -> js_sys::JsString;
     }
 }
 
@@ -32,8 +46,6 @@ thread_local! {
     static FORMATTERS: [js_sys::Map; 2] = [js_sys::Map::new(), js_sys::Map::new()];
     static SUFFIX_ONE: js_sys::JsString = js_sys::JsString::from(" credit");
     static SUFFIX_OTHER: js_sys::JsString = js_sys::JsString::from(" credits");
-    /// Property names, made once (creating a JS string from Rust text costs a decode per call).
-    static KEYS: [JsValue; 2] = [JsValue::from_str("locale"), JsValue::from_str("compact")];
 }
 
 fn build_formatter(locale: &JsValue, compact: bool) -> Result<Function, CreditError> {
@@ -83,18 +95,17 @@ pub fn format_credits(
         return Err(error_value(&CreditError::invalid_amount("credits must be a finite number")));
     }
     let (locale, compact) = if options.is_object() {
-        let [locale_key, compact_key] = KEYS.with(Clone::clone);
-        let locale = Reflect::get(&options, &locale_key).unwrap_or(JsValue::UNDEFINED);
+        let options: &checked::FormatOptions = options.unchecked_ref();
+        let locale = options.locale();
         if !locale.is_undefined() && !locale.is_string() {
             return Err(invalid("locale must be a string"));
         }
-        (locale, Reflect::get(&options, &compact_key).is_ok_and(|c| c.is_truthy()))
+        (locale, options.compact().is_truthy())
     } else {
         (JsValue::UNDEFINED, false)
     };
     let format = formatter(&locale, compact).map_err(|error| error_value(&error))?;
-    let number: js_sys::JsString =
-        format.call1(&JsValue::UNDEFINED, &JsValue::from_f64(amount)).map_err(|_| invalid("Intl could not format the amount"))?.unchecked_into();
+    let number = format.unchecked_ref::<checked::BoundFormat>().format(&JsValue::UNDEFINED, amount);
     if compact {
         return Ok(number.into());
     }
