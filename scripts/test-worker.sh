@@ -19,6 +19,8 @@ echo "== fltr-credits CLI (migrates each test database)"
 cargo build --quiet --bin fltr-credits
 
 echo "== Worker build (worker-build --release, target/worker)"
+# Same command as wrangler.toml's [build]: size-optimised and stripped for this build only.
+CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_PROFILE_RELEASE_STRIP=symbols \
 CARGO_TARGET_DIR="$PWD/target/worker" \
 WASM_BINDGEN_BIN="$HOME/.cargo/bin/wasm-bindgen" \
 WASM_OPT_BIN="$PWD/node_modules/.bin/wasm-opt" \

@@ -46,7 +46,7 @@ async function admin(sql) {
 }
 
 /** Starts everything; returns { base, pool, databaseUrl, database, stop }. */
-export async function startWorker(label) {
+export async function startWorker(label, { hyperdriveUrl } = {}) {
   const database = `fltr_worker_e2e_${label}_${process.pid}`;
   await admin(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
   await admin(`CREATE DATABASE "${database}"`);
@@ -57,7 +57,8 @@ export async function startWorker(label) {
   const wasm = join(ROOT, 'build/index.js');
   if (!existsSync(wasm)) throw new Error('build/index.js is missing: run scripts/test-worker.sh (it builds the Worker first)');
   const dir = mkdtempSync(join(tmpdir(), 'fltr-worker-e2e-'));
-  const hyperdrive = withPassword(databaseUrl);
+  // `hyperdriveUrl` (benchmarks) points the binding elsewhere, e.g. a pooler in front of the database.
+  const hyperdrive = withPassword(hyperdriveUrl ? hyperdriveUrl.replace('{database}', database) : databaseUrl);
   hyperdrive.searchParams.set('sslmode', 'disable');
   // No [build] here: the Worker is built once by scripts/test-worker.sh, and wrangler does not
   // watch src/ (other work in the tree must not restart the Worker mid-test).
