@@ -52,6 +52,8 @@ test('consume by Better Auth bearer token, signed cookie and signed bearer', asy
   const byCookie = await api('/api/v1/credits/consume', { method: 'POST', headers: { cookie: `better-auth.session_token=${alice.cookie}` }, body: consumeBody(5) });
   assert.equal(byCookie.status, 200, JSON.stringify(byCookie.body));
   assert.equal(byCookie.body.balance, 90);
+  const bySecureCookie = await api('/api/v1/credits/check', { method: 'POST', headers: { cookie: `theme=dark; __Secure-better-auth.session_token=${alice.cookie}` }, body: { amount: 1 } });
+  assert.equal(bySecureCookie.status, 200);
   const bySignedBearer = await api('/api/v1/credits/consume', { method: 'POST', headers: { authorization: `Bearer ${alice.cookie}` }, body: consumeBody(5) });
   assert.equal(bySignedBearer.body.balance, 85);
   const session = await auth.api.getSession({ headers: new Headers({ authorization: `Bearer ${alice.token}` }) });
@@ -137,6 +139,27 @@ test('allocate funds an own key; API keys consume within limits; 429 carries Ret
   assert.equal(limited.body.error.retry_after, retryAfter);
   assert.equal(limited.headers.get('x-ratelimit-remaining'), '0');
   assert.ok(Number(limited.headers.get('x-ratelimit-reset')) > Date.now() / 1000);
+});
+
+test('concurrency through the Worker: parallel copies of one idempotent request charge once; a daily limit is never overspent', async () => {
+  const limitedKey = 'fltr_live_e2e_key_race_00003';
+  await worker.pool.query(`INSERT INTO api_key_credits (api_key, user_id, daily_limit, created_at, updated_at) VALUES ($1, $2, 10, now(), now())`, [limitedKey, alice.userId]);
+  const topUp = await api('/admin/grant', { method: 'POST', headers: adminAuth, body: { user_id: alice.userId, amount: 50 } });
+  assert.equal(topUp.status, 200);
+  const funded = await api(`/api/v1/api-keys/${limitedKey}/allocate`, { method: 'POST', headers: as(alice), body: { amount: 50 } });
+  assert.equal(funded.status, 200);
+  const copies = await Promise.all(Array.from({ length: 6 }, () =>
+    api('/api/v1/credits/consume', { method: 'POST', headers: { 'x-api-key': limitedKey, 'idempotency-key': 'race-1' }, body: consumeBody(2) })));
+  assert.deepEqual(copies.map((c) => c.status), Array(6).fill(200));
+  assert.equal(new Set(copies.map((c) => c.body.transaction_id)).size, 1, 'one transaction for all copies');
+  assert.equal(copies.filter((c) => !c.body.replayed).length, 1);
+  const racers = await Promise.all(Array.from({ length: 12 }, () =>
+    api('/api/v1/credits/consume', { method: 'POST', headers: { 'x-api-key': limitedKey }, body: consumeBody(1) })));
+  const statuses = racers.map((r) => r.status).sort();
+  assert.equal(statuses.filter((s) => s === 200).length, 8, `2 + 8 = the daily limit of 10: ${statuses}`);
+  assert.equal(statuses.filter((s) => s === 429).length, 4);
+  const { rows: [key] } = await worker.pool.query('SELECT credits, daily_used FROM api_key_credits WHERE api_key = $1', [limitedKey]);
+  assert.deepEqual([key.credits, key.daily_used], [40, 10]);
 });
 
 test('check decides without writing; balance and transactions page through the ledger', async () => {

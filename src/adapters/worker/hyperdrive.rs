@@ -9,6 +9,7 @@
 //!   statements, the health check);
 //! - every statement is bounded below Hyperdrive's 60 s query limit, so a stuck query becomes a
 //!   clear 503 `database_unavailable` rather than a hung request.
+//!
 //! One connection per request, opened on the first statement (preflights and refused requests
 //! never connect), closed by `close()` before the response leaves.
 
