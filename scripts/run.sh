@@ -35,9 +35,11 @@ fi
 "$cli" migrate
 
 # Demo data: a user, a live Better Auth session (30 days), an API key with a daily limit.
-# Idempotent: rerunning keeps the rows and only extends the session.
+# Idempotent: rerunning keeps the rows and only extends the session. FLTR_DEMO=0 skips it (for a
+# DATABASE_URL whose data should stay untouched).
 demo_token="${FLTR_DEMO_SESSION_TOKEN:-fltr_demo_session_token_0123456789}"
 demo_key="${FLTR_DEMO_API_KEY:-fltr_demo_key_0123456789abcdef}"
+if [ "${FLTR_DEMO:-1}" != 0 ]; then
 node --input-type=module -e "
 import pg from 'pg';
 const [url, token, key] = process.argv.slice(1);
@@ -51,6 +53,7 @@ await client.end();
 # Ledgered grants, once per database (the idempotency keys make reruns replays).
 "$cli" grant --user demo_user --amount 100 --idempotency-key run-sh-demo-user > /dev/null
 "$cli" grant --api-key "$demo_key" --amount 100 --idempotency-key run-sh-demo-key > /dev/null
+fi
 
 # Worker secrets for local dev: .dev.vars when present, else generated once into .fltr/dev.vars.
 env_file=.dev.vars
