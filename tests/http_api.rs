@@ -9,6 +9,10 @@ use fltr_credits::core::account::Account;
 use fltr_credits::core::session::sign;
 use fltr_credits::core::stripe;
 use fltr_credits::http::{self, Config, HttpRequest, HttpResponse};
+use fltr_credits::migrator::Session;
+use fltr_credits::sql::executor::Executor;
+use fltr_credits::sql::failure::DbFailure;
+use fltr_credits::sql::Statement;
 use serde_json::{json, Value};
 use tokio_postgres::Client;
 
@@ -428,4 +432,49 @@ async fn an_internal_error_is_500_with_a_request_id_and_no_detail() {
     assert!(message.contains("req_test") && !message.contains("no_sevens") && !message.contains("23514"), "{message}");
     assert!(answer.response.log.as_deref().unwrap_or("").contains("23514"), "the cause goes to the log");
     assert_eq!(scalar(&client, "SELECT credits FROM users WHERE id = 'u1'").await, "100");
+}
+
+/// Counts the statements a request runs: round trips are the Worker's main cost (each one crosses
+/// Hyperdrive), so the common paths are held to one.
+struct Counting<'a> {
+    inner: Native<'a, Client>,
+    statements: std::cell::Cell<usize>,
+}
+
+impl Executor for Counting<'_> {
+    async fn query(&self, statement: &Statement) -> Result<Vec<String>, DbFailure> {
+        self.statements.set(self.statements.get() + 1);
+        self.inner.query(statement).await
+    }
+}
+
+impl Session for Counting<'_> {
+    async fn batch(&self, sql: &str) -> Result<(), DbFailure> {
+        self.statements.set(self.statements.get() + 1);
+        self.inner.batch(sql).await
+    }
+}
+
+#[tokio::test]
+async fn a_consume_is_one_statement_for_sessions_cookies_and_keys() {
+    let db = TestDb::migrated("http_round_trips").await;
+    let client = db.client().await;
+    let token = signed_in(&client, "u1", 100).await;
+    api_key(&client, KEY, "u1", None, None, None).await;
+    fund(&client, Account::api_key(KEY).unwrap(), 100).await;
+    let signed = format!("{token}.{}", sign(&token, SECRET));
+    let cases: Vec<(HttpRequest, usize)> = vec![
+        (bearer(post("/api/v1/credits/consume", consume_body(1)), &token), 1),
+        (post("/api/v1/credits/consume", consume_body(1)).with_header("cookie", &format!("better-auth.session_token={signed}")), 1),
+        (post("/api/v1/credits/consume", consume_body(1)).with_header("x-api-key", KEY), 1),
+        (bearer(post("/api/v1/credits/check", json!({"amount": 1})), &token), 1),
+        (bearer(post("/api/v1/credits/consume", consume_body(1)), KEY), 2),
+        (get("/health"), 1),
+    ];
+    for (index, (request, expected)) in cases.into_iter().enumerate() {
+        let counting = Counting { inner: Native(&client), statements: std::cell::Cell::new(0) };
+        let response = http::handle(&counting, &config(), &request).await;
+        assert_eq!(response.status, 200, "case {index}: {:?}", response.body);
+        assert_eq!(counting.statements.get(), expected, "case {index}");
+    }
 }

@@ -23,18 +23,34 @@ pub async fn principal<E: Executor>(engine: &Engine<E>, request: &HttpRequest, c
     engine.authenticate(&credential, request.now).await
 }
 
-/// Who pays for a consume or check. A verified session token or an `x-api-key` goes straight
-/// into the charge statement (one round trip: the statement resolves the session itself); an
-/// unsigned bearer value could be either, so it is resolved first.
-pub async fn payer<E: Executor>(engine: &Engine<E>, request: &HttpRequest, config: &Config) -> Result<Payer, CreditError> {
-    match required_credential(request, config)? {
-        Credential::Session(token) => Ok(Payer::Session(token)),
-        Credential::ApiKey(key) => Ok(Payer::ApiKey(key)),
-        bearer @ Credential::Bearer(_) => Ok(match engine.authenticate(&bearer, request.now).await? {
-            Principal::User { user_id } => Payer::User(user_id),
-            Principal::ApiKey { api_key, .. } => Payer::ApiKey(api_key),
-        }),
+/// Who may pay for a consume or check, in the order to try. A verified session token or an
+/// `x-api-key` goes straight into the charge statement (one round trip: the statement resolves
+/// the session itself). An unsigned bearer value could be either: it is tried as a session token
+/// first (the bearer plugin's common case, still one round trip), then as an API key. A payer that
+/// does not exist makes its statement write nothing, so trying the next one is safe.
+pub fn payers(request: &HttpRequest, config: &Config) -> Result<Vec<Payer>, CreditError> {
+    Ok(match required_credential(request, config)? {
+        Credential::Session(token) => vec![Payer::Session(token)],
+        Credential::ApiKey(key) => vec![Payer::ApiKey(key)],
+        Credential::Bearer(value) => vec![Payer::Session(value.clone()), Payer::ApiKey(value)],
+    })
+}
+
+/// Runs `charge` for each candidate payer until one is a known account; the last error otherwise.
+pub async fn charge_first_known<T, F, Fut>(payers: Vec<Payer>, mut charge: F) -> Result<T, CreditError>
+where
+    F: FnMut(Payer) -> Fut,
+    Fut: std::future::Future<Output = Result<T, CreditError>>,
+{
+    let mut last = CreditError::unauthenticated("sign in: send a session or an API key");
+    for payer in payers {
+        let attempt = charge(payer.clone()).await.map_err(|error| unknown_key_is_unauthenticated(error, &payer));
+        match attempt {
+            Err(error @ CreditError::Unauthenticated { .. }) => last = error,
+            other => return other,
+        }
     }
+    Err(last)
 }
 
 /// A key the caller presented but that does not exist is a failed sign-in, not a missing account.

@@ -5,7 +5,7 @@ use crate::core::account::Account;
 use crate::core::error::CreditError;
 use crate::core::validate::{identifier, metadata, Amount, Operation};
 use crate::engine::Engine;
-use crate::http::auth::{self, unknown_key_is_unauthenticated};
+use crate::http::auth;
 use crate::http::body::{self, idempotency_header, json_object, optional_identifier, required_string};
 use crate::http::config::{Config, BODY_BYTES_MAX};
 use crate::http::request::HttpRequest;
@@ -47,9 +47,12 @@ pub async fn consume<E: Executor>(engine: &Engine<E>, request: &HttpRequest, con
     let resource_id = optional_identifier(&body, "resource_id")?.map(str::to_string);
     let metadata = metadata(body.get("metadata").unwrap_or(body::null()))?;
     let idempotency_key = idempotency_header(request)?;
-    let payer = auth::payer(engine, request, config).await?;
-    let consume = ConsumeRequest { payer, amount, operation, resource_id, metadata, idempotency_key };
-    let result = engine.consume(&consume, request.now).await.map_err(|error| unknown_key_is_unauthenticated(error, &consume.payer))?;
+    let payers = auth::payers(request, config)?;
+    let result = auth::charge_first_known(payers, |payer| {
+        let consume = ConsumeRequest { payer, amount, operation: operation.clone(), resource_id: resource_id.clone(), metadata: metadata.clone(), idempotency_key: idempotency_key.clone() };
+        async move { engine.consume(&consume, request.now).await }
+    })
+    .await?;
     charge_response(&result)
 }
 
@@ -63,8 +66,8 @@ pub async fn check<E: Executor>(engine: &Engine<E>, request: &HttpRequest, confi
     if let Some(operation) = body::optional_string(&body, "operation")? {
         Operation::new(operation)?;
     }
-    let payer = auth::payer(engine, request, config).await?;
-    let result = engine.check(&payer, amount, request.now).await.map_err(|error| unknown_key_is_unauthenticated(error, &payer))?;
+    let payers = auth::payers(request, config)?;
+    let result = auth::charge_first_known(payers, |payer| async move { engine.check(&payer, amount, request.now).await }).await?;
     charge_response(&result)
 }
 
