@@ -6,5 +6,3 @@ pub mod native;
 pub mod js;
 #[cfg(feature = "worker")]
 pub mod worker;
-#[cfg(feature = "worker")]
-pub mod worker;
