@@ -331,7 +331,7 @@ impl Credits {
     /// Applies pending migrations (one transaction, drizzle's journal). `query` must reach ONE
     /// connection (a pg `Client`, not a `Pool`): BEGIN and COMMIT are separate calls.
     #[wasm_bindgen(unchecked_return_type = "Promise<MigrateReport>")]
-    pub fn migrate(&self, #[wasm_bindgen(unchecked_param_type = "{ dryRun?: boolean }")] options: JsValue) -> js_sys::Promise {
+    pub fn migrate(&self, #[wasm_bindgen(unchecked_optional_param_type = "{ dryRun?: boolean }")] options: JsValue) -> js_sys::Promise {
         let executor = self.executor.clone();
         let parsed = convert::options(&options, "migrate", &["dryRun"]);
         promise(async move {

@@ -89,7 +89,7 @@ fn formatter(locale: &JsValue, compact: bool) -> Result<Function, CreditError> {
 #[wasm_bindgen(js_name = formatCredits, unchecked_return_type = "string")]
 pub fn format_credits(
     amount: f64,
-    #[wasm_bindgen(unchecked_param_type = "{ locale?: string; compact?: boolean }")] options: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "{ locale?: string; compact?: boolean }")] options: JsValue,
 ) -> Result<JsValue, JsValue> {
     if !amount.is_finite() {
         return Err(error_value(&CreditError::invalid_amount("credits must be a finite number")));
@@ -123,7 +123,7 @@ thread_local! {
 
 /// `"empty"` (≤ 0), `"low"` (below `low`, default 10) or `"ok"`.
 #[wasm_bindgen(js_name = balanceStatus, unchecked_return_type = "'empty' | 'low' | 'ok'")]
-pub fn balance_status(balance: f64, #[wasm_bindgen(unchecked_param_type = "{ low?: number }")] options: JsValue) -> Result<JsValue, JsValue> {
+pub fn balance_status(balance: f64, #[wasm_bindgen(unchecked_optional_param_type = "{ low?: number }")] options: JsValue) -> Result<JsValue, JsValue> {
     if balance.is_nan() {
         return Err(error_value(&CreditError::invalid_amount("balance must be a number")));
     }
