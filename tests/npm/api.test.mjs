@@ -9,6 +9,9 @@ import {
   limitHeaders, migrations, migrationSql,
 } from 'fltr-credits/node.js';
 import { throwawayDatabase, connect, user, team, apiKey, session, scalar } from './helpers.mjs';
+import { startRelay } from './relay.mjs';
+import { Pool as NeonPool, neonConfig } from '@neondatabase/serverless';
+import ws from 'ws';
 
 const SECRET = 'test-secret-0123456789abcdefghijklmnopqrstuvwxyz';
 let db, client, credits;
@@ -293,4 +296,33 @@ test('formatCredits, balanceStatus', () => {
   assert.equal(balanceStatus(9), 'low');
   assert.equal(balanceStatus(10), 'ok');
   assert.equal(balanceStatus(40, { low: 50 }), 'low');
+});
+
+test('@neondatabase/serverless (WebSocket, as in edge) carries the same statements, transactions included', async () => {
+  const relay = await startRelay();
+  neonConfig.webSocketConstructor = ws;
+  neonConfig.wsProxy = (host, port) => `127.0.0.1:${relay.port}/?address=${host}:${port}`;
+  neonConfig.useSecureWebSocket = false;
+  neonConfig.pipelineTLS = false;
+  neonConfig.pipelineConnect = false;
+  const pool = new NeonPool({ connectionString: db.url });
+  try {
+    const neon = createCredits(pool);
+    const before = (await neon.balance({ userId: 'alice' })).user.credits;
+    const paid = await neon.consume({ userId: 'alice', amount: 1, operation: 'api.call' });
+    assert.equal(paid.balance, before - 1);
+    assert.equal((await rejection(neon.consume({ userId: 'alice', amount: 10 ** 9, operation: 'api.call' }))).code, 'insufficient_credits');
+    const neonClient = await pool.connect();
+    try {
+      await neonClient.query('BEGIN');
+      await createCredits(neonClient).consume({ userId: 'alice', amount: 1, operation: 'api.call' });
+      await neonClient.query('ROLLBACK');
+    } finally {
+      neonClient.release();
+    }
+    assert.equal(await scalar(client, "SELECT credits FROM users WHERE id = 'alice'"), String(before - 1));
+  } finally {
+    await pool.end();
+    relay.close();
+  }
 });
