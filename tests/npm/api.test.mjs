@@ -199,6 +199,18 @@ test('a session credential pays in one statement; an expired session is unauthen
   const byKey = await credits.consume({ credential: { kind: 'bearer', value: 'fltr_live_key_0123456789' }, amount: 1, operation: 'api.call' });
   assert.deepEqual(byKey.charged, { kind: 'api_key', id: 'fltr****6789' });
   assert.deepEqual(await credits.authenticate({ kind: 'api_key', value: 'fltr_live_key_0123456789' }), { kind: 'api_key', api_key: 'fltr****6789', user_id: 'bob' });
+  // A presented key that does not exist is a failed sign-in, not a missing account.
+  const unknownKey = await rejection(credits.consume({ credential: { kind: 'api_key', value: 'fltr_no_such_key_000' }, amount: 1, operation: 'api.call' }));
+  assert.equal(unknownKey.code, 'unauthenticated');
+  assert.equal((await rejection(credits.consume({ apiKey: 'fltr_no_such_key_000', amount: 1, operation: 'api.call' }))).code, 'not_found');
+  const unknownBearer = await rejection(credits.check({ credential: { kind: 'bearer', value: 'nobody_at_all' }, amount: 0 }));
+  assert.equal(unknownBearer.code, 'unauthenticated');
+  // A raw session token as bearer (Better Auth's bearer plugin) pays in ONE statement.
+  let statements = 0;
+  const counted = createCredits({ query: (text, params) => { statements += 1; return client.query(text, params); } });
+  const viaBearer = await counted.consume({ credential: { kind: 'bearer', value: 'Xq3fT9bLk2Vw8PzR1nYc7HdJ4sMa6GuE' }, amount: 1, operation: 'api.call' });
+  assert.deepEqual(viaBearer.charged, { kind: 'user', id: 'alice' });
+  assert.equal(statements, 1);
 });
 
 test('check, balance, transactions, refund and allocate return the contract objects', async () => {

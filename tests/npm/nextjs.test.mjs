@@ -143,10 +143,10 @@ test('too few credits is 402 insufficient_credits and writes nothing', async () 
   assert.equal(await ledgerCount("user_id = 'bob'"), '0');
 });
 
-test('a forged cookie, an expired session and no credential are 401 and charge nothing', async () => {
+test('a forged cookie, an expired session, an unknown API key and no credential are 401 and charge nothing', async () => {
   const before = await ledgerCount('true');
   const forged = cookies.alice.replace('tok_alice', 'tok_mallory');
-  for (const headers of [sessionCookie(forged), sessionCookie(cookies.expired), {}, { authorization: 'Basic YWxpY2U6cHc=' }]) {
+  for (const headers of [sessionCookie(forged), sessionCookie(cookies.expired), {}, { authorization: 'Basic YWxpY2U6cHc=' }, { 'x-api-key': 'fltr_no_such_key_0001' }]) {
     const response = await post('/api/documents', headers);
     assert.equal(response.status, 401, JSON.stringify(headers));
     assert.equal((await response.json()).error.code, 'unauthenticated');

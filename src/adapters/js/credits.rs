@@ -106,43 +106,62 @@ fn principal_json(principal: &Principal) -> Value {
     }
 }
 
-enum PayerChoice {
-    Known(Payer),
-    /// An unsigned bearer value: a raw session token or an API key, resolved by `authenticate`.
-    Unresolved(Credential),
+/// Who may pay, in the order to try. A named `userId`/`apiKey`/`sessionToken` is one payer. A
+/// credential from a request is what the Worker does too: a verified session or an `x-api-key`
+/// goes straight into the charge statement; an unsigned bearer value is tried as a session token
+/// first (the bearer plugin's common case, still one round trip), then as an API key. A payer that
+/// does not exist makes its statement write nothing, so trying the next one is safe.
+struct Payers {
+    candidates: Vec<Payer>,
+    /// Presented by the caller as a credential: an unknown one is a failed sign-in
+    /// (`unauthenticated`), not a missing account.
+    from_credential: bool,
 }
 
 const PAYER_KEYS: [&str; 4] = ["userId", "apiKey", "sessionToken", "credential"];
 
-fn payer(map: &Map<String, Value>) -> Result<PayerChoice, CreditError> {
+fn payers(map: &Map<String, Value>) -> Result<Payers, CreditError> {
     let given: Vec<&str> = PAYER_KEYS.iter().copied().filter(|key| map.get(*key).is_some_and(|v| !v.is_null())).collect();
     let [key] = given.as_slice() else {
         return Err(CreditError::invalid_request(format!("pass exactly one of {}", PAYER_KEYS.join(", "))));
     };
     if *key == "credential" {
-        return Ok(match credential_from_json(&map["credential"])? {
-            Credential::Session(token) => PayerChoice::Known(Payer::Session(token)),
-            Credential::ApiKey(key) => PayerChoice::Known(Payer::ApiKey(key)),
-            bearer @ Credential::Bearer(_) => PayerChoice::Unresolved(bearer),
-        });
+        let candidates = match credential_from_json(&map["credential"])? {
+            Credential::Session(token) => vec![Payer::Session(token)],
+            Credential::ApiKey(key) => vec![Payer::ApiKey(key)],
+            Credential::Bearer(value) => vec![Payer::Session(value.clone()), Payer::ApiKey(value)],
+        };
+        return Ok(Payers { candidates, from_credential: true });
     }
     let id = convert::text(map, key)?.unwrap_or_default();
     validate::identifier(key, &id)?;
-    Ok(PayerChoice::Known(match *key {
+    let payer = match *key {
         "userId" => Payer::User(id),
         "apiKey" => Payer::ApiKey(id),
         _ => Payer::Session(id),
-    }))
+    };
+    Ok(Payers { candidates: vec![payer], from_credential: false })
 }
 
-async fn resolve(engine: &Engine<JsExecutor>, choice: PayerChoice, now: Timestamp) -> Result<Payer, CreditError> {
-    match choice {
-        PayerChoice::Known(payer) => Ok(payer),
-        PayerChoice::Unresolved(credential) => Ok(match engine.authenticate(&credential, now).await? {
-            Principal::User { user_id } => Payer::User(user_id),
-            Principal::ApiKey { api_key, .. } => Payer::ApiKey(api_key),
-        }),
+/// Runs `charge` for each candidate until one is a known account; `unauthenticated` otherwise.
+async fn charge_first_known<T, F, Fut>(payers: Payers, mut charge: F) -> Result<T, CreditError>
+where
+    F: FnMut(Payer) -> Fut,
+    Fut: Future<Output = Result<T, CreditError>>,
+{
+    if !payers.from_credential {
+        let payer = payers.candidates.into_iter().next().ok_or_else(|| CreditError::internal("no payer"))?;
+        return charge(payer).await;
     }
+    let mut last = CreditError::unauthenticated("unknown or expired session, or unknown API key");
+    for payer in payers.candidates {
+        match charge(payer).await {
+            Err(CreditError::NotFound { .. }) => last = CreditError::unauthenticated("unknown API key"),
+            Err(error @ CreditError::Unauthenticated { .. }) => last = error,
+            other => return other,
+        }
+    }
+    Err(last)
 }
 
 fn amount(map: &Map<String, Value>) -> Result<Amount, CreditError> {
@@ -203,12 +222,13 @@ impl Credits {
         );
         promise(async move {
             let map = parsed?;
-            let choice = payer(&map)?;
+            let payers = payers(&map)?;
             // Validate everything before any round trip (the payer is filled in below).
             consume_request(&map, Payer::User("validation".into()))?;
             let now = now();
-            let payer = resolve(&engine, choice, now).await?;
-            engine.consume(&consume_request(&map, payer)?, now).await
+            let engine = &engine;
+            let map = &map;
+            charge_first_known(payers, |payer| async move { engine.consume(&consume_request(map, payer)?, now).await }).await
         })
     }
 
@@ -220,14 +240,14 @@ impl Credits {
         let parsed = convert::options(&options, "check", &["userId", "apiKey", "sessionToken", "credential", "amount"]);
         promise(async move {
             let map = parsed?;
-            let choice = payer(&map)?;
+            let payers = payers(&map)?;
             let amount = match map.get("amount") {
                 None | Some(Value::Null) => 0,
                 Some(value) => value.as_i64().ok_or_else(|| CreditError::invalid_amount(format!("amount must be an integer, got {value}")))?,
             };
             let now = now();
-            let payer = resolve(&engine, choice, now).await?;
-            engine.check(&payer, amount, now).await
+            let engine = &engine;
+            charge_first_known(payers, |payer| async move { engine.check(&payer, amount, now).await }).await
         })
     }
 
