@@ -5,7 +5,7 @@
 //! `sessions` is a statement (`sql::ops::session`), not done here.
 
 use crate::core::error::CreditError;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 pub const COOKIE_NAMES: [&str; 2] = ["__Secure-better-auth.session_token", "better-auth.session_token"];

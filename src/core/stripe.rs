@@ -9,7 +9,7 @@
 use crate::core::error::CreditError;
 use crate::core::session::constant_time_eq;
 use crate::core::time::Timestamp;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 /// Stripe's own libraries use 300 s: older signatures are refused.

@@ -90,7 +90,7 @@ pub const CONSUME_API_KEY_SQL: &str = concat!(
 pub const CONSUME_USER_SQL: &str = concat!(
     r#"WITH member AS (
   SELECT u.id AS user_id, u.team_id FROM users u
-  WHERE u.id = CASE WHEN $11::text = 'session'
+  WHERE u.id = CASE WHEN $9::text = 'session'
     THEN (SELECT s.user_id FROM sessions s WHERE s.token = $1 AND s.expires_at > $8::timestamp) ELSE $1 END
 ), target AS (
   SELECT CASE WHEN m.team_id IS NULL THEN 'user' ELSE 'team' END AS kind, coalesce(m.team_id, m.user_id) AS id,
@@ -144,9 +144,9 @@ pub const CHECK_API_KEY_SQL: &str = r#"SELECT coalesce((
     'daily_limit', k.daily_limit, 'daily_used', w.daily_used, 'monthly_limit', k.monthly_limit,
     'monthly_used', w.monthly_used, 'now', $3::text, 'read_at', clock_timestamp())
   FROM api_key_credits k,
-    LATERAL (SELECT CASE WHEN k.daily_window_start >= $4::timestamp THEN k.daily_used ELSE 0 END AS daily_used,
-                    CASE WHEN k.monthly_window_start >= $5::timestamp THEN k.monthly_used ELSE 0 END AS monthly_used) w
-  WHERE k.api_key = $1 AND $6::text = 'api_key'
+    LATERAL (SELECT CASE WHEN k.daily_window_start >= $5::timestamp THEN k.daily_used ELSE 0 END AS daily_used,
+                    CASE WHEN k.monthly_window_start >= $6::timestamp THEN k.monthly_used ELSE 0 END AS monthly_used) w
+  WHERE k.api_key = $1 AND $4::text = 'api_key'
 ), json_build_object('status', 'not_found'))::text AS r"#;
 
 /// `check` for a user (team pool or personal), nothing written.
@@ -160,7 +160,7 @@ pub const CHECK_USER_SQL: &str = r#"SELECT coalesce((
     SELECT 'team' AS kind, tm.id, tm.credits FROM teams tm WHERE tm.id = u.team_id
     UNION ALL SELECT 'user', u.id, u.credits WHERE u.team_id IS NULL
   ) p
-  WHERE u.id = CASE WHEN $6::text = 'session'
+  WHERE u.id = CASE WHEN $4::text = 'session'
     THEN (SELECT s.user_id FROM sessions s WHERE s.token = $1 AND s.expires_at > $3::timestamp) ELSE $1 END
 ), json_build_object('status', 'not_found'))::text AS r"#;
 
@@ -240,23 +240,26 @@ pub fn plan_consume(request: &ConsumeRequest, now: Timestamp) -> Statement {
         .optional(request.metadata.as_deref())
         .optional(request.idempotency_key.as_deref())
         .param(request.fingerprint())
-        .param(now.to_sql_literal())
-        .param(Period::Daily.start(now).to_sql_literal())
-        .param(Period::Monthly.start(now).to_sql_literal());
-    if kind == "api_key" { statement } else { statement.param(kind) }
+        .param(now.to_sql_literal());
+    // Every bound parameter must appear in the SQL: drivers that send untyped parameters (pg,
+    // neon, postgres.js) cannot type one that is never referenced.
+    if kind == "api_key" {
+        statement.param(Period::Daily.start(now).to_sql_literal()).param(Period::Monthly.start(now).to_sql_literal())
+    } else {
+        statement.param(kind)
+    }
 }
 
 /// `amount` may be 0 for `check`: "would anything be allowed right now" (Unkey's `cost: 0`).
 pub fn plan_check(payer: &Payer, amount: i64, now: Timestamp) -> Statement {
     let (kind, id) = payer.parts();
     let sql = if kind == "api_key" { CHECK_API_KEY_SQL } else { CHECK_USER_SQL };
-    Statement::new(sql)
-        .param(id)
-        .param(amount)
-        .param(now.to_sql_literal())
-        .param(Period::Daily.start(now).to_sql_literal())
-        .param(Period::Monthly.start(now).to_sql_literal())
-        .param(kind)
+    let statement = Statement::new(sql).param(id).param(amount).param(now.to_sql_literal()).param(kind);
+    if kind == "api_key" {
+        statement.param(Period::Daily.start(now).to_sql_literal()).param(Period::Monthly.start(now).to_sql_literal())
+    } else {
+        statement
+    }
 }
 
 pub fn decode_consume(rows: &[String], request: &ConsumeRequest) -> Result<ChargeResult, CreditError> {

@@ -11,3 +11,65 @@ pub mod reconcile;
 pub mod refund;
 pub mod seed;
 pub mod transactions;
+
+#[cfg(test)]
+mod parameter_tests {
+    //! Every statement references exactly the parameters it binds, `$1..$n`. Drivers that send
+    //! untyped parameters (pg, neon, postgres.js) fail on one the SQL never uses.
+
+    use crate::core::account::Account;
+    use crate::core::session::Credential;
+    use crate::core::time::Timestamp;
+    use crate::core::validate::{Amount, Operation};
+    use crate::sql::statement::Statement;
+
+    fn referenced(sql: &str) -> Vec<usize> {
+        let mut found: Vec<usize> = sql
+            .match_indices('$')
+            .filter_map(|(at, _)| {
+                let digits: String = sql[at + 1..].chars().take_while(char::is_ascii_digit).collect();
+                digits.parse().ok()
+            })
+            .collect();
+        found.sort();
+        found.dedup();
+        found
+    }
+
+    #[test]
+    fn every_bound_parameter_is_referenced_and_no_other() {
+        let now = Timestamp(1_764_064_800_000_000);
+        let amount = Amount::new(5).unwrap();
+        let consume = |payer| super::consume::ConsumeRequest {
+            payer,
+            amount,
+            operation: Operation::new("x").unwrap(),
+            resource_id: None,
+            metadata: None,
+            idempotency_key: None,
+        };
+        use super::consume::Payer;
+        let user = Account::user("u").unwrap();
+        let statements: Vec<Statement> = vec![
+            super::consume::plan_consume(&consume(Payer::User("u".into())), now),
+            super::consume::plan_consume(&consume(Payer::Session("t".into())), now),
+            super::consume::plan_consume(&consume(Payer::ApiKey("k".into())), now),
+            super::consume::plan_check(&Payer::User("u".into()), 1, now),
+            super::consume::plan_check(&Payer::ApiKey("k".into()), 1, now),
+            super::grant::plan(&super::grant::GrantRequest { account: user.clone(), amount, operation: None, metadata: None, idempotency_key: None }, now),
+            super::purchase::plan(&super::purchase::PurchaseRequest { user_id: "u".into(), amount, payment_id: "p".into(), metadata: None }, now),
+            super::refund::plan("t", &super::refund::RefundScope::Any, now).unwrap(),
+            super::allocate::plan(&super::allocate::AllocateRequest { api_key: "k".into(), amount, idempotency_key: None, owner: None }, now),
+            super::balance::plan(&user, now),
+            super::transactions::plan(&user, 10, None),
+            super::reconcile::plan(false, now),
+            super::principal::plan(&Credential::Bearer("b".into()), now),
+            super::prune::plan(48, now).unwrap(),
+            super::seed::plan(amount, now),
+        ];
+        for statement in statements {
+            let expected: Vec<usize> = (1..=statement.params.len()).collect();
+            assert_eq!(referenced(statement.sql), expected, "{}", &statement.sql[..statement.sql.len().min(120)]);
+        }
+    }
+}
