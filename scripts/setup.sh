@@ -45,5 +45,9 @@ if [ "$purpose" = "test" ]; then
   ensure_postgres
   ensure_wasm_target
   ensure_squawk
+  # The Worker (worker-build, wasm-bindgen, wrangler) and the npm package (wasm-pack, Chromium,
+  # Next.js) each keep their own pinned installer.
+  scripts/setup-worker.sh
+  scripts/setup-npm.sh
 fi
 say "ready (${purpose})"

@@ -19,8 +19,24 @@ cargo build --quiet --target wasm32-unknown-unknown --no-default-features --lib
 echo "== cargo test (unit, golden, real Postgres, concurrency, CLI)"
 cargo test --quiet 2>&1 | tee -a "$log"
 
+echo "== Cloudflare Worker end to end (wrangler dev, Hyperdrive, better-auth, stripe)"
+worker_log=target/test-worker.log
+scripts/test-worker.sh 2>&1 | tee "$worker_log"
+
+echo "== npm package (wasm-pack node + Chromium, Node API and CLI, next build + Playwright)"
+npm_log=target/test-npm.log
+scripts/test-npm.sh 2>&1 | tee "$npm_log"
+
 # One closing line over every suite above: "N passed, N failed".
-passed=$(grep -oE 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
-failed=$(grep -oE '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
+sum() { awk '{s+=$1} END {print s+0}'; }
+cargo_passed=$(grep -oE 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{print $4}' | sum)
+cargo_failed=$(grep -oE 'test result: [a-zA-Z]+\. [0-9]+ passed; [0-9]+ failed' "$log" | awk '{print $6}' | sum)
+worker_passed=$(grep -oE '^ℹ pass [0-9]+' "$worker_log" | awk '{print $3}' | sum)
+worker_failed=$(grep -oE '^ℹ fail [0-9]+' "$worker_log" | awk '{print $3}' | sum)
+npm_passed=$(grep -oE '^npm test summary: [0-9]+ passed' "$npm_log" | awk '{print $4}' | sum)
+npm_failed=$(grep -oE '^npm test summary: [0-9]+ passed, [0-9]+ failed' "$npm_log" | awk '{print $6}' | sum)
+echo "suites: cargo ${cargo_passed}/${cargo_failed}, worker ${worker_passed}/${worker_failed}, npm ${npm_passed}/${npm_failed} (passed/failed)"
+passed=$((cargo_passed + worker_passed + npm_passed))
+failed=$((cargo_failed + worker_failed + npm_failed))
 echo "${passed} passed, ${failed} failed"
 [ "$failed" -eq 0 ]
