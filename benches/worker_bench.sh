@@ -2,7 +2,7 @@
 # Runs the Worker benchmark twice — Hyperdrive binding straight at Postgres (a new backend per
 # request, as local `wrangler dev` does), then through a transaction-pooling pgbouncer (what
 # production Hyperdrive does: pooled origin connections) — next to the direct engine each time.
-# Results: docs/bench-worker.md. Usage: benches/worker_bench.sh [seconds per level, default 5]
+# Results: BENCHMARKS.md §2. Usage: benches/worker_bench.sh [seconds per level, default 5]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-5}"

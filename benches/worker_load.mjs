@@ -1,4 +1,4 @@
-// Worker benchmark (docs/bench-worker.md): p50/p99 latency and throughput of
+// Worker benchmark (BENCHMARKS.md §2): p50/p99 latency and throughput of
 // POST /api/v1/credits/consume (x-api-key: one statement per request) under `wrangler dev` at 1, 16
 // and 64 concurrent clients, next to the native engine running the same statement directly
 // (examples/worker_direct.rs) against the same Postgres. Also reports the .wasm size.

@@ -1,4 +1,4 @@
-//! Baseline for the Worker benchmark (docs/bench-worker.md): `Engine::consume` over tokio-postgres
+//! Baseline for the Worker benchmark (BENCHMARKS.md §2): `Engine::consume` over tokio-postgres
 //! at 1, 16 and 64 concurrent clients, each on its own connection, charging one API key — the
 //! same statement the Worker's `POST /api/v1/credits/consume` with `x-api-key` runs. The
 //! difference between the two is the Worker's own overhead (HTTP, workerd, Hyperdrive, connect).

@@ -1,6 +1,6 @@
 //! The Worker's configuration, read by the adapter from vars and secrets and passed in whole.
 
-/// Largest JSON body the API reads (documented in docs/worker.md and openapi.json): a consume
+/// Largest JSON body the API reads (documented in README.md "HTTP API" and openapi.json): a consume
 /// request with the largest metadata (4 KiB) fits many times over.
 pub const BODY_BYTES_MAX: u32 = 64 * 1024;
 /// Stripe event payloads carry the whole checkout session; they stay well under this.
