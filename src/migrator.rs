@@ -189,3 +189,44 @@ pub async fn rollback(client: &impl Session, target: &str) -> Result<RollbackRep
     .await?;
     Ok(RollbackReport { rolled_back: undone })
 }
+
+/// Exit status of both CLIs (native and npm) when drift remains or generated files are out of
+/// sync — an extension of API.md's table; 1 stays reserved for `internal`.
+pub const EXIT_DRIFT: i32 = 8;
+
+impl MigrateReport {
+    /// What a person reads after `migrate`, the same in both CLIs.
+    pub fn sentences(&self) -> String {
+        let mut lines = Vec::new();
+        if !self.adopted_existing_tables.is_empty() {
+            lines.push(format!(
+                "found existing tables with no drizzle journal ({}): adopting them; every statement is idempotent",
+                self.adopted_existing_tables.join(", ")
+            ));
+        }
+        for tag in &self.hash_mismatches {
+            lines.push(format!("note: {tag} was recorded from a different file (hash differs); not re-applied"));
+        }
+        let verb = if self.dry_run { "would apply" } else { "applied" };
+        lines.push(if self.applied.is_empty() { "no pending migrations".to_string() } else { format!("{verb} {}", self.applied.join(", ")) });
+        if !self.validated.is_empty() {
+            lines.push(format!("validated {}", self.validated.join(", ")));
+        }
+        lines.extend(self.sql.iter().cloned());
+        lines.extend(self.drift.iter().map(|drift| format!("drift: {drift}")));
+        lines.join("\n")
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        if self.drift.is_empty() { 0 } else { EXIT_DRIFT }
+    }
+}
+
+/// What a person reads after `verify`, the same in both CLIs.
+pub fn drift_sentences(drift: &[Drift]) -> String {
+    if drift.is_empty() {
+        return "schema matches the model: no drift".to_string();
+    }
+    let lines: Vec<String> = drift.iter().map(|d| format!("  {d}")).collect();
+    format!("{} difference(s) from the model:\n{}", drift.len(), lines.join("\n"))
+}

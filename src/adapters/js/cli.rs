@@ -8,7 +8,7 @@ use crate::adapters::js::executor::{failure, JsExecutor};
 use crate::adapters::js::schema::sql_text;
 use crate::core::error::CreditError;
 use crate::core::validate::Amount;
-use crate::migrator::{self, MigrateReport};
+use crate::migrator::{self, MigrateReport, EXIT_DRIFT};
 use crate::sql::executor::run;
 use crate::sql::ops::seed;
 use js_sys::{Function, Promise};
@@ -16,9 +16,6 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
-
-/// The native CLI's exit code when drift remains (`EXIT_DRIFT`).
-const EXIT_DRIFT: i32 = 8;
 
 const USAGE: &str = "fltr-credits <command> [--database-url URL] [--json]
 
@@ -106,26 +103,7 @@ fn to_json<T: Serialize>(value: &T) -> Value {
 }
 
 fn migrate_outcome(report: &MigrateReport) -> Outcome {
-    let mut lines = Vec::new();
-    if !report.adopted_existing_tables.is_empty() {
-        lines.push(format!(
-            "found existing tables with no drizzle journal ({}): adopting them; every statement is idempotent",
-            report.adopted_existing_tables.join(", ")
-        ));
-    }
-    for tag in &report.hash_mismatches {
-        lines.push(format!("note: {tag} was recorded from a different file (hash differs); not re-applied"));
-    }
-    let verb = if report.dry_run { "would apply" } else { "applied" };
-    lines.push(if report.applied.is_empty() { "no pending migrations".to_string() } else { format!("{verb} {}", report.applied.join(", ")) });
-    if !report.validated.is_empty() {
-        lines.push(format!("validated {}", report.validated.join(", ")));
-    }
-    lines.extend(report.sql.iter().cloned());
-    for drift in &report.drift {
-        lines.push(format!("drift: {drift}"));
-    }
-    Outcome { json: to_json(report), text: lines.join("\n"), exit_code: if report.drift.is_empty() { 0 } else { EXIT_DRIFT } }
+    Outcome { json: to_json(report), text: report.sentences(), exit_code: report.exit_code() }
 }
 
 async fn connect(connect: &Function, url: &str) -> Result<JsExecutor, CreditError> {
@@ -160,12 +138,7 @@ async fn execute(args: &Args, env: &JsValue, connector: &Function) -> Result<Out
             expect_positionals(1)?;
             let client = connect(connector, &url()?).await?;
             let drift = migrator::verify_schema(&client).await?;
-            let text = if drift.is_empty() {
-                "schema matches the model: no drift".to_string()
-            } else {
-                let lines: Vec<String> = drift.iter().map(|d| format!("  {d}")).collect();
-                format!("{} difference(s) from the model:\n{}", drift.len(), lines.join("\n"))
-            };
+            let text = migrator::drift_sentences(&drift);
             let exit_code = if drift.is_empty() { 0 } else { EXIT_DRIFT };
             Ok(Outcome { json: json!({ "ok": drift.is_empty(), "drift": to_json(&drift) }), text, exit_code })
         }

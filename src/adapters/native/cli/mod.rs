@@ -165,9 +165,7 @@ pub struct AccountArgs {
     pub api_key: Option<String>,
 }
 
-/// Exit status when `verify`, `migrate` or `reconcile` found drift, or `generate --check` found
-/// files out of sync (an extension of API.md's table; 1 stays reserved for `internal`).
-pub const EXIT_DRIFT: i32 = 8;
+pub use crate::migrator::EXIT_DRIFT;
 
 /// A successful outcome: the JSON object and the sentence a person reads.
 pub struct Outcome {
@@ -251,12 +249,7 @@ async fn execute(cli: &Cli) -> Result<Outcome, CreditError> {
         Command::Verify => {
             let client = client(cli).await?;
             let drift = migrator::verify_schema(&database::Native(&client)).await?;
-            let text = if drift.is_empty() {
-                "schema matches the model: no drift".to_string()
-            } else {
-                let lines: Vec<String> = drift.iter().map(|d| format!("  {d}")).collect();
-                format!("{} difference(s) from the model:\n{}", drift.len(), lines.join("\n"))
-            };
+            let text = migrator::drift_sentences(&drift);
             let exit_code = if drift.is_empty() { 0 } else { EXIT_DRIFT };
             Ok(Outcome { json: json!({ "ok": drift.is_empty(), "drift": to_json(&drift) }), text, exit_code })
         }
@@ -283,29 +276,7 @@ async fn execute(cli: &Cli) -> Result<Outcome, CreditError> {
 }
 
 fn migrate_outcome(report: &migrator::MigrateReport) -> Outcome {
-    let mut lines = Vec::new();
-    if !report.adopted_existing_tables.is_empty() {
-        lines.push(format!(
-            "found existing tables with no drizzle journal ({}): adopting them; every statement is idempotent",
-            report.adopted_existing_tables.join(", ")
-        ));
-    }
-    for tag in &report.hash_mismatches {
-        lines.push(format!("note: {tag} was recorded from a different file (hash differs); not re-applied"));
-    }
-    let verb = if report.dry_run { "would apply" } else { "applied" };
-    lines.push(if report.applied.is_empty() { "no pending migrations".to_string() } else { format!("{verb} {}", report.applied.join(", ")) });
-    if !report.validated.is_empty() {
-        lines.push(format!("validated {}", report.validated.join(", ")));
-    }
-    for sql in &report.sql {
-        lines.push(sql.clone());
-    }
-    for drift in &report.drift {
-        lines.push(format!("drift: {drift}"));
-    }
-    let exit_code = if report.drift.is_empty() { 0 } else { EXIT_DRIFT };
-    Outcome { json: to_json(report), text: lines.join("\n"), exit_code }
+    Outcome { json: to_json(report), text: report.sentences(), exit_code: report.exit_code() }
 }
 
 /// Runs the CLI and returns the process exit code.
