@@ -134,7 +134,8 @@ fn parameters_the_sql_never_mentions_are_dropped_and_the_rest_renumbered() {
     assert_eq!(rewrite.sql, "SELECT $1::text, '$2', \"$2\", $2 -- $2\n, $3");
     assert_eq!(rewrite.kept, vec![0, 2, 9]);
     assert!(renumber("SELECT $1, $2", 2).is_none());
+    // The core's statements reference every parameter they bind (src/sql/ops/mod.rs tests it),
+    // so for them the rewrite is a no-op safety net.
     let consume_user = fltr_credits::sql::ops::consume::CONSUME_USER_SQL;
-    let rewrite = renumber(consume_user, 11).expect("the user debit binds the API-key window starts it does not read");
-    assert_eq!(rewrite.kept, vec![0, 1, 2, 3, 4, 5, 6, 7, 10]);
+    assert!(renumber(consume_user, 9).is_none());
 }
