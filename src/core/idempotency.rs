@@ -1,7 +1,7 @@
 //! Idempotency: a caller-chosen key plus a fingerprint of the request it was first used with.
 //! A replay with the same fingerprint gets the stored outcome; a different one is a conflict.
 
-use crate::schema::journal::sha256_hex;
+use crate::core::digest::sha256_hex;
 
 /// SHA-256 over the request's fields, each length-prefixed so that no two different requests
 /// can produce the same byte string.

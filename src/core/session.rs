@@ -5,8 +5,7 @@
 //! `sessions` is a statement (`sql::ops::session`), not done here.
 
 use crate::core::error::CreditError;
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
+use crate::core::digest::hmac_sha256;
 
 pub const COOKIE_NAMES: [&str; 2] = ["__Secure-better-auth.session_token", "better-auth.session_token"];
 /// Base64 of a 32-byte HMAC: 44 characters ending in `=`.
@@ -42,9 +41,7 @@ fn base64_standard(bytes: &[u8]) -> String {
 
 /// `base64(HMAC-SHA256(secret, token))`, the signature Better Auth appends.
 pub fn sign(token: &str, secret: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length");
-    mac.update(token.as_bytes());
-    base64_standard(&mac.finalize().into_bytes())
+    base64_standard(&hmac_sha256(secret.as_bytes(), &[token.as_bytes()]))
 }
 
 /// Compares in time independent of where the inputs differ.

@@ -9,8 +9,7 @@
 use crate::core::error::CreditError;
 use crate::core::session::constant_time_eq;
 use crate::core::time::Timestamp;
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
+use crate::core::digest::{hex, hmac_sha256};
 
 /// Stripe's own libraries use 300 s: older signatures are refused.
 pub const TOLERANCE_SECONDS: i64 = 300;
@@ -23,11 +22,7 @@ fn invalid(message: &str) -> CreditError {
 
 /// `hex(HMAC-SHA256(secret, "{timestamp}.{body}"))`: what Stripe puts in `v1`.
 pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    mac.finalize().into_bytes().iter().map(|byte| format!("{byte:02x}")).collect()
+    hex(&hmac_sha256(secret.as_bytes(), &[timestamp.to_string().as_bytes(), b".", body]))
 }
 
 /// The parts of a `Stripe-Signature` header we use: the timestamp and every `v1` signature.

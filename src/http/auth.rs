@@ -6,7 +6,7 @@ use crate::core::session::{constant_time_eq, credential, Credential};
 use crate::engine::Engine;
 use crate::http::config::Config;
 use crate::http::request::HttpRequest;
-use crate::schema::journal::sha256_hex;
+use crate::core::digest::sha256_hex;
 use crate::sql::executor::Executor;
 use crate::sql::ops::consume::Payer;
 use crate::sql::ops::principal::Principal;

@@ -4,7 +4,6 @@
 
 use crate::schema::ddl;
 use crate::schema::model::Migration;
-use sha2::{Digest, Sha256};
 
 pub const JOURNAL_PATH: &str = "meta/_journal.json";
 
@@ -15,9 +14,7 @@ pub struct GeneratedFile {
     pub contents: String,
 }
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|byte| format!("{byte:02x}")).collect()
-}
+pub use crate::core::digest::sha256_hex;
 
 pub fn up_file(migration: &Migration) -> String {
     ddl::render_file(&ddl::up(migration))

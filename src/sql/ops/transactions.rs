@@ -2,6 +2,7 @@
 //! stable under concurrent inserts, and served by the `*_created_at_idx` indexes of 0002.
 
 use crate::core::account::{mask_api_key, Account};
+use crate::core::digest::hex;
 use crate::core::error::CreditError;
 use crate::core::time::Timestamp;
 use crate::sql::statement::{single_row, Statement};
@@ -72,7 +73,7 @@ pub struct Cursor {
 
 impl Cursor {
     pub fn encode(&self) -> String {
-        format!("{}:{}", self.created_at.0, self.id).bytes().map(|b| format!("{b:02x}")).collect()
+        hex(format!("{}:{}", self.created_at.0, self.id).as_bytes())
     }
 
     pub fn decode(text: &str) -> Result<Self, CreditError> {
