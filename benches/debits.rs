@@ -13,7 +13,6 @@
 mod proxy;
 
 use fltr_credits::adapters::native::database::{connect, Connection, Native};
-use fltr_credits::core::time::Timestamp;
 use fltr_credits::core::validate::{Amount, Operation};
 use fltr_credits::engine::Engine;
 use fltr_credits::migrator::migrate;
@@ -32,9 +31,7 @@ fn server() -> String {
     std::env::var("FLTR_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
-fn now() -> Timestamp {
-    Timestamp(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64)
-}
+use fltr_credits::adapters::native::clock::now;
 
 fn key_for(client: usize, hot: bool) -> String {
     if hot { HOT_KEY.to_string() } else { format!("bench_key_{client:06}_0000000") }

@@ -7,7 +7,6 @@
 //! Prints one JSON object per concurrency level.
 
 use fltr_credits::adapters::native::database::{connect, Native};
-use fltr_credits::core::time::Timestamp;
 use fltr_credits::core::validate::{Amount, Operation};
 use fltr_credits::engine::Engine;
 use fltr_credits::sql::ops::consume::{ConsumeRequest, Payer};
@@ -18,9 +17,7 @@ fn argument(name: &str) -> Option<String> {
     arguments.iter().position(|a| a == name).and_then(|i| arguments.get(i + 1).cloned())
 }
 
-fn now() -> Timestamp {
-    Timestamp(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0))
-}
+use fltr_credits::adapters::native::clock::now;
 
 fn percentile(sorted_micros: &[u64], fraction: f64) -> f64 {
     if sorted_micros.is_empty() {

@@ -84,14 +84,11 @@ pub async fn scalar(client: &Client, sql: &str) -> String {
 
 pub use fltr_credits::adapters::native::database::Native;
 use fltr_credits::core::account::Account;
-use fltr_credits::core::time::Timestamp;
 use fltr_credits::core::validate::Amount;
 use fltr_credits::engine::Engine;
 use fltr_credits::sql::ops::grant::GrantRequest;
 
-pub fn now() -> Timestamp {
-    Timestamp(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64)
-}
+pub use fltr_credits::adapters::native::clock::now;
 
 /// Inserts a user (and optionally their team membership) with a zero balance.
 pub async fn user(client: &Client, id: &str, team: Option<&str>) {

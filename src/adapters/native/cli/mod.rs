@@ -6,7 +6,6 @@ mod credit_commands;
 use crate::adapters::native::database;
 use crate::migrator;
 use crate::core::error::CreditError;
-use crate::core::time::Timestamp;
 use crate::core::validate::Amount;
 use crate::schema::fltr::migrations;
 use crate::schema::{journal, plan};
@@ -180,10 +179,7 @@ impl Outcome {
     }
 }
 
-pub(crate) fn now() -> Timestamp {
-    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    Timestamp(since_epoch.as_micros() as i64)
-}
+pub(crate) use crate::adapters::native::clock::now;
 
 pub(crate) async fn client(cli: &Cli) -> Result<tokio_postgres::Client, CreditError> {
     let url = database::resolve_url(
