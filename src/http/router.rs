@@ -43,7 +43,7 @@ pub const ROUTES: [(&str, &str); 12] = [
 ];
 
 /// Which route a path names, whatever the method (so OPTIONS can be answered for it).
-fn match_path(path: &str) -> Option<(&'static str, Route)> {
+pub fn match_path(path: &str) -> Option<(&'static str, Route)> {
     let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
     Some(match path {
         "/health" => ("GET", Route::Health),

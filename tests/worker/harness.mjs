@@ -16,6 +16,7 @@ export const SECRETS = {
   BETTER_AUTH_SECRET: 'e2e-better-auth-secret-0123456789abcdefghijkl',
   STRIPE_WEBHOOK_SECRET: 'whsec_e2e_0123456789',
   ADMIN_TOKEN: 'e2e-admin-token-0123456789abcdef',
+  SERVICE_TOKEN: 'e2e-service-token-0123456789abcdef',
 };
 export const ORIGIN = 'https://app.example';
 const SERVER = process.env.FLTR_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432';
