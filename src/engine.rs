@@ -4,6 +4,7 @@
 use crate::core::account::Account;
 use crate::core::error::CreditError;
 use crate::core::time::Timestamp;
+use crate::core::validate::Amount;
 use crate::sql::executor::{run, Executor};
 use crate::sql::ops::allocate::{self, AllocateRequest};
 use crate::sql::ops::balance::{self, Balance};
@@ -36,10 +37,9 @@ impl<E: Executor> Engine<E> {
         run(&self.executor, &consume::plan_consume(request, now), |rows| consume::decode_consume(rows, request)).await
     }
 
-    pub async fn check(&self, payer: &Payer, amount: i64, now: Timestamp) -> Result<ChargeResult, CreditError> {
-        if !(0..=crate::core::validate::AMOUNT_MAX).contains(&amount) {
-            return Err(CreditError::invalid_amount(format!("amount must be between 0 and {}", crate::core::validate::AMOUNT_MAX)));
-        }
+    /// Would a consume of `amount` succeed now? `Amount` is positive by construction: 0 is refused
+    /// before any round trip, as for consume.
+    pub async fn check(&self, payer: &Payer, amount: Amount, now: Timestamp) -> Result<ChargeResult, CreditError> {
         run(&self.executor, &consume::plan_check(payer, amount, now), |rows| consume::decode_check(rows, payer)).await
     }
 
@@ -50,6 +50,11 @@ impl<E: Executor> Engine<E> {
 
     pub async fn purchase(&self, request: &PurchaseRequest, now: Timestamp) -> Result<CreditResult, CreditError> {
         run(&self.executor, &purchase::plan(request, now), |rows| purchase::decode(rows, &request.payment_id)).await
+    }
+
+    /// Records a verified purchase that could not be handed to `purchase` (see `purchase.rs`).
+    pub async fn record_unfulfilled_purchase(&self, payment_id: &str, event_id: &str, user_id: Option<&str>, reason: &str, now: Timestamp) -> Result<(), CreditError> {
+        run(&self.executor, &purchase::plan_record_unfulfilled(payment_id, event_id, user_id, reason, now), |_| Ok(())).await
     }
 
     pub async fn refund(&self, transaction_id: &str, scope: &RefundScope, now: Timestamp) -> Result<RefundResult, CreditError> {

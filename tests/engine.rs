@@ -174,7 +174,7 @@ async fn purchases_are_idempotent_per_payment_and_raise_total_purchased() {
     let client = db.client().await;
     user(&client, "u1", None).await;
     let engine = Engine::new(Native(&client));
-    let purchase = |amount| PurchaseRequest { user_id: "u1".into(), amount: Amount::new(amount).unwrap(), payment_id: "cs_test_1".into(), metadata: None };
+    let purchase = |amount| PurchaseRequest { user_id: "u1".into(), amount: Amount::new(amount).unwrap(), payment_id: "cs_test_1".into(), event_id: "evt_test_1".into(), metadata: None };
     let first = engine.purchase(&purchase(100), now()).await.unwrap();
     assert_eq!((first.balance, first.replayed), (100, false));
     assert!(engine.purchase(&purchase(100), now()).await.unwrap().replayed);

@@ -59,6 +59,20 @@ impl Account {
         Account::new(AccountKind::ApiKey, id)
     }
 
+    /// The one account named by exactly one of three optional fields (`user_id`, `team_id`,
+    /// `api_key_id` in HTTP bodies and queries; `--user/--team/--api-key` in the CLI; `userId`,
+    /// `teamId`, `apiKey` in the npm package). `names` are the field names for the message.
+    /// `None` when none is given; two or more is `invalid_request`.
+    pub fn exactly_one(given: [Option<&str>; 3], names: [&str; 3]) -> Result<Option<Account>, CreditError> {
+        let kinds = [AccountKind::User, AccountKind::Team, AccountKind::ApiKey];
+        let mut named = kinds.into_iter().zip(given).filter_map(|(kind, id)| id.map(|id| (kind, id)));
+        match (named.next(), named.next()) {
+            (None, _) => Ok(None),
+            (Some((kind, id)), None) => Account::new(kind, id).map(Some),
+            (Some(_), Some(_)) => Err(CreditError::invalid_request(format!("name exactly one of {}", names.join(", ")))),
+        }
+    }
+
     /// The id as it may be shown: API keys masked, others as they are.
     pub fn public_id(&self) -> String {
         public_id(self.kind, &self.id)
@@ -107,5 +121,14 @@ mod tests {
         assert_eq!(mask_api_key("short"), "****");
         assert_eq!(Account::api_key("fltr_live_0123456789abcdef").unwrap().public_id(), "fltr****cdef");
         assert_eq!(Account::user("u1").unwrap().public_id(), "u1");
+    }
+
+    #[test]
+    fn exactly_one_account_is_named() {
+        let names = ["user_id", "team_id", "api_key_id"];
+        assert_eq!(Account::exactly_one([None, Some("t1"), None], names).unwrap(), Some(Account::team("t1").unwrap()));
+        assert_eq!(Account::exactly_one([None, None, None], names).unwrap(), None);
+        assert_eq!(Account::exactly_one([Some("u"), None, Some("k")], names).unwrap_err().code(), "invalid_request");
+        assert_eq!(Account::exactly_one([Some(""), None, None], names).unwrap_err().code(), "invalid_request");
     }
 }

@@ -1,10 +1,11 @@
 //! `/admin/*` (bearer `ADMIN_TOKEN`): migrate, verify, reconcile, grant.
 
-use crate::core::account::{Account, AccountKind};
+use crate::core::account::Account;
+use crate::http::auth;
 use crate::core::error::CreditError;
 use crate::core::validate::{metadata, Amount, Operation};
 use crate::engine::Engine;
-use crate::http::body::{self, idempotency_header, json_object, optional_identifier, optional_string};
+use crate::http::body::{self, idempotency_header, json_object, only_fields, optional_identifier, optional_string};
 use crate::http::config::BODY_BYTES_MAX;
 use crate::http::request::HttpRequest;
 use crate::http::response::HttpResponse;
@@ -27,6 +28,7 @@ fn flag(value: Option<&Value>, query: Option<String>, name: &str) -> Result<bool
 /// only reports. 200 with `ok: false` when drift remains after migrating.
 pub async fn migrate<S: Session>(session: &S, request: &HttpRequest) -> Result<HttpResponse, CreditError> {
     let body = json_object(request, BODY_BYTES_MAX, false)?;
+    only_fields(&body, &["dry_run"])?;
     let dry_run = flag(body.get("dry_run"), request.query_param("dry_run")?, "dry_run")?;
     let report = migrator::migrate(session, dry_run).await?;
     let mut value = serde_json::to_value(&report).map_err(|error| CreditError::internal(error.to_string()))?;
@@ -48,27 +50,26 @@ pub async fn reconcile<S: Session>(engine: &Engine<S>, request: &HttpRequest) ->
     let report = engine.reconcile(false, request.now).await?;
     let mut value = serde_json::to_value(&report).map_err(|error| CreditError::internal(error.to_string()))?;
     if let Some(object) = value.as_object_mut() {
-        object.insert("ok".into(), json!(report.drift.is_empty()));
+        object.insert("ok".into(), json!(report.drift.is_empty() && report.unfulfilled_purchases.is_empty()));
     }
     Ok(HttpResponse::json(200, value))
 }
 
-/// The account named by exactly one of `user_id`, `team_id`, `api_key`.
+/// The account named by exactly one of `user_id`, `team_id`, `api_key_id` (API.md; `api_key`,
+/// the name this route first took, is still read).
 fn grant_account(body: &serde_json::Map<String, Value>) -> Result<Account, CreditError> {
-    let named: Vec<(AccountKind, &str)> = [(AccountKind::User, "user_id"), (AccountKind::Team, "team_id"), (AccountKind::ApiKey, "api_key")]
-        .into_iter()
-        .filter_map(|(kind, field)| optional_identifier(body, field).transpose().map(|id| id.map(|id| (kind, id))))
-        .collect::<Result<_, _>>()?;
-    match named.as_slice() {
-        [(kind, id)] => Account::new(*kind, id),
-        [] => Err(CreditError::invalid_request("name the account: one of user_id, team_id or api_key")),
-        _ => Err(CreditError::invalid_request("name exactly one of user_id, team_id or api_key")),
-    }
+    let key = match (optional_identifier(body, "api_key_id")?, optional_identifier(body, "api_key")?) {
+        (Some(_), Some(_)) => return Err(CreditError::invalid_request("name the key once: api_key_id")),
+        (id, legacy) => id.or(legacy),
+    };
+    auth::named_account([optional_identifier(body, "user_id")?, optional_identifier(body, "team_id")?, key])?
+        .ok_or_else(|| CreditError::invalid_request("name the account: one of user_id, team_id or api_key_id"))
 }
 
 /// Credits an account with a `grant` ledger row; `Idempotency-Key` makes retries safe.
 pub async fn grant<S: Session>(engine: &Engine<S>, request: &HttpRequest) -> Result<HttpResponse, CreditError> {
     let body = json_object(request, BODY_BYTES_MAX, true)?;
+    only_fields(&body, &["user_id", "team_id", "api_key_id", "api_key", "amount", "operation", "metadata"])?;
     let amount = Amount::from_json(body.get("amount").unwrap_or(body::null()))?;
     let account = grant_account(&body)?;
     let operation = optional_string(&body, "operation")?.map(Operation::new).transpose()?;

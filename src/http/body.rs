@@ -40,6 +40,19 @@ pub fn json_object(request: &HttpRequest, limit_bytes: u32, required: bool) -> R
     }
 }
 
+/// Refuses fields the route does not take: a misspelt field (`"ammount"`) or an account field
+/// sent to the wrong route is an error, never silently ignored.
+pub fn only_fields(body: &Map<String, Value>, allowed: &[&str]) -> Result<(), CreditError> {
+    match body.keys().find(|key| !allowed.contains(&key.as_str())) {
+        None => Ok(()),
+        Some(unknown) => Err(CreditError::invalid_request(format!(
+            "unknown field {:?}; this route takes {}",
+            unknown.chars().take(64).collect::<String>(),
+            allowed.join(", ")
+        ))),
+    }
+}
+
 /// A string field; `None` when absent or null, `invalid_request` when another type.
 pub fn optional_string<'a>(body: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str>, CreditError> {
     match body.get(field) {

@@ -14,6 +14,10 @@ pub struct Config {
     pub stripe_webhook_secret: String,
     /// Bearer token of the `/admin/*` routes. Empty: admin routes are closed.
     pub admin_token: String,
+    /// Bearer token of the backend that runs jobs (API.md "Who may do what"): refunds, and any
+    /// end-user operation on an account it names. `admin_token` is accepted too. Empty: only the
+    /// admin token acts as the service.
+    pub service_token: String,
     /// Origins allowed by CORS; `*` allows any (without credentials).
     pub cors_origins: Vec<String>,
 }

@@ -1,23 +1,26 @@
 //! `/api/v1/credits/*` and `/api/v1/api-keys/{key}/allocate`: parse, authenticate, run one engine
-//! operation, shape the answer (API.md "HTTP requests").
+//! operation, shape the answer (API.md "HTTP requests", "Who may do what").
 
 use crate::core::account::Account;
 use crate::core::error::CreditError;
 use crate::core::validate::{identifier, metadata, Amount, Operation};
 use crate::engine::Engine;
-use crate::http::auth;
-use crate::http::body::{self, idempotency_header, json_object, optional_identifier, required_string};
+use crate::http::auth::{self, Caller};
+use crate::http::body::{self, idempotency_header, json_object, only_fields, optional_identifier, required_string};
 use crate::http::config::{Config, BODY_BYTES_MAX};
 use crate::http::request::HttpRequest;
 use crate::http::response::HttpResponse;
 use crate::sql::executor::Executor;
 use crate::sql::ops::allocate::AllocateRequest;
-use crate::sql::ops::consume::ConsumeRequest;
+use crate::sql::ops::consume::{ConsumeRequest, Payer};
 use crate::sql::ops::principal::Principal;
 use crate::sql::ops::refund::RefundScope;
 use crate::sql::ops::transactions::{page_size, Cursor};
 use crate::sql::outcome::{rate_limit_headers, ChargeResult};
 use serde_json::{Map, Value};
+
+/// The body of consume and check (the account fields only for the service credential).
+const CHARGE_FIELDS: [&str; 7] = ["amount", "operation", "resource_id", "metadata", "user_id", "team_id", "api_key_id"];
 
 fn amount(body: &Map<String, Value>) -> Result<Amount, CreditError> {
     Amount::from_json(body.get("amount").unwrap_or(body::null()))
@@ -40,15 +43,42 @@ fn own_account(principal: &Principal) -> Result<Account, CreditError> {
     }
 }
 
+fn body_account(body: &Map<String, Value>) -> Result<Option<Account>, CreditError> {
+    let [user, team, key] = auth::ACCOUNT_FIELDS.map(|field| optional_identifier(body, field));
+    auth::named_account([user?, team?, key?])
+}
+
+fn query_account(request: &HttpRequest) -> Result<Option<Account>, CreditError> {
+    let [user, team, key] = auth::ACCOUNT_FIELDS.map(|field| request.query_param(field));
+    let (user, team, key) = (user?, team?, key?);
+    auth::named_account([user.as_deref(), team.as_deref(), key.as_deref()])
+}
+
+/// Who pays for a consume or check: the account the service names, or the end user's own.
+async fn charge<E, T, F, Fut>(engine: &Engine<E>, request: &HttpRequest, config: &Config, named: Option<Account>, mut run: F) -> Result<T, CreditError>
+where
+    E: Executor,
+    F: FnMut(Payer) -> Fut,
+    Fut: std::future::Future<Output = Result<T, CreditError>>,
+{
+    match (auth::caller(request, config)?, named) {
+        (Caller::Service, Some(account)) => run(Payer::from_account(&account)?).await,
+        (Caller::Service, None) => Err(auth::service_needs_account()),
+        (Caller::EndUser(credential), Some(_)) => Err(auth::refuse_named_account(engine, &credential, request).await),
+        (Caller::EndUser(credential), None) => auth::charge_first_known(auth::payers_of(credential), run).await,
+    }
+}
+
 pub async fn consume<E: Executor>(engine: &Engine<E>, request: &HttpRequest, config: &Config) -> Result<HttpResponse, CreditError> {
     let body = json_object(request, BODY_BYTES_MAX, true)?;
+    only_fields(&body, &CHARGE_FIELDS)?;
     let amount = amount(&body)?;
     let operation = Operation::new(required_string(&body, "operation")?)?;
     let resource_id = optional_identifier(&body, "resource_id")?.map(str::to_string);
     let metadata = metadata(body.get("metadata").unwrap_or(body::null()))?;
     let idempotency_key = idempotency_header(request)?;
-    let payers = auth::payers(request, config)?;
-    let result = auth::charge_first_known(payers, |payer| {
+    let named = body_account(&body)?;
+    let result = charge(engine, request, config, named, |payer| {
         let consume = ConsumeRequest { payer, amount, operation: operation.clone(), resource_id: resource_id.clone(), metadata: metadata.clone(), idempotency_key: idempotency_key.clone() };
         async move { engine.consume(&consume, request.now).await }
     })
@@ -56,74 +86,78 @@ pub async fn consume<E: Executor>(engine: &Engine<E>, request: &HttpRequest, con
     charge_response(&result)
 }
 
-/// `check` may ask about 0 credits: "would anything be allowed right now".
+/// Would a consume of `amount` (≥ 1, as for consume) succeed now? Nothing is written.
 pub async fn check<E: Executor>(engine: &Engine<E>, request: &HttpRequest, config: &Config) -> Result<HttpResponse, CreditError> {
     let body = json_object(request, BODY_BYTES_MAX, true)?;
-    let amount = match body.get("amount") {
-        Some(Value::Number(number)) if number.as_i64() == Some(0) => 0,
-        _ => amount(&body)?.get(),
-    };
+    only_fields(&body, &CHARGE_FIELDS)?;
+    let amount = amount(&body)?;
     if let Some(operation) = body::optional_string(&body, "operation")? {
         Operation::new(operation)?;
     }
-    let payers = auth::payers(request, config)?;
-    let result = auth::charge_first_known(payers, |payer| async move { engine.check(&payer, amount, request.now).await }).await?;
+    optional_identifier(&body, "resource_id")?;
+    metadata(body.get("metadata").unwrap_or(body::null()))?;
+    let named = body_account(&body)?;
+    let result = charge(engine, request, config, named, |payer| async move { engine.check(&payer, amount, request.now).await }).await?;
     charge_response(&result)
 }
 
+/// Service only: giving credits back is decided by the backend that ran the job, never by the
+/// end user who was charged (who could otherwise make any usage free).
 pub async fn refund<E: Executor>(engine: &Engine<E>, request: &HttpRequest, config: &Config) -> Result<HttpResponse, CreditError> {
     let body = json_object(request, BODY_BYTES_MAX, true)?;
+    only_fields(&body, &["transaction_id"])?;
     let transaction_id = identifier("transaction_id", required_string(&body, "transaction_id")?)?;
-    let scope = match auth::principal(engine, request, config).await? {
-        Principal::User { user_id } => RefundScope::User(user_id),
-        Principal::ApiKey { api_key, .. } => RefundScope::ApiKey(api_key),
-    };
-    let result = engine.refund(transaction_id, &scope, request.now).await?;
+    auth::require_service(engine, request, config).await?;
+    let result = engine.refund(transaction_id, &RefundScope::Any, request.now).await?;
     Ok(HttpResponse::ok(&result)?.replayed(result.replayed))
 }
 
+/// The account a read is about: the one the service names, or the end user's own.
+async fn read_account<E: Executor>(engine: &Engine<E>, request: &HttpRequest, config: &Config) -> Result<Account, CreditError> {
+    let named = query_account(request)?;
+    match (auth::caller(request, config)?, named) {
+        (Caller::Service, Some(account)) => Ok(account),
+        (Caller::Service, None) => Err(auth::service_needs_account()),
+        (Caller::EndUser(credential), Some(_)) => Err(auth::refuse_named_account(engine, &credential, request).await),
+        (Caller::EndUser(credential), None) => own_account(&auth::principal_of(engine, &credential, request).await?),
+    }
+}
+
 pub async fn balance<E: Executor>(engine: &Engine<E>, request: &HttpRequest, config: &Config) -> Result<HttpResponse, CreditError> {
-    let principal = auth::principal(engine, request, config).await?;
-    HttpResponse::ok(&engine.balance(&own_account(&principal)?, request.now).await?)
+    request.only_query_params(&["user_id", "team_id", "api_key_id"])?;
+    let account = read_account(engine, request, config).await?;
+    HttpResponse::ok(&engine.balance(&account, request.now).await?)
 }
 
 pub async fn transactions<E: Executor>(engine: &Engine<E>, request: &HttpRequest, config: &Config) -> Result<HttpResponse, CreditError> {
+    request.only_query_params(&["limit", "cursor", "user_id", "team_id", "api_key_id"])?;
     let limit = match request.query_param("limit")? {
         None => None,
         Some(text) => Some(text.trim().parse::<i64>().map_err(|_| CreditError::invalid_request(format!("limit must be an integer, got {text:?}")))?),
     };
     let limit = page_size(limit)?;
     let cursor = request.query_param("cursor")?.filter(|text| !text.is_empty()).map(|text| Cursor::decode(&text)).transpose()?;
-    let principal = auth::principal(engine, request, config).await?;
-    HttpResponse::ok(&engine.transactions(&own_account(&principal)?, limit, cursor.as_ref()).await?)
+    let account = read_account(engine, request, config).await?;
+    HttpResponse::ok(&engine.transactions(&account, limit, cursor.as_ref()).await?)
 }
 
-/// Funds a key from its owner's pool. Only a signed-in user may, and only their own keys: an API
-/// key cannot fund keys (403), another user's key is 403, an unknown key 404.
+/// Funds a key from its owner's pool. A signed-in user funds only their own keys (another
+/// user's key is 404, like an unknown one, so keys cannot be probed); a team key only while its
+/// owner is a member of that team (403). An API key cannot fund keys (403). The service may fund
+/// any key.
 pub async fn allocate<E: Executor>(engine: &Engine<E>, request: &HttpRequest, config: &Config, api_key: &str) -> Result<HttpResponse, CreditError> {
     let body = json_object(request, BODY_BYTES_MAX, true)?;
+    only_fields(&body, &["amount"])?;
     let amount = amount(&body)?;
     let api_key = identifier("api_key", api_key)?.to_string();
     let idempotency_key = idempotency_header(request)?;
-    let user_id = match auth::principal(engine, request, config).await? {
-        Principal::User { user_id } => user_id,
-        Principal::ApiKey { .. } => return Err(CreditError::forbidden("an API key cannot allocate credits; sign in as the key's owner")),
+    let owner = match auth::caller(request, config)? {
+        Caller::Service => None,
+        Caller::EndUser(credential) => match auth::principal_of(engine, &credential, request).await? {
+            Principal::User { user_id } => Some(user_id),
+            Principal::ApiKey { .. } => return Err(CreditError::forbidden("an API key cannot allocate credits; sign in as the key's owner")),
+        },
     };
-    let allocate = AllocateRequest { api_key: api_key.clone(), amount, idempotency_key, owner: Some(user_id.clone()) };
-    match engine.allocate(&allocate, request.now).await {
-        Ok(result) => charge_response(&result),
-        Err(CreditError::NotFound { .. }) => Err(not_found_or_forbidden(engine, &api_key, &user_id, request).await),
-        Err(other) => Err(other),
-    }
-}
-
-/// The allocate statement only finds the caller's own keys; tell "someone else's" (403) from
-/// "no such key" (404) with one more read, on this error path only.
-async fn not_found_or_forbidden<E: Executor>(engine: &Engine<E>, api_key: &str, user_id: &str, request: &HttpRequest) -> CreditError {
-    let Ok(account) = Account::api_key(api_key) else { return CreditError::not_found("no such API key") };
-    match engine.balance(&account, request.now).await {
-        Ok(balance) if balance.user.as_ref().is_some_and(|owner| owner.id != user_id) => CreditError::forbidden("that API key belongs to another user"),
-        Ok(_) | Err(CreditError::NotFound { .. }) => CreditError::not_found("no such API key"),
-        Err(other) => other,
-    }
+    let allocate = AllocateRequest { api_key, amount, idempotency_key, owner };
+    charge_response(&engine.allocate(&allocate, request.now).await?)
 }

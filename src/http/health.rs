@@ -18,16 +18,19 @@ pub const SQL: &str = r#"SELECT json_build_object(
   'latest', (SELECT max(created_at) FROM "drizzle"."__drizzle_migrations"),
   'tables_found', (SELECT count(*) FROM unnest(string_to_array($1::text, ',')) AS t(name)
     WHERE to_regclass(quote_ident('public') || '.' || quote_ident(t.name)) IS NOT NULL),
+  'unfulfilled_purchases', (SELECT count(*) FROM credit_unfulfilled_purchases),
   'read_at', clock_timestamp()
 )::text AS r"#;
 
 /// The tables every credit operation touches.
-pub const TABLES: [&str; 6] = ["users", "sessions", "teams", "api_key_credits", "credit_transactions", "credit_idempotency_keys"];
+pub const TABLES: [&str; 7] =
+    ["users", "sessions", "teams", "api_key_credits", "credit_transactions", "credit_idempotency_keys", "credit_unfulfilled_purchases"];
 
 #[derive(Debug, Deserialize)]
 struct Row {
     latest: Option<i64>,
     tables_found: i64,
+    unfulfilled_purchases: i64,
 }
 
 fn answer(status: u16, database: &str, schema: &str, detail: Option<String>) -> HttpResponse {
@@ -48,7 +51,15 @@ pub async fn health<E: Executor>(executor: &E) -> HttpResponse {
     let statement = Statement::new(SQL).param(TABLES.join(","));
     let outcome = executor.query(&statement).await.map_err(|failure| failure.into_credit_error());
     match outcome.and_then(|rows| single_row::<Row>("health", &rows)) {
-        Ok(row) if row.tables_found == TABLES.len() as i64 && row.latest.is_some_and(|latest| latest >= expected) => answer(200, "ok", "ok", None),
+        Ok(row) if row.tables_found == TABLES.len() as i64 && row.latest.is_some_and(|latest| latest >= expected) => {
+            // Still 200: the service works; the count tells the operator that Stripe is retrying
+            // purchases that need their attention (`reconcile` lists them).
+            let mut response = answer(200, "ok", "ok", None);
+            if let Some(object) = response.body.as_mut().and_then(|body| body.as_object_mut()) {
+                object.insert("unfulfilled_purchases".into(), json!(row.unfulfilled_purchases));
+            }
+            response
+        }
         Ok(row) if row.latest.is_some_and(|latest| latest >= expected) => {
             answer(503, "ok", "missing", Some(format!("{} of {} tables exist; run migrate", row.tables_found, TABLES.len())))
         }
@@ -56,14 +67,14 @@ pub async fn health<E: Executor>(executor: &E) -> HttpResponse {
         Err(CreditError::SchemaNotReady { .. }) => {
             answer(503, "ok", "missing", Some("the database was never migrated; run `fltr-credits migrate` or POST /admin/migrate".into()))
         }
-        Err(CreditError::DatabaseUnavailable { message }) => {
+        Err(error @ CreditError::DatabaseUnavailable { .. }) => {
             let mut response = answer(503, "unavailable", "unknown", Some("database unreachable".into()));
-            response.log = Some(message);
+            response.log = error.detail().map(str::to_string);
             response
         }
         Err(other) => {
             let mut response = answer(503, "error", "unknown", Some(format!("database check failed ({})", other.code())));
-            response.log = Some(other.to_string());
+            response.log = Some(other.detail().unwrap_or(&other.to_string()).to_string());
             response
         }
     }

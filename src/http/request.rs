@@ -55,6 +55,19 @@ impl HttpRequest {
         self.headers.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str())
     }
 
+    /// Refuses query parameters the route does not take (a misspelt `limt` is an error, not a
+    /// silently ignored default).
+    pub fn only_query_params(&self, allowed: &[&str]) -> Result<(), CreditError> {
+        for pair in self.query.split('&').filter(|pair| !pair.is_empty()) {
+            let key = pair.split_once('=').map_or(pair, |(key, _)| key);
+            if !allowed.contains(&key) {
+                let shown: String = key.chars().take(64).collect();
+                return Err(CreditError::invalid_request(format!("unknown query parameter {shown:?}; this route takes {}", allowed.join(", "))));
+            }
+        }
+        Ok(())
+    }
+
     /// A query parameter, decoded (`+` is a space in a query string); a malformed escape is
     /// `invalid_request`, never a silent guess.
     pub fn query_param(&self, name: &str) -> Result<Option<String>, CreditError> {

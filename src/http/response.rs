@@ -48,14 +48,11 @@ impl HttpResponse {
     /// The error body with its HTTP status. Internal errors keep their cause out of the body (it
     /// goes to `log`, with the request id that the body carries), so no stack trace or SQL leaks.
     pub fn error(error: &CreditError, request_id: &str) -> Self {
-        let (body, log) = match error {
-            CreditError::Internal { message } => (
-                CreditError::internal(format!("internal error; quote request id {request_id} when reporting it")).to_json(),
-                Some(message.clone()),
-            ),
-            CreditError::DatabaseUnavailable { message } => (error.to_json(), Some(message.clone())),
-            _ => (error.to_json(), None),
+        let body = match error {
+            CreditError::Internal { .. } => CreditError::internal(format!("internal error; quote request id {request_id} when reporting it")).to_json(),
+            _ => error.to_json(),
         };
+        let log = error.detail().map(|detail| format!("{}: {detail}", error.code()));
         let mut body = body;
         if let Some(object) = body.get_mut("error").and_then(Value::as_object_mut) {
             object.insert("request_id".into(), Value::String(request_id.to_string()));
@@ -64,6 +61,9 @@ impl HttpResponse {
         response.log = log;
         for (name, value) in rate_limit_headers(Err(error)) {
             response = response.with_header(name, value);
+        }
+        if let CreditError::MethodNotAllowed { allow, .. } = error {
+            response = response.with_header("Allow", allow.clone());
         }
         response
     }

@@ -68,7 +68,8 @@ pub fn match_path(path: &str) -> Option<(&'static str, Route)> {
 }
 
 fn unknown_route(request: &HttpRequest) -> CreditError {
-    CreditError::not_found(format!("no route {} {}", request.method, request.path))
+    let shown: String = request.path.chars().take(200).collect();
+    CreditError::not_found(format!("no route {shown}"))
 }
 
 /// Answers one request. Never fails: every error is an API.md error body.
@@ -85,9 +86,11 @@ async fn dispatch<S: Session>(session: &S, config: &Config, request: &HttpReques
     if request.method == "OPTIONS" {
         return cors::preflight(config, request);
     }
-    // HEAD is not served: every answer is a JSON document a client reads.
+    // HEAD is not served: every answer is a JSON document a client reads. A path served with
+    // another method is 405 with `Allow` (RFC 9110 §15.5.6), not 404.
     if request.method != method {
-        return Err(unknown_route(request));
+        let shown: String = request.method.chars().take(16).collect();
+        return Err(CreditError::MethodNotAllowed { method: shown, allow: format!("{method}, OPTIONS") });
     }
     let engine = Engine::new(Shared(session));
     match route {

@@ -1,6 +1,7 @@
 //! `POST /api/v1/webhooks/stripe`: a verified Checkout event buys credits, once.
 //!
-//! Fulfilled: `checkout.session.completed` with `payment_status == "paid"`, and
+//! Fulfilled: `checkout.session.completed` with `payment_status` `paid` or `no_payment_required`
+//! (a 100 %-off coupon), and
 //! `checkout.session.async_payment_succeeded` (delayed methods, which first arrive as
 //! `completed` + `unpaid`). The buyer is `client_reference_id`, else `metadata.user_id`; the
 //! amount is `metadata.credits`. The payment id handed to `Engine::purchase` is the checkout
@@ -42,25 +43,36 @@ fn credits(session: &Value) -> Result<Amount, CreditError> {
 pub async fn stripe<E: Executor>(engine: &Engine<E>, request: &HttpRequest, config: &Config) -> Result<HttpResponse, CreditError> {
     check_size(request, WEBHOOK_BODY_BYTES_MAX)?;
     stripe::verify(request.header("stripe-signature"), &request.body, &config.stripe_webhook_secret, request.now)?;
-    let event: Value = serde_json::from_slice(&request.body).map_err(|error| CreditError::invalid_request(format!("event is not JSON: {error}")))?;
-    let event_id = text(&event, "/id").ok_or_else(|| CreditError::invalid_request("event has no id"))?;
+    let event: Value = serde_json::from_slice(&request.body).map_err(|_| CreditError::invalid_request("event is not JSON"))?;
+    let event_id = identifier("id", text(&event, "/id").ok_or_else(|| CreditError::invalid_request("event has no id"))?)?;
     let event_type = text(&event, "/type").ok_or_else(|| CreditError::invalid_request("event has no type"))?;
     let session = event.pointer("/data/object").ok_or_else(|| CreditError::invalid_request("event has no data.object"))?;
-    match event_type {
-        "checkout.session.completed" if text(session, "/payment_status") != Some("paid") => {
+    match (event_type, text(session, "/payment_status")) {
+        // 100 %-off coupons complete with `no_payment_required`: nothing else will follow.
+        ("checkout.session.completed", Some("paid" | "no_payment_required")) | ("checkout.session.async_payment_succeeded", _) => {}
+        ("checkout.session.completed", _) => {
             return Ok(granted_nothing(event_id, event_type, "payment not settled yet; async_payment_succeeded will follow"));
         }
-        "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {}
         _ => return Ok(granted_nothing(event_id, event_type, "event type grants nothing")),
     }
     let session_id = identifier("data.object.id", text(session, "/id").ok_or_else(|| CreditError::invalid_request("checkout session has no id"))?)?;
-    let user_id = text(session, "/client_reference_id")
-        .or_else(|| text(session, "/metadata/user_id"))
-        .ok_or_else(|| CreditError::invalid_request("checkout session names no user (client_reference_id or metadata.user_id)"))?;
+    // From here on the event is Stripe's and paid for: whatever stops it from being credited is
+    // recorded and answered 500, so Stripe retries (a 4xx would end its retries and lose the
+    // purchase) and the operator sees it in /health and reconcile.
+    let user_id = text(session, "/client_reference_id").or_else(|| text(session, "/metadata/user_id"));
+    let user_id = match user_id.map(|id| identifier("user_id", id)) {
+        Some(Ok(id)) => id,
+        _ => return Err(unfulfilled(engine, request, session_id, event_id, None, "no_user", "names no valid user (client_reference_id or metadata.user_id)").await),
+    };
+    let amount = match credits(session) {
+        Ok(amount) => amount,
+        Err(_) => return Err(unfulfilled(engine, request, session_id, event_id, Some(user_id), "bad_credits", "has no valid metadata.credits").await),
+    };
     let purchase = PurchaseRequest {
-        user_id: identifier("user_id", user_id)?.to_string(),
-        amount: credits(session)?,
+        user_id: user_id.to_string(),
+        amount,
         payment_id: session_id.to_string(),
+        event_id: event_id.to_string(),
         metadata: Some(
             json!({
                 "stripe_event_id": event_id,
@@ -72,7 +84,9 @@ pub async fn stripe<E: Executor>(engine: &Engine<E>, request: &HttpRequest, conf
         ),
     };
     let result = engine.purchase(&purchase, request.now).await.map_err(|error| match error {
-        CreditError::NotFound { .. } => CreditError::not_found(format!("no user {user_id}: nothing was granted")),
+        // The statement itself recorded these two as unfulfilled.
+        CreditError::NotFound { .. } => not_credited(session_id, "its buyer is not a user here"),
+        CreditError::InvalidAmount { .. } => not_credited(session_id, "it would lift the balance past the integer range"),
         other => other,
     })?;
     let granted = if result.replayed { 0 } else { result.amount };
@@ -87,4 +101,18 @@ pub async fn stripe<E: Executor>(engine: &Engine<E>, request: &HttpRequest, conf
         "balance": result.balance,
     });
     Ok(HttpResponse::json(200, body).replayed(result.replayed))
+}
+
+fn not_credited(session_id: &str, why: &str) -> CreditError {
+    CreditError::PurchaseNotCredited {
+        message: format!("checkout session {session_id} was paid but not credited: {why}; recorded for the operator, and Stripe will retry"),
+        payment_id: session_id.to_string(),
+    }
+}
+
+async fn unfulfilled<E: Executor>(engine: &Engine<E>, request: &HttpRequest, session_id: &str, event_id: &str, user_id: Option<&str>, reason: &str, why: &str) -> CreditError {
+    match engine.record_unfulfilled_purchase(session_id, event_id, user_id, reason, request.now).await {
+        Ok(()) => not_credited(session_id, &format!("it {why}")),
+        Err(error) => error,
+    }
 }

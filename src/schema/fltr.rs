@@ -227,7 +227,36 @@ fn engine_bookkeeping() -> Migration {
     }
 }
 
+/// Money safety: indexes so every per-request read scales with the caller rather than the table
+/// (a user's keys, a team's members), and the purchases Stripe paid for that could not be credited
+/// yet (unknown buyer, no credits in the metadata, a balance out of range), kept for the operator
+/// until a retried delivery credits them.
+fn money_safety() -> Migration {
+    let unfulfilled = Table {
+        name: "credit_unfulfilled_purchases",
+        columns: vec![
+            text("payment_id").primary_key(),
+            text("event_id").not_null(),
+            text("user_id"),
+            text("reason").not_null(),
+            integer("attempts").default(DefaultValue::Integer(1)).not_null(),
+            timestamp("first_seen_at").not_null(),
+            timestamp("last_seen_at").not_null(),
+        ],
+        keys: vec![],
+    };
+    Migration {
+        tag: "0003_money_safety",
+        when: 1_764_547_200_000,
+        changes: vec![
+            Change::CreateIndex(Index { name: "api_key_credits_user_id_idx", table: "api_key_credits", columns: &["user_id"] }),
+            Change::CreateIndex(Index { name: "users_team_id_idx", table: "users", columns: &["team_id"] }),
+            Change::CreateTable(unfulfilled),
+        ],
+    }
+}
+
 /// Every migration, oldest first. Append only: a released migration never changes.
 pub fn migrations() -> Vec<Migration> {
-    vec![better_auth(), credit_system(), engine_bookkeeping()]
+    vec![better_auth(), credit_system(), engine_bookkeeping(), money_safety()]
 }

@@ -1,7 +1,7 @@
 //! The one thing an adapter implements: carry a statement, return its `r` column.
 
 use crate::core::error::CreditError;
-use crate::sql::failure::DbFailure;
+use crate::sql::failure::{DbFailure, IN_FAILED_TRANSACTION};
 use crate::sql::statement::Statement;
 
 #[allow(async_fn_in_trait)]
@@ -21,7 +21,16 @@ pub async fn run<E: Executor, T>(
 ) -> Result<T, CreditError> {
     let rows = match executor.query(statement).await {
         Ok(rows) => rows,
-        Err(failure) if failure.is_unique_violation() => executor.query(statement).await.map_err(DbFailure::into_credit_error)?,
+        Err(failure) if failure.is_unique_violation() => match executor.query(statement).await {
+            Ok(rows) => rows,
+            // Inside the caller's own transaction (npm package, a pg Client after BEGIN) the
+            // violation aborted that transaction, so the replay cannot be read here: the caller
+            // must roll back and retry, which then gets the winner's outcome.
+            Err(retry) if retry.sqlstate.as_deref() == Some(IN_FAILED_TRANSACTION) => {
+                return Err(CreditError::IdempotencyConflict { key: String::new() })
+            }
+            Err(retry) => return Err(retry.into_credit_error()),
+        },
         Err(failure) => return Err(failure.into_credit_error()),
     };
     decode(&rows)

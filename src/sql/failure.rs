@@ -11,6 +11,8 @@ pub struct DbFailure {
 }
 
 pub const UNIQUE_VIOLATION: &str = "23505";
+/// "current transaction is aborted": a statement after a failure in the caller's transaction.
+pub const IN_FAILED_TRANSACTION: &str = "25P02";
 
 impl DbFailure {
     pub fn connection(message: impl Into<String>) -> Self {
@@ -22,22 +24,29 @@ impl DbFailure {
     }
 
     /// Maps to the public error. Nothing was written in any of these cases: each operation is a
-    /// single statement, and Postgres rolls a failed statement back whole.
+    /// single statement, and Postgres rolls a failed statement back whole. The database's own
+    /// message (table names, roles, SQL) goes to `detail`, which only the operator's log sees.
     pub fn into_credit_error(self) -> CreditError {
+        let detail = Some(match &self.sqlstate {
+            Some(code) => format!("{code}: {}", self.message),
+            None => self.message.clone(),
+        });
         let Some(code) = self.sqlstate.as_deref() else {
-            return CreditError::database_unavailable(format!("database unreachable: {}", self.message));
+            return CreditError::DatabaseUnavailable { message: "the database could not be reached; nothing was written".into(), detail };
         };
         let class = code.get(..2).unwrap_or("");
         match (class, code) {
-            (_, "22003") => CreditError::invalid_amount(format!("the balance would leave the integer range: {}", self.message)),
-            (_, "42501") => CreditError::forbidden(format!("the database role lacks a privilege: {}", self.message)),
+            (_, "42501") => CreditError::Forbidden { message: "the database role lacks a privilege this operation needs".into(), detail },
             (_, "42P01" | "42703" | "42883" | "3F000") => CreditError::SchemaNotReady {
-                message: format!("database schema is not ready ({}); run `fltr-credits migrate`", self.message),
+                message: "the database schema is not ready; run `fltr-credits migrate` (or POST /admin/migrate)".into(),
+                detail,
             },
+            // 57014: statement_timeout; 55P03: lock_timeout — the server gave up before the
+            // caller did, so the statement was rolled back and nothing was written.
             ("08" | "53" | "57" | "28" | "3D", _) | (_, "40001" | "40P01" | "55P03" | "25006") => {
-                CreditError::database_unavailable(format!("database unavailable: {}", self.message))
+                CreditError::DatabaseUnavailable { message: "the database is unavailable or busy; nothing was written, retry later".into(), detail }
             }
-            _ => CreditError::internal(format!("database error {code}: {}", self.message)),
+            _ => CreditError::Internal { message: detail.unwrap_or_default() },
         }
     }
 }
@@ -57,10 +66,14 @@ mod tests {
             (Some("42P01"), "schema_not_ready"),
             (Some("42703"), "schema_not_ready"),
             (Some("23505"), "internal"),
+            (Some("55P03"), "database_unavailable"),
+            (Some("22003"), "internal"),
         ];
         for (sqlstate, expected) in table {
-            let failure = DbFailure { sqlstate: sqlstate.map(String::from), message: "m".into() };
-            assert_eq!(failure.into_credit_error().code(), expected, "{sqlstate:?}");
+            let failure = DbFailure { sqlstate: sqlstate.map(String::from), message: "relation secret_table: m".into() };
+            let error = failure.into_credit_error();
+            assert_eq!(error.code(), expected, "{sqlstate:?}");
+            assert!(!error.to_json().to_string().contains("secret_table"), "no database text in a body");
         }
     }
 }

@@ -5,5 +5,6 @@ pub mod failure;
 pub mod ops;
 pub mod outcome;
 pub mod statement;
+pub mod timeouts;
 
 pub use statement::Statement;

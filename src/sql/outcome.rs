@@ -88,7 +88,24 @@ fn success(facts: &ChargeFacts, replayed: bool, writes: bool) -> Result<ChargeRe
     })
 }
 
+/// A credit that would lift a balance past the seed's `integer` columns: refused whole, before
+/// Postgres would fail the statement with an overflow.
+pub fn out_of_range() -> CreditError {
+    CreditError::invalid_amount(format!("the balance would exceed {}, the largest the integer column holds; nothing was written", i32::MAX))
+}
+
 fn refusal(facts: &ChargeFacts) -> Result<CreditError, CreditError> {
+    // Refusals that carry no numbers: decided before funds and windows.
+    match facts.status.as_str() {
+        "not_a_member" => {
+            return Ok(CreditError::forbidden(
+                "this team key's owner is no longer a member of its team: it cannot spend or be funded from the team pool until they rejoin (its allowance is kept)",
+            ))
+        }
+        "unattributable" => return Ok(CreditError::invalid_request("the team has no owner_id and no members to attribute the ledger row to")),
+        "out_of_range" => return Ok(out_of_range()),
+        _ => {}
+    }
     let now = Timestamp::parse(facts.now.as_deref().ok_or_else(|| missing("now"))?)?;
     let (daily, monthly) = windows(facts, now);
     let limit_error = |window: &WindowUsage| (window.limit.unwrap_or(0), window.used, window.reset.to_rfc3339(), retry_after_seconds(now, window.reset));

@@ -14,6 +14,7 @@ use crate::core::session::Credential;
 use crate::core::time::Timestamp;
 use crate::core::validate::{self, Amount, Operation};
 use crate::engine::Engine;
+use crate::http::auth as http_auth;
 use crate::migrator;
 use crate::sql::executor::run;
 use crate::sql::ops::allocate::AllocateRequest;
@@ -106,19 +107,15 @@ fn principal_json(principal: &Principal) -> Value {
     }
 }
 
-/// Who may pay, in the order to try. A named `userId`/`apiKey`/`sessionToken` is one payer. A
-/// credential from a request is what the Worker does too: a verified session or an `x-api-key`
-/// goes straight into the charge statement; an unsigned bearer value is tried as a session token
-/// first (the bearer plugin's common case, still one round trip), then as an API key. A payer that
-/// does not exist makes its statement write nothing, so trying the next one is safe.
-struct Payers {
-    candidates: Vec<Payer>,
-    /// Presented by the caller as a credential: an unknown one is a failed sign-in
-    /// (`unauthenticated`), not a missing account.
-    from_credential: bool,
+/// Who may pay. A named `userId`/`teamId`/`apiKey`/`sessionToken` is one payer (an unknown one is
+/// `not_found`, or `unauthenticated` for a session). A `credential` from a request is resolved
+/// exactly as the Worker does (`http::auth`: one rule, written once).
+enum Payers {
+    Named(Payer),
+    Credential(Credential),
 }
 
-const PAYER_KEYS: [&str; 4] = ["userId", "apiKey", "sessionToken", "credential"];
+const PAYER_KEYS: [&str; 5] = ["userId", "teamId", "apiKey", "sessionToken", "credential"];
 
 fn payers(map: &Map<String, Value>) -> Result<Payers, CreditError> {
     let given: Vec<&str> = PAYER_KEYS.iter().copied().filter(|key| map.get(*key).is_some_and(|v| !v.is_null())).collect();
@@ -126,42 +123,27 @@ fn payers(map: &Map<String, Value>) -> Result<Payers, CreditError> {
         return Err(CreditError::invalid_request(format!("pass exactly one of {}", PAYER_KEYS.join(", "))));
     };
     if *key == "credential" {
-        let candidates = match credential_from_json(&map["credential"])? {
-            Credential::Session(token) => vec![Payer::Session(token)],
-            Credential::ApiKey(key) => vec![Payer::ApiKey(key)],
-            Credential::Bearer(value) => vec![Payer::Session(value.clone()), Payer::ApiKey(value)],
-        };
-        return Ok(Payers { candidates, from_credential: true });
+        return Ok(Payers::Credential(credential_from_json(&map["credential"])?));
     }
     let id = convert::text(map, key)?.unwrap_or_default();
     validate::identifier(key, &id)?;
-    let payer = match *key {
+    Ok(Payers::Named(match *key {
         "userId" => Payer::User(id),
+        "teamId" => Payer::Team(id),
         "apiKey" => Payer::ApiKey(id),
         _ => Payer::Session(id),
-    };
-    Ok(Payers { candidates: vec![payer], from_credential: false })
+    }))
 }
 
-/// Runs `charge` for each candidate until one is a known account; `unauthenticated` otherwise.
 async fn charge_first_known<T, F, Fut>(payers: Payers, mut charge: F) -> Result<T, CreditError>
 where
     F: FnMut(Payer) -> Fut,
     Fut: Future<Output = Result<T, CreditError>>,
 {
-    if !payers.from_credential {
-        let payer = payers.candidates.into_iter().next().ok_or_else(|| CreditError::internal("no payer"))?;
-        return charge(payer).await;
+    match payers {
+        Payers::Named(payer) => charge(payer).await,
+        Payers::Credential(credential) => http_auth::charge_first_known(http_auth::payers_of(credential), charge).await,
     }
-    let mut last = CreditError::unauthenticated("unknown or expired session, or unknown API key");
-    for payer in payers.candidates {
-        match charge(payer).await {
-            Err(CreditError::NotFound { .. }) => last = CreditError::unauthenticated("unknown API key"),
-            Err(error @ CreditError::Unauthenticated { .. }) => last = error,
-            other => return other,
-        }
-    }
-    Err(last)
 }
 
 fn amount(map: &Map<String, Value>) -> Result<Amount, CreditError> {
@@ -210,7 +192,7 @@ impl Credits {
         Engine::new(self.executor.clone())
     }
 
-    /// Debits `amount` in one statement: `{ userId | apiKey | sessionToken | credential, amount,
+    /// Debits `amount` in one statement: `{ userId | teamId | apiKey | sessionToken | credential, amount,
     /// operation, resourceId?, metadata?, idempotencyKey? }`.
     #[wasm_bindgen(unchecked_return_type = "Promise<ChargeResult>")]
     pub fn consume(&self, #[wasm_bindgen(unchecked_param_type = "ConsumeOptions")] options: JsValue) -> js_sys::Promise {
@@ -218,7 +200,7 @@ impl Credits {
         let parsed = convert::options(
             &options,
             "consume",
-            &["userId", "apiKey", "sessionToken", "credential", "amount", "operation", "resourceId", "metadata", "idempotencyKey"],
+            &["userId", "teamId", "apiKey", "sessionToken", "credential", "amount", "operation", "resourceId", "metadata", "idempotencyKey"],
         );
         promise(async move {
             let map = parsed?;
@@ -232,19 +214,17 @@ impl Credits {
         })
     }
 
-    /// Would `amount` be allowed now? Nothing is written. `{ userId | apiKey | sessionToken | credential, amount }`
-    /// (amount may be 0).
+    /// Would `amount` be allowed now? Nothing is written. `{ userId | teamId | apiKey | sessionToken |
+    /// credential, amount }`; `amount` is required and positive, as for `consume` (0 is
+    /// `invalid_amount`: a gate built on it would let an empty account through).
     #[wasm_bindgen(unchecked_return_type = "Promise<ChargeResult>")]
     pub fn check(&self, #[wasm_bindgen(unchecked_param_type = "CheckOptions")] options: JsValue) -> js_sys::Promise {
         let engine = self.engine();
-        let parsed = convert::options(&options, "check", &["userId", "apiKey", "sessionToken", "credential", "amount"]);
+        let parsed = convert::options(&options, "check", &["userId", "teamId", "apiKey", "sessionToken", "credential", "amount"]);
         promise(async move {
             let map = parsed?;
             let payers = payers(&map)?;
-            let amount = match map.get("amount") {
-                None | Some(Value::Null) => 0,
-                Some(value) => value.as_i64().ok_or_else(|| CreditError::invalid_amount(format!("amount must be an integer, got {value}")))?,
-            };
+            let amount = amount(&map)?;
             let now = now();
             let engine = &engine;
             charge_first_known(payers, |payer| async move { engine.check(&payer, amount, now).await }).await
@@ -269,8 +249,10 @@ impl Credits {
         })
     }
 
-    /// Refunds a usage transaction once: `{ transactionId, userId? | apiKey? }` (the owner scope;
-    /// without one any usage may be refunded — server-side code only).
+    /// Refunds a usage transaction once: `{ transactionId, userId? | apiKey? }` (an optional owner
+    /// scope). **Server code only** — this is the service credential's operation (API.md "Who may
+    /// do what"): call it from the backend that ran the job and knows it failed, never on an end
+    /// user's request, or any usage can be made free.
     #[wasm_bindgen(unchecked_return_type = "Promise<RefundResult>")]
     pub fn refund(&self, #[wasm_bindgen(unchecked_param_type = "RefundOptions")] options: JsValue) -> js_sys::Promise {
         let engine = self.engine();

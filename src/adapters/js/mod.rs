@@ -26,13 +26,16 @@ export interface Credential { kind: "session" | "bearer" | "api_key"; value: str
 export type Principal =
   | { kind: "user"; user_id: string }
   | { kind: "api_key"; api_key: string; user_id: string };
-export type Payer = { userId: string } | { apiKey: string } | { sessionToken: string } | { credential: Credential };
+/** Who pays. `userId`/`teamId`/`apiKey` act for a named account: server code only (API.md "Who may do what"). */
+export type Payer = { userId: string } | { teamId: string } | { apiKey: string } | { sessionToken: string } | { credential: Credential };
 export type ConsumeOptions = Payer & {
   amount: number; operation: string; resourceId?: string; metadata?: Record<string, unknown>; idempotencyKey?: string;
 };
-export type CheckOptions = Payer & { amount?: number };
+/** `amount` ≥ 1, as for consume: a check of 0 is `invalid_amount`. */
+export type CheckOptions = Payer & { amount: number };
 export type AccountOptions = { userId: string } | { teamId: string } | { apiKey: string };
 export type GrantOptions = AccountOptions & { amount: number; operation?: string; metadata?: Record<string, unknown>; idempotencyKey?: string };
+/** Server code only: giving credits back is the service's decision, never an end user's. */
 export interface RefundOptions { transactionId: string; userId?: string; apiKey?: string }
 export interface AllocateOptions { apiKey: string; amount: number; idempotencyKey?: string; ownerId?: string }
 export type TransactionsOptions = AccountOptions & { limit?: number; cursor?: string };

@@ -3,6 +3,7 @@
 use crate::core::error::CreditError;
 use crate::sql::failure::DbFailure;
 use crate::sql::statement::Statement;
+use crate::sql::timeouts;
 use std::time::Duration;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, GenericClient, NoTls};
@@ -36,6 +37,11 @@ pub async fn connect(url: &str) -> Result<Client, CreditError> {
     }
     if config.get_application_name().is_none() {
         config.application_name("fltr-credits");
+    }
+    // The server gives up on a blocked or runaway statement by itself (sql::timeouts); an
+    // `options` in the URL is the operator's choice and wins.
+    if config.get_options().is_none() {
+        config.options(timeouts::OPERATOR.startup_options());
     }
     let (client, connection) = config.connect(NoTls).await.map_err(|error| failure(error).into_credit_error())?;
     tokio::spawn(async move {

@@ -4,10 +4,15 @@ use crate::core::error::CreditError;
 use crate::core::time::Timestamp;
 use crate::http::config::WEBHOOK_BODY_BYTES_MAX;
 use crate::http::{HttpRequest, HttpResponse};
+use futures_core::Stream;
+use std::future::poll_fn;
+use std::pin::pin;
 use worker::{Headers, Method, Request, Response, ResponseBuilder, Result};
 
 /// Reads the request into memory. A declared length above the largest cap is refused before
-/// reading a byte; the router enforces each route's own cap on what was read.
+/// reading a byte, and an undeclared one (chunked) is counted while it is read and refused as
+/// soon as it passes the cap, so no body is ever held whole beyond it; the router enforces each
+/// route's own (smaller) cap on what was read.
 pub async fn request(mut request: Request, request_id: &str, now: Timestamp) -> std::result::Result<HttpRequest, CreditError> {
     // The serialized URL is split by hand: `Request::url()` would reparse it with the `url` crate,
     // whose IDNA tables alone add ~100 KB to the Worker for no benefit (workerd already parsed it).
@@ -20,7 +25,7 @@ pub async fn request(mut request: Request, request_id: &str, now: Timestamp) -> 
     let method = request.method();
     let body = match method {
         Method::Get | Method::Head | Method::Options => Vec::new(),
-        _ => request.bytes().await.map_err(|error| CreditError::invalid_request(format!("request body could not be read: {error}")))?,
+        _ => read_capped(&mut request, WEBHOOK_BODY_BYTES_MAX).await?,
     };
     Ok(HttpRequest {
         method: method.to_string().to_ascii_uppercase(),
@@ -31,6 +36,25 @@ pub async fn request(mut request: Request, request_id: &str, now: Timestamp) -> 
         request_id: request_id.to_string(),
         now,
     })
+}
+
+async fn read_capped(request: &mut Request, limit_bytes: u32) -> std::result::Result<Vec<u8>, CreditError> {
+    // No body at all: workers-rs reports it as an error from `stream()`.
+    let Ok(stream) = request.stream() else { return Ok(Vec::new()) };
+    let mut stream = pin!(stream);
+    let mut body = Vec::new();
+    loop {
+        match poll_fn(|context| stream.as_mut().poll_next(context)).await {
+            None => return Ok(body),
+            Some(Err(_)) => return Err(CreditError::invalid_request("request body could not be read")),
+            Some(Ok(chunk)) => {
+                if body.len() + chunk.len() > limit_bytes as usize {
+                    return Err(CreditError::PayloadTooLarge { limit_bytes });
+                }
+                body.extend_from_slice(&chunk);
+            }
+        }
+    }
 }
 
 pub fn response(response: HttpResponse, request_id: &str) -> Result<Response> {

@@ -2,6 +2,7 @@
 
 use crate::core::time::Timestamp;
 use crate::http::config::{parse_cors_origins, Config};
+use crate::sql::timeouts::{self, Timeouts};
 use worker::{Env, Request};
 
 /// The Worker clock (milliseconds; Workers do not expose finer time to code).
@@ -25,12 +26,21 @@ fn text(env: &Env, name: &str) -> String {
 }
 
 /// Vars (`CORS_ORIGINS`) and secrets (`BETTER_AUTH_SECRET`, `STRIPE_WEBHOOK_SECRET`,
-/// `ADMIN_TOKEN`). A missing secret leaves its feature closed (empty string), never open.
+/// `ADMIN_TOKEN`, `SERVICE_TOKEN`). A missing secret leaves its feature closed (empty string), never open.
 pub fn config(env: &Env) -> Config {
     Config {
         better_auth_secret: text(env, "BETTER_AUTH_SECRET"),
         stripe_webhook_secret: text(env, "STRIPE_WEBHOOK_SECRET"),
         admin_token: text(env, "ADMIN_TOKEN"),
+        service_token: text(env, "SERVICE_TOKEN"),
         cors_origins: parse_cors_origins(&text(env, "CORS_ORIGINS")),
     }
+}
+
+/// `DB_LOCK_TIMEOUT_MS` / `DB_STATEMENT_TIMEOUT_MS` vars override the request timeouts (tests use
+/// short ones); see `sql::timeouts` for why the server must give up before the Worker.
+pub fn timeouts(env: &Env) -> Timeouts {
+    let lock = text(env, "DB_LOCK_TIMEOUT_MS");
+    let statement = text(env, "DB_STATEMENT_TIMEOUT_MS");
+    timeouts::REQUEST.with_overrides(Some(&lock).filter(|v| !v.is_empty()).map(String::as_str), Some(&statement).filter(|v| !v.is_empty()).map(String::as_str))
 }

@@ -7,13 +7,16 @@
 //!   transaction instead);
 //! - reads that must be fresh carry a volatile function (the core's balance and principal
 //!   statements, the health check);
-//! - every statement is bounded below Hyperdrive's 60 s query limit, so a stuck query becomes a
-//!   clear 503 `database_unavailable` rather than a hung request.
+//! - every statement runs in a transaction that first sets `lock_timeout` and `statement_timeout`
+//!   (`BEGIN; SET LOCAL …` + the statement + `COMMIT`, pipelined: one round trip), so Postgres
+//!   abandons a blocked statement before this Worker stops waiting (sql::timeouts). A Worker
+//!   timer alone would answer 503 while the statement went on to commit once a lock was freed.
 //!
 //! One connection per request, opened on the first statement (preflights and refused requests
 //! never connect), closed by `close()` before the response leaves.
 
-use crate::adapters::worker::timeout::within;
+use crate::adapters::worker::timeout::{join3, within};
+use crate::sql::timeouts::Timeouts;
 use crate::migrator::Session;
 use crate::sql::executor::Executor;
 use crate::sql::failure::DbFailure;
@@ -26,8 +29,8 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls};
 use worker::Env;
 
-/// Below Hyperdrive's 60 s limit, so we answer before it cuts the query.
-pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(55);
+/// Below Hyperdrive's 60 s limit: migrations (`/admin/migrate`) set their own SET LOCAL limits.
+pub const BATCH_TIMEOUT: Duration = Duration::from_secs(55);
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 struct Open {
@@ -39,6 +42,8 @@ struct Open {
 pub struct Database {
     binding: Result<worker::Hyperdrive, String>,
     open: RefCell<Option<Open>>,
+    timeouts: Timeouts,
+    begin: String,
 }
 
 fn failure(error: tokio_postgres::Error) -> DbFailure {
@@ -49,9 +54,9 @@ fn failure(error: tokio_postgres::Error) -> DbFailure {
 }
 
 impl Database {
-    pub fn new(env: &Env, binding: &str) -> Self {
+    pub fn new(env: &Env, binding: &str, timeouts: Timeouts) -> Self {
         let binding = env.hyperdrive(binding).map_err(|error| format!("Hyperdrive binding {binding} is not configured: {error}"));
-        Database { binding, open: RefCell::new(None) }
+        Database { binding, open: RefCell::new(None), timeouts, begin: timeouts.begin_sql() }
     }
 
     async fn client(&self) -> Result<Rc<Client>, DbFailure> {
@@ -91,10 +96,18 @@ impl Executor for Database {
     async fn query(&self, statement: &Statement) -> Result<Vec<String>, DbFailure> {
         let client = self.client().await?;
         let params: Vec<(&(dyn ToSql + Sync), Type)> = statement.params.iter().map(|param| (param as &(dyn ToSql + Sync), Type::TEXT)).collect();
-        let rows = within(STATEMENT_TIMEOUT, client.query_typed(statement.sql, &params))
-            .await
-            .ok_or_else(|| DbFailure::connection("statement exceeded 55 s (Hyperdrive allows 60 s); nothing was committed"))?
-            .map_err(failure)?;
+        // Polled together, the three requests leave in order before any answer is awaited.
+        let deadline = Duration::from_millis(u64::from(self.timeouts.client_deadline_ms()));
+        let (begun, rows, committed) = within(
+            deadline,
+            join3(client.batch_execute(&self.begin), client.query_typed(statement.sql, &params), client.batch_execute("COMMIT")),
+        )
+        .await
+        .ok_or_else(|| DbFailure::connection("no answer within the client deadline (the server abandons the statement before it)"))?;
+        // The statement's own error comes first: after it, COMMIT answers Ok but rolls back.
+        let rows = rows.map_err(failure)?;
+        begun.map_err(failure)?;
+        committed.map_err(failure)?;
         rows.iter()
             .map(|row| row.try_get::<_, String>(0).map_err(|error| DbFailure { sqlstate: Some("XX000".into()), message: format!("result column is not text: {error}") }))
             .collect()
@@ -104,7 +117,7 @@ impl Executor for Database {
 impl Session for Database {
     async fn batch(&self, sql: &str) -> Result<(), DbFailure> {
         let client = self.client().await?;
-        within(STATEMENT_TIMEOUT, client.batch_execute(sql))
+        within(BATCH_TIMEOUT, client.batch_execute(sql))
             .await
             .ok_or_else(|| DbFailure::connection("batch exceeded 55 s (Hyperdrive allows 60 s)"))?
             .map_err(failure)

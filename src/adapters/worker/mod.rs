@@ -22,7 +22,7 @@ pub async fn fetch(request: Request, env: Env, _context: Context) -> Result<Resp
         Ok(request) => request,
         Err(error) => return convert::response(HttpResponse::error(&error, &request_id), &request_id),
     };
-    let database = hyperdrive::Database::new(&env, HYPERDRIVE_BINDING);
+    let database = hyperdrive::Database::new(&env, HYPERDRIVE_BINDING, environment::timeouts(&env));
     let response = http::handle(&database, &config, &request).await;
     // REFERENCE §1: close the connection and wait for its task before answering, so the
     // Hyperdrive relay never sees a connection reset after the response.

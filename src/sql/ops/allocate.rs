@@ -1,6 +1,10 @@
 //! `allocate`: fund an API key's allowance from its owner's pool (the team's when the key has a
 //! team), in one statement: both rows locked, the pool checked, both balances moved, and an
 //! `allocation` ledger row written on each side so both accounts still equal their ledgers.
+//!
+//! Ownership comes first, even for a replay: a stored outcome is only returned to the key's owner
+//! (or the service), so another user cannot read it by guessing an idempotency key. A team key is
+//! funded from the team pool only while its owner is still a member of that team.
 
 use crate::core::account::mask_api_key;
 use crate::core::error::CreditError;
@@ -11,20 +15,27 @@ use crate::core::window::Period;
 use crate::sql::outcome::{decode_charge, ChargeResult};
 use crate::sql::statement::Statement;
 
-pub const SQL: &str = r#"WITH prior AS (
-  SELECT request_hash, response FROM credit_idempotency_keys
+pub const SQL: &str = r#"WITH visible AS (
+  SELECT k.api_key FROM api_key_credits k WHERE k.api_key = $1::text AND ($8::text IS NULL OR k.user_id = $8::text)
+), prior AS (
+  SELECT request_hash = $7::text AS same, response FROM credit_idempotency_keys
   WHERE $3::text IS NOT NULL AND account_kind = 'api_key' AND account_id = $1::text AND idempotency_key = $3::text
+    AND EXISTS (SELECT 1 FROM visible)
 ), key AS (
-  SELECT k.api_key, k.user_id, k.team_id FROM api_key_credits k
-  WHERE k.api_key = $1::text AND ($8::text IS NULL OR k.user_id = $8::text) AND NOT EXISTS (SELECT 1 FROM prior)
-  FOR UPDATE
+  SELECT k.api_key, k.user_id, k.team_id, k.credits FROM api_key_credits k, visible v
+  WHERE k.api_key = v.api_key AND NOT EXISTS (SELECT 1 FROM prior)
+  FOR UPDATE OF k
 ), source_user AS (
   SELECT u.id, u.credits FROM users u, key k WHERE k.team_id IS NULL AND u.id = k.user_id FOR UPDATE OF u
 ), source_team AS (
   SELECT t.id, t.credits FROM teams t, key k WHERE k.team_id IS NOT NULL AND t.id = k.team_id FOR UPDATE OF t
 ), decision AS (
-  SELECT s.kind AS source_kind, s.id AS source_id, s.credits AS source_credits, k.api_key, k.user_id, k.team_id,
-    CASE WHEN s.credits < $2::int THEN 'insufficient_credits' ELSE 'ok' END AS status
+  SELECT s.kind AS source_kind, s.id AS source_id, s.credits AS source_credits, k.api_key, k.user_id, k.team_id, CASE
+    WHEN k.team_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM users o WHERE o.id = k.user_id AND o.team_id = k.team_id)
+      THEN 'not_a_member'
+    WHEN s.credits < $2::int THEN 'insufficient_credits'
+    WHEN k.credits::bigint + $2::bigint > 2147483647 THEN 'out_of_range'
+    ELSE 'ok' END AS status
   FROM key k, (SELECT 'user' AS kind, id, credits FROM source_user UNION ALL SELECT 'team', id, credits FROM source_team) s
 ), debit_user AS (
   UPDATE users u SET credits = u.credits - $2::int
@@ -64,7 +75,7 @@ pub const SQL: &str = r#"WITH prior AS (
   SELECT 'api_key', $1::text, $3::text, $7::text, f.body::text, $4::timestamp FROM facts f WHERE $3::text IS NOT NULL
 )
 SELECT (CASE
-  WHEN EXISTS (SELECT 1 FROM prior WHERE request_hash = $7::text)
+  WHEN EXISTS (SELECT 1 FROM prior WHERE same)
     THEN (SELECT json_build_object('status', 'replay', 'original', response::json) FROM prior)
   WHEN EXISTS (SELECT 1 FROM prior) THEN json_build_object('status', 'idempotency_conflict')
   WHEN EXISTS (SELECT 1 FROM facts) THEN (SELECT body FROM facts)
@@ -78,7 +89,8 @@ pub struct AllocateRequest {
     pub api_key: String,
     pub amount: Amount,
     pub idempotency_key: Option<String>,
-    /// When set, the key must belong to this user (a signed-in caller); otherwise not_found.
+    /// When set, the key must belong to this user (a signed-in caller); otherwise not_found, the
+    /// same answer as for a key that does not exist.
     pub owner: Option<String>,
 }
 

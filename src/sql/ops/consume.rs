@@ -20,8 +20,9 @@ use crate::core::window::Period;
 use crate::sql::outcome::{decode_charge, ChargeResult};
 use crate::sql::statement::Statement;
 
-/// Shared tail: from `prior`, `decision`, `debited` (balance and counters after) and `ledger`,
-/// build the outcome row and remember successful outcomes under the idempotency key.
+/// Shared tail: from `prior` (with `same`: whether the stored request equals this one),
+/// `decision` (with the `request_hash` to store), `debited` (balance and counters after) and
+/// `ledger`, build the outcome row and remember successful outcomes under the idempotency key.
 macro_rules! charge_tail {
     () => {
         r#"facts AS (
@@ -31,10 +32,10 @@ macro_rules! charge_tail {
   FROM decision d, debited b, ledger l
 ), remember AS (
   INSERT INTO credit_idempotency_keys (account_kind, account_id, idempotency_key, request_hash, response, created_at)
-  SELECT d.kind, d.id, $6::text, $7::text, f.body::text, $8::timestamp FROM decision d, facts f WHERE $6::text IS NOT NULL
+  SELECT d.kind, d.id, $6::text, d.request_hash, f.body::text, $8::timestamp FROM decision d, facts f WHERE $6::text IS NOT NULL
 )
 SELECT (CASE
-  WHEN EXISTS (SELECT 1 FROM prior WHERE request_hash = $7::text)
+  WHEN EXISTS (SELECT 1 FROM prior WHERE same)
     THEN (SELECT json_build_object('status', 'replay', 'original', response::json) FROM prior)
   WHEN EXISTS (SELECT 1 FROM prior) THEN json_build_object('status', 'idempotency_conflict')
   WHEN EXISTS (SELECT 1 FROM facts) THEN (SELECT body FROM facts)
@@ -46,31 +47,36 @@ END)::text AS r"#
     };
 }
 
-/// Debit an API key's own allowance, bounded by its daily and monthly limits.
+/// Debit an API key's own allowance, bounded by its daily and monthly limits. A team key spends
+/// only while its owner is still a member of that team (`forbidden` otherwise: the allowance
+/// stays on the key, it is not drained). Counters add in bigint and saturate at the integer
+/// maximum, so an unlimited key's usage can never overflow into a refusal.
 pub const CONSUME_API_KEY_SQL: &str = concat!(
     r#"WITH prior AS (
-  SELECT request_hash, response FROM credit_idempotency_keys
+  SELECT request_hash = $7::text AS same, response FROM credit_idempotency_keys
   WHERE $6::text IS NOT NULL AND account_kind = 'api_key' AND account_id = $1 AND idempotency_key = $6::text
 ), locked AS (
   SELECT k.api_key, k.user_id, k.team_id, k.credits, k.daily_limit, k.monthly_limit,
     CASE WHEN k.daily_window_start >= $9::timestamp THEN k.daily_used ELSE 0 END AS daily_used,
-    CASE WHEN k.monthly_window_start >= $10::timestamp THEN k.monthly_used ELSE 0 END AS monthly_used
+    CASE WHEN k.monthly_window_start >= $10::timestamp THEN k.monthly_used ELSE 0 END AS monthly_used,
+    k.team_id IS NULL OR EXISTS (SELECT 1 FROM users o WHERE o.id = k.user_id AND o.team_id = k.team_id) AS member
   FROM api_key_credits k
   WHERE k.api_key = $1 AND NOT EXISTS (SELECT 1 FROM prior)
-  FOR UPDATE
+  FOR UPDATE OF k
 ), decision AS (
-  SELECT 'api_key'::text AS kind, l.api_key AS id, l.*, CASE
+  SELECT 'api_key'::text AS kind, l.api_key AS id, $7::text AS request_hash, l.*, CASE
+    WHEN NOT l.member THEN 'not_a_member'
     WHEN l.credits < $2::int THEN 'insufficient_credits'
-    WHEN l.daily_limit IS NOT NULL AND l.daily_used + $2::int > l.daily_limit THEN 'daily_limit_exceeded'
-    WHEN l.monthly_limit IS NOT NULL AND l.monthly_used + $2::int > l.monthly_limit THEN 'monthly_limit_exceeded'
+    WHEN l.daily_limit IS NOT NULL AND l.daily_used::bigint + $2::bigint > l.daily_limit THEN 'daily_limit_exceeded'
+    WHEN l.monthly_limit IS NOT NULL AND l.monthly_used::bigint + $2::bigint > l.monthly_limit THEN 'monthly_limit_exceeded'
     ELSE 'ok' END AS status
   FROM locked l
 ), debited AS (
   UPDATE api_key_credits k SET
     credits = k.credits - $2::int,
-    daily_used = d.daily_used + $2::int,
+    daily_used = least(d.daily_used::bigint + $2::bigint, 2147483647)::int,
     daily_window_start = greatest(k.daily_window_start, $9::timestamp),
-    monthly_used = d.monthly_used + $2::int,
+    monthly_used = least(d.monthly_used::bigint + $2::bigint, 2147483647)::int,
     monthly_window_start = greatest(k.monthly_window_start, $10::timestamp),
     updated_at = $8::timestamp
   FROM decision d
@@ -86,18 +92,26 @@ pub const CONSUME_API_KEY_SQL: &str = concat!(
     charge_tail!()
 );
 
-/// Debit a signed-in user: the team pool when `users.team_id` is set, else the personal pool.
+/// Debit a user: the team pool when `users.team_id` is set (so only current members reach a
+/// pool), else the personal pool — found by id, or by a live Better Auth session token resolved
+/// here. `$9 = 'team'` (the service credential naming a team) debits the team itself, the ledger
+/// row attributed to its owner (else its first member). The stored request hash carries the
+/// acting user: the same user retrying from another session gets the replay, while another
+/// member reusing the key on the shared pool gets `idempotency_conflict`, never a free replay.
 pub const CONSUME_USER_SQL: &str = concat!(
     r#"WITH member AS (
   SELECT u.id AS user_id, u.team_id FROM users u
-  WHERE u.id = CASE WHEN $9::text = 'session'
+  WHERE $9::text <> 'team' AND u.id = CASE WHEN $9::text = 'session'
     THEN (SELECT s.user_id FROM sessions s WHERE s.token = $1 AND s.expires_at > $8::timestamp) ELSE $1 END
 ), target AS (
   SELECT CASE WHEN m.team_id IS NULL THEN 'user' ELSE 'team' END AS kind, coalesce(m.team_id, m.user_id) AS id,
     m.user_id, m.team_id
   FROM member m
+  UNION ALL
+  SELECT 'team', tm.id, coalesce(tm.owner_id, (SELECT min(u.id) FROM users u WHERE u.team_id = tm.id)), tm.id
+  FROM teams tm WHERE $9::text = 'team' AND tm.id = $1
 ), prior AS (
-  SELECT i.request_hash, i.response FROM credit_idempotency_keys i, target t
+  SELECT i.request_hash = $7::text || ':' || coalesce(t.user_id, '') AS same, i.response FROM credit_idempotency_keys i, target t
   WHERE $6::text IS NOT NULL AND i.account_kind = t.kind AND i.account_id = t.id AND i.idempotency_key = $6::text
 ), locked_user AS (
   SELECT u.id, u.credits FROM users u, target t
@@ -109,8 +123,9 @@ pub const CONSUME_USER_SQL: &str = concat!(
   FOR UPDATE OF tm
 ), decision AS (
   SELECT t.kind, p.id, t.user_id, t.team_id, p.credits, NULL::int AS daily_limit, 0 AS daily_used,
-    NULL::int AS monthly_limit, 0 AS monthly_used,
-    CASE WHEN p.credits < $2::int THEN 'insufficient_credits' ELSE 'ok' END AS status
+    NULL::int AS monthly_limit, 0 AS monthly_used, $7::text || ':' || coalesce(t.user_id, '') AS request_hash,
+    CASE WHEN t.user_id IS NULL THEN 'unattributable'
+      WHEN p.credits < $2::int THEN 'insufficient_credits' ELSE 'ok' END AS status
   FROM (SELECT id, credits FROM locked_user UNION ALL SELECT id, credits FROM locked_team) p, target t
 ), debit_user AS (
   UPDATE users u SET credits = u.credits - $2::int
@@ -136,9 +151,11 @@ pub const CONSUME_USER_SQL: &str = concat!(
 /// `check` for an API key: the same decision on the current row, nothing written, no lock.
 pub const CHECK_API_KEY_SQL: &str = r#"SELECT coalesce((
   SELECT json_build_object('status', CASE
+      WHEN k.team_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM users o WHERE o.id = k.user_id AND o.team_id = k.team_id)
+        THEN 'not_a_member'
       WHEN k.credits < $2::int THEN 'insufficient_credits'
-      WHEN k.daily_limit IS NOT NULL AND w.daily_used + $2::int > k.daily_limit THEN 'daily_limit_exceeded'
-      WHEN k.monthly_limit IS NOT NULL AND w.monthly_used + $2::int > k.monthly_limit THEN 'monthly_limit_exceeded'
+      WHEN k.daily_limit IS NOT NULL AND w.daily_used::bigint + $2::bigint > k.daily_limit THEN 'daily_limit_exceeded'
+      WHEN k.monthly_limit IS NOT NULL AND w.monthly_used::bigint + $2::bigint > k.monthly_limit THEN 'monthly_limit_exceeded'
       ELSE 'ok' END,
     'charged_kind', 'api_key', 'charged_id', k.api_key, 'amount', $2::int, 'balance', k.credits,
     'daily_limit', k.daily_limit, 'daily_used', w.daily_used, 'monthly_limit', k.monthly_limit,
@@ -149,19 +166,23 @@ pub const CHECK_API_KEY_SQL: &str = r#"SELECT coalesce((
   WHERE k.api_key = $1 AND $4::text = 'api_key'
 ), json_build_object('status', 'not_found'))::text AS r"#;
 
-/// `check` for a user (team pool or personal), nothing written.
+/// `check` for a user (team pool or personal) or, for the service, a team; nothing written.
 pub const CHECK_USER_SQL: &str = r#"SELECT coalesce((
   SELECT json_build_object('status', CASE WHEN p.credits < $2::int THEN 'insufficient_credits' ELSE 'ok' END,
     'charged_kind', p.kind, 'charged_id', p.id, 'amount', $2::int, 'balance', p.credits,
     'daily_limit', NULL, 'daily_used', 0, 'monthly_limit', NULL, 'monthly_used', 0, 'now', $3::text,
     'read_at', clock_timestamp())
-  FROM users u
-  CROSS JOIN LATERAL (
-    SELECT 'team' AS kind, tm.id, tm.credits FROM teams tm WHERE tm.id = u.team_id
-    UNION ALL SELECT 'user', u.id, u.credits WHERE u.team_id IS NULL
+  FROM (
+    SELECT 'team' AS kind, tm.id, tm.credits FROM users u JOIN teams tm ON tm.id = u.team_id
+    WHERE $4::text <> 'team' AND u.id = CASE WHEN $4::text = 'session'
+      THEN (SELECT s.user_id FROM sessions s WHERE s.token = $1 AND s.expires_at > $3::timestamp) ELSE $1 END
+    UNION ALL
+    SELECT 'user', u.id, u.credits FROM users u
+    WHERE $4::text <> 'team' AND u.team_id IS NULL AND u.id = CASE WHEN $4::text = 'session'
+      THEN (SELECT s.user_id FROM sessions s WHERE s.token = $1 AND s.expires_at > $3::timestamp) ELSE $1 END
+    UNION ALL
+    SELECT 'team', tm.id, tm.credits FROM teams tm WHERE $4::text = 'team' AND tm.id = $1
   ) p
-  WHERE u.id = CASE WHEN $4::text = 'session'
-    THEN (SELECT s.user_id FROM sessions s WHERE s.token = $1 AND s.expires_at > $3::timestamp) ELSE $1 END
 ), json_build_object('status', 'not_found'))::text AS r"#;
 
 /// Who pays: a user (their team's pool or their own), found by id or by a live Better Auth
@@ -171,6 +192,8 @@ pub enum Payer {
     User(String),
     Session(String),
     ApiKey(String),
+    /// A team's pool itself: only the service credential names one.
+    Team(String),
 }
 
 impl Payer {
@@ -178,9 +201,7 @@ impl Payer {
         match account.kind {
             AccountKind::User => Ok(Payer::User(account.id.clone())),
             AccountKind::ApiKey => Ok(Payer::ApiKey(account.id.clone())),
-            AccountKind::Team => Err(CreditError::invalid_request(
-                "usage is charged to a user (their team's pool when they have one) or an API key, not to a team directly",
-            )),
+            AccountKind::Team => Ok(Payer::Team(account.id.clone())),
         }
     }
 
@@ -189,6 +210,7 @@ impl Payer {
             Payer::User(id) => ("user", id),
             Payer::Session(token) => ("session", token),
             Payer::ApiKey(key) => ("api_key", key),
+            Payer::Team(id) => ("team", id),
         }
     }
 
@@ -198,6 +220,7 @@ impl Payer {
             Payer::User(_) => CreditError::not_found("no such user"),
             Payer::Session(_) => CreditError::unauthenticated("session is unknown or expired"),
             Payer::ApiKey(_) => CreditError::not_found("no such API key"),
+            Payer::Team(_) => CreditError::not_found("no such team"),
         }
     }
 }
@@ -214,13 +237,12 @@ pub struct ConsumeRequest {
 }
 
 impl ConsumeRequest {
+    /// The request as the contract defines it: operation and body, not the credential (the
+    /// account scopes the key in SQL, and the user path appends the acting user there).
     fn fingerprint(&self) -> String {
-        let (kind, id) = self.payer.parts();
         let amount = self.amount.get().to_string();
         request_hash(&[
             "consume",
-            kind,
-            id,
             &amount,
             self.operation.as_str(),
             self.resource_id.as_deref().unwrap_or(""),
@@ -250,11 +272,12 @@ pub fn plan_consume(request: &ConsumeRequest, now: Timestamp) -> Statement {
     }
 }
 
-/// `amount` may be 0 for `check`: "would anything be allowed right now" (Unkey's `cost: 0`).
-pub fn plan_check(payer: &Payer, amount: i64, now: Timestamp) -> Statement {
+/// `check` takes a positive amount like `consume` (API.md): a gate built on `check` with 0 would
+/// let an empty account or an exhausted key through.
+pub fn plan_check(payer: &Payer, amount: Amount, now: Timestamp) -> Statement {
     let (kind, id) = payer.parts();
     let sql = if kind == "api_key" { CHECK_API_KEY_SQL } else { CHECK_USER_SQL };
-    let statement = Statement::new(sql).param(id).param(amount).param(now.to_sql_literal()).param(kind);
+    let statement = Statement::new(sql).param(id).param(amount.get()).param(now.to_sql_literal()).param(kind);
     if kind == "api_key" {
         statement.param(Period::Daily.start(now).to_sql_literal()).param(Period::Monthly.start(now).to_sql_literal())
     } else {

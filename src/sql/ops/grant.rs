@@ -1,5 +1,6 @@
 //! `grant`: add credits to a user, team or API key, with a `grant` ledger row, in one statement.
-//! Idempotent under a caller key, scoped to the account.
+//! Idempotent under a caller key, scoped to the account. A grant that would lift a balance past
+//! the `integer` range is refused whole (`invalid_amount`), decided on the row's latest version.
 
 use crate::core::account::{Account, AccountKind, AccountRef};
 use crate::core::error::CreditError;
@@ -16,16 +17,19 @@ pub const SQL: &str = r#"WITH prior AS (
 ), credit_user AS (
   UPDATE users u SET credits = u.credits + $3::int
   WHERE $1::text = 'user' AND u.id = $2::text AND NOT EXISTS (SELECT 1 FROM prior)
+    AND u.credits::bigint + $3::bigint <= 2147483647
   RETURNING u.id AS user_id, NULL::text AS team_id, NULL::text AS api_key, u.credits
 ), credit_team AS (
   UPDATE teams t SET credits = t.credits + $3::int, updated_at = $7::timestamp
   WHERE $1::text = 'team' AND t.id = $2::text AND NOT EXISTS (SELECT 1 FROM prior)
+    AND t.credits::bigint + $3::bigint <= 2147483647
     AND coalesce(t.owner_id, (SELECT min(m.id) FROM users m WHERE m.team_id = t.id)) IS NOT NULL
   RETURNING coalesce(t.owner_id, (SELECT min(m.id) FROM users m WHERE m.team_id = t.id)) AS user_id, t.id AS team_id,
     NULL::text AS api_key, t.credits
 ), credit_key AS (
   UPDATE api_key_credits k SET credits = k.credits + $3::int, updated_at = $7::timestamp
   WHERE $1::text = 'api_key' AND k.api_key = $2::text AND NOT EXISTS (SELECT 1 FROM prior)
+    AND k.credits::bigint + $3::bigint <= 2147483647
   RETURNING k.user_id, k.team_id, k.api_key, k.credits
 ), credited AS (
   SELECT * FROM credit_user UNION ALL SELECT * FROM credit_team UNION ALL SELECT * FROM credit_key
@@ -48,7 +52,11 @@ SELECT (CASE
     THEN (SELECT json_build_object('status', 'replay', 'original', response::json) FROM prior)
   WHEN EXISTS (SELECT 1 FROM prior) THEN json_build_object('status', 'idempotency_conflict')
   WHEN EXISTS (SELECT 1 FROM facts) THEN (SELECT body FROM facts)
-  WHEN $1::text = 'team' AND EXISTS (SELECT 1 FROM teams WHERE id = $2::text) THEN json_build_object('status', 'unattributable')
+  WHEN $1::text = 'user' AND EXISTS (SELECT 1 FROM users WHERE id = $2::text) THEN json_build_object('status', 'out_of_range')
+  WHEN $1::text = 'api_key' AND EXISTS (SELECT 1 FROM api_key_credits WHERE api_key = $2::text) THEN json_build_object('status', 'out_of_range')
+  WHEN $1::text = 'team' AND EXISTS (SELECT 1 FROM teams WHERE id = $2::text
+    AND coalesce(owner_id, (SELECT min(m.id) FROM users m WHERE m.team_id = $2::text)) IS NULL) THEN json_build_object('status', 'unattributable')
+  WHEN $1::text = 'team' AND EXISTS (SELECT 1 FROM teams WHERE id = $2::text) THEN json_build_object('status', 'out_of_range')
   ELSE json_build_object('status', 'not_found')
 END)::text AS r"#;
 
@@ -124,6 +132,7 @@ pub fn decode(rows: &[String], idempotency_key: Option<&str>) -> Result<CreditRe
         "idempotency_conflict" => Err(CreditError::IdempotencyConflict { key: idempotency_key.unwrap_or_default().to_string() }),
         "unattributable" => Err(CreditError::invalid_request("the team has no owner_id and no members to attribute the ledger row to")),
         "not_found" => Err(CreditError::not_found("no such account")),
+        "out_of_range" => Err(crate::sql::outcome::out_of_range()),
         other => Err(CreditError::internal(format!("unknown grant status {other:?}"))),
     }
 }

@@ -39,7 +39,10 @@ SELECT json_build_object(
   'accounts_checked', (SELECT count(*) FROM accounts),
   'drift', (SELECT coalesce(json_agg(json_build_object('kind', d.kind, 'id', d.id, 'balance', d.balance, 'ledger', d.ledger,
       'difference', d.difference, 'adoptable', d.user_id IS NOT NULL) ORDER BY d.kind, d.id), '[]'::json) FROM drift d),
-  'adopted', (SELECT count(*) FROM adopted)
+  'adopted', (SELECT count(*) FROM adopted),
+  'unfulfilled_purchases', (SELECT coalesce(json_agg(json_build_object('payment_id', p.payment_id, 'event_id', p.event_id,
+      'user_id', p.user_id, 'reason', p.reason, 'attempts', p.attempts, 'first_seen_at', p.first_seen_at,
+      'last_seen_at', p.last_seen_at) ORDER BY p.first_seen_at, p.payment_id), '[]'::json) FROM credit_unfulfilled_purchases p)
 )::text AS r"#;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +63,20 @@ pub struct ReconcileReport {
     pub drift: Vec<AccountDrift>,
     /// Opening-balance rows written by `--adopt` (0 without it).
     pub adopted: i64,
+    /// Purchases paid for but not credited yet (the webhook answered 500 so Stripe retries).
+    pub unfulfilled_purchases: Vec<UnfulfilledPurchase>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnfulfilledPurchase {
+    pub payment_id: String,
+    pub event_id: String,
+    pub user_id: Option<String>,
+    /// `unknown_user`, `no_user`, `bad_credits` or `out_of_range`.
+    pub reason: String,
+    pub attempts: i64,
+    pub first_seen_at: String,
+    pub last_seen_at: String,
 }
 
 pub fn plan(adopt: bool, now: Timestamp) -> Statement {

@@ -21,21 +21,24 @@ pub const SQL: &str = r#"WITH original AS (
 ), credit_key AS (
   UPDATE api_key_credits k SET
     credits = k.credits - o.amount,
-    daily_used = CASE WHEN k.daily_window_start = date_trunc('day', o.created_at) THEN greatest(k.daily_used + o.amount, 0) ELSE k.daily_used END,
-    monthly_used = CASE WHEN k.monthly_window_start = date_trunc('month', o.created_at) THEN greatest(k.monthly_used + o.amount, 0) ELSE k.monthly_used END,
+    daily_used = CASE WHEN k.daily_window_start = date_trunc('day', o.created_at) THEN greatest(k.daily_used::bigint + o.amount, 0) ELSE k.daily_used END,
+    monthly_used = CASE WHEN k.monthly_window_start = date_trunc('month', o.created_at) THEN greatest(k.monthly_used::bigint + o.amount, 0) ELSE k.monthly_used END,
     updated_at = $4::timestamp
   FROM original o
   WHERE o.api_key_id IS NOT NULL AND k.api_key = o.api_key_id AND NOT EXISTS (SELECT 1 FROM existing)
+    AND k.credits::bigint - o.amount <= 2147483647
   RETURNING k.credits
 ), credit_team AS (
   UPDATE teams tm SET credits = tm.credits - o.amount, updated_at = $4::timestamp
   FROM original o
   WHERE o.api_key_id IS NULL AND o.team_id IS NOT NULL AND tm.id = o.team_id AND NOT EXISTS (SELECT 1 FROM existing)
+    AND tm.credits::bigint - o.amount <= 2147483647
   RETURNING tm.credits
 ), credit_user AS (
   UPDATE users u SET credits = u.credits - o.amount
   FROM original o
   WHERE o.api_key_id IS NULL AND o.team_id IS NULL AND u.id = o.user_id AND NOT EXISTS (SELECT 1 FROM existing)
+    AND u.credits::bigint - o.amount <= 2147483647
   RETURNING u.credits
 ), credited AS (
   SELECT credits FROM credit_key UNION ALL SELECT credits FROM credit_team UNION ALL SELECT credits FROM credit_user
@@ -57,6 +60,10 @@ SELECT (CASE
   WHEN EXISTS (SELECT 1 FROM ledger) THEN (
     SELECT json_build_object('status', 'ok', 'transaction_id', l.id, 'refunded', l.amount, 'balance', c.credits)
     FROM ledger l, credited c)
+  WHEN EXISTS (SELECT 1 FROM original o WHERE (o.api_key_id IS NOT NULL AND EXISTS (SELECT 1 FROM api_key_credits WHERE api_key = o.api_key_id))
+      OR (o.api_key_id IS NULL AND o.team_id IS NOT NULL AND EXISTS (SELECT 1 FROM teams WHERE id = o.team_id))
+      OR (o.api_key_id IS NULL AND o.team_id IS NULL AND EXISTS (SELECT 1 FROM users WHERE id = o.user_id)))
+    THEN json_build_object('status', 'out_of_range')
   ELSE json_build_object('status', 'account_gone')
 END)::text AS r"#;
 
@@ -103,6 +110,7 @@ pub fn decode(rows: &[String]) -> Result<RefundResult, CreditError> {
         "replay" => true,
         "not_found" => return Err(CreditError::not_found("no usage transaction with that id")),
         "account_gone" => return Err(CreditError::not_found("the account charged by that usage no longer exists")),
+        "out_of_range" => return Err(crate::sql::outcome::out_of_range()),
         other => return Err(CreditError::internal(format!("unknown refund status {other:?}"))),
     };
     let missing = |field: &str| CreditError::internal(format!("refund outcome lacks {field}"));

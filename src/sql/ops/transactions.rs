@@ -88,9 +88,18 @@ impl Cursor {
             .ok_or_else(invalid)?;
         let plain = String::from_utf8(bytes).map_err(|_| invalid())?;
         let (micros, id) = plain.split_once(':').ok_or_else(invalid)?;
-        Ok(Cursor { created_at: Timestamp(micros.parse().map_err(|_| invalid())?), id: id.to_string() })
+        // Bounded: a forged cursor must not reach Postgres as an out-of-range timestamp or an
+        // id with a NUL byte (either would fail the statement, a 500 instead of this 400).
+        let micros: i64 = micros.parse().map_err(|_| invalid())?;
+        if !(0..=CURSOR_MICROS_MAX).contains(&micros) || crate::core::validate::identifier("cursor", id).is_err() {
+            return Err(invalid());
+        }
+        Ok(Cursor { created_at: Timestamp(micros), id: id.to_string() })
     }
 }
+
+/// 9999-12-31T23:59:59.999999Z, the last instant a `timestamp` literal of ours can name.
+const CURSOR_MICROS_MAX: i64 = 253_402_300_799_999_999;
 
 /// Page size: default 50, at most 100; 0 or more than 100 is invalid.
 pub fn page_size(requested: Option<i64>) -> Result<u32, CreditError> {
@@ -148,6 +157,10 @@ mod tests {
     fn cursors_round_trip_and_reject_garbage() {
         let cursor = Cursor { created_at: Timestamp(1_764_000_000_123_456), id: "ctx_ab:c".into() };
         assert_eq!(Cursor::decode(&cursor.encode()).unwrap(), cursor);
+        let forged = |plain: &str| plain.bytes().map(|b| format!("{b:02x}")).collect::<String>();
+        for plain in ["9223372036854775807:ctx_1", "-1:ctx_1", "1764000000000000:ctx\u{0}1", "1764000000000000:"] {
+            assert_eq!(Cursor::decode(&forged(plain)).unwrap_err().code(), "invalid_request", "{plain}");
+        }
         for bad in ["zz", "abc", "00", &"ab".repeat(600)] {
             assert_eq!(Cursor::decode(bad).unwrap_err().code(), "invalid_request");
         }

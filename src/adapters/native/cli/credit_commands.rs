@@ -75,6 +75,7 @@ pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, Cre
                 user_id: validate::identifier("user", user)?.to_string(),
                 amount: Amount::parse(amount)?,
                 payment_id: validate::identifier("payment_id", payment_id)?.to_string(),
+                event_id: format!("cli:{payment_id}"),
                 metadata: None,
             };
             let client = client(cli).await?;
@@ -113,7 +114,7 @@ pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, Cre
         }
         Command::Check { account: args, amount } => {
             let payer = Payer::from_account(&account(args)?)?;
-            let amount = amount.trim().parse::<i64>().map_err(|_| CreditError::invalid_amount(format!("amount must be an integer, got {amount:?}")))?;
+            let amount = Amount::parse(amount)?;
             let client = client(cli).await?;
             let result = Engine::new(Native(&client)).check(&payer, amount, now()).await?;
             Ok(Outcome::ok(to_json(&result), charge_sentence("would allow", &result)))
@@ -163,7 +164,11 @@ pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, Cre
             if *adopt {
                 lines.push(format!("adopted {} opening balance(s)", report.adopted));
             }
-            let exit_code = if remaining > 0 { EXIT_DRIFT } else { 0 };
+            lines.extend(report.unfulfilled_purchases.iter().map(|p| {
+                format!("  purchase {} paid but not credited ({}, {} attempt(s)); Stripe keeps retrying", p.payment_id, p.reason, p.attempts)
+            }));
+            // An unfulfilled purchase is money owed to a customer: not clean, like drift.
+            let exit_code = if remaining > 0 || !report.unfulfilled_purchases.is_empty() { EXIT_DRIFT } else { 0 };
             Ok(Outcome { json: to_json(&report), text: lines.join("\n"), exit_code })
         }
         Command::PruneIdempotencyKeys { older_than_hours } => {
