@@ -82,7 +82,7 @@ fn bad_input_is_refused_before_touching_the_database() {
     for (args, expected) in [
         (vec!["consume", "--user", "u1", "--amount", "0"], "invalid_amount"),
         (vec!["consume", "--user", "u1", "--amount", "2147483648"], "invalid_amount"),
-        (vec!["consume", "--team", "t1", "--amount", "1"], "invalid_request"),
+        (vec!["check", "--user", "u1", "--amount", "0"], "invalid_amount"),
         (vec!["consume", "--user", "u1", "--amount", "1", "--operation", "Bad Name"], "invalid_request"),
         (vec!["grant", "--user", "u1", "--amount", "1", "--metadata", "[1]"], "invalid_request"),
         (vec!["transactions", "--user", "u1", "--limit", "500"], "invalid_request"),

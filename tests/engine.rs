@@ -46,12 +46,13 @@ async fn api_key_usage_is_bounded_by_balance_then_daily_then_monthly_limits() {
     // Move the daily window back a day: the monthly limit (15) is next.
     client.execute("UPDATE api_key_credits SET daily_window_start = daily_window_start - interval '1 day'", &[]).await.unwrap();
     assert_eq!(engine.consume(&consume(Payer::ApiKey(KEY.into()), 6, None), now()).await.unwrap_err().code(), "monthly_limit_exceeded");
-    let checked = engine.check(&Payer::ApiKey(KEY.into()), 6, now()).await.unwrap_err();
+    let checked = engine.check(&Payer::ApiKey(KEY.into()), Amount::new(6).unwrap(), now()).await.unwrap_err();
     assert_eq!(checked.code(), "monthly_limit_exceeded", "check decides as consume would");
     let ok = engine.consume(&consume(Payer::ApiKey(KEY.into()), 5, None), now()).await.unwrap();
     assert_eq!(ok.limits.unwrap().daily.used, 5, "a new day starts from zero");
-    let checked = engine.check(&Payer::ApiKey(KEY.into()), 0, now()).await.unwrap();
-    assert_eq!((checked.balance, checked.limits.unwrap().monthly.remaining), (85, Some(0)));
+    // The monthly window is exhausted: a check of 1 says so (a check of 0 is not a question).
+    let checked = engine.check(&Payer::ApiKey(KEY.into()), Amount::new(1).unwrap(), now()).await.unwrap_err();
+    assert_eq!(checked.code(), "monthly_limit_exceeded");
     assert_eq!(engine.consume(&consume(Payer::ApiKey("nope_nope_nope".into()), 1, None), now()).await.unwrap_err().code(), "not_found");
     assert_eq!(reconcile_drift(&client).await, 0);
 }
@@ -93,9 +94,9 @@ async fn team_members_draw_from_the_team_pool_and_personal_users_from_their_own(
     for token in ["tok_dead", "tok_unknown"] {
         assert_eq!(engine.consume(&consume(Payer::Session(token.into()), 1, None), now()).await.unwrap_err().code(), "unauthenticated");
     }
-    let check = engine.check(&Payer::Session("tok_live".into()), 40, now()).await.unwrap();
+    let check = engine.check(&Payer::Session("tok_live".into()), Amount::new(40).unwrap(), now()).await.unwrap();
     assert_eq!((check.balance, check.transaction_id), (40, None));
-    assert_eq!(engine.check(&Payer::User("member".into()), 41, now()).await.unwrap_err().code(), "insufficient_credits");
+    assert_eq!(engine.check(&Payer::User("member".into()), Amount::new(41).unwrap(), now()).await.unwrap_err().code(), "insufficient_credits");
     assert_eq!(reconcile_drift(&client).await, 0);
 }
 
@@ -144,6 +145,7 @@ async fn allocate_moves_credits_from_the_owners_pool_with_both_ledger_sides() {
     let client = db.client().await;
     user(&client, "owner", None).await;
     team(&client, "t1", Some("owner")).await;
+    client.execute("UPDATE users SET team_id = 't1' WHERE id = 'owner'", &[]).await.unwrap();
     user(&client, "u1", None).await;
     api_key(&client, KEY, "u1", None, None, None).await;
     api_key(&client, "team_key_000000000001", "owner", Some("t1"), None, None).await;
@@ -163,6 +165,11 @@ async fn allocate_moves_credits_from_the_owners_pool_with_both_ledger_sides() {
     assert_eq!(engine.allocate(&request(KEY, 1, Some("intruder")), now()).await.unwrap_err().code(), "not_found");
     engine.allocate(&request("team_key_000000000001", 40, None), now()).await.unwrap();
     assert_eq!(scalar(&client, "SELECT credits FROM teams WHERE id = 't1'").await, "0");
+    // The key's owner leaves the team: the key can no longer draw on the team pool.
+    client.execute("UPDATE users SET team_id = NULL WHERE id = 'owner'", &[]).await.unwrap();
+    fund(&client, Account::team("t1").unwrap(), 5).await;
+    assert_eq!(engine.allocate(&request("team_key_000000000001", 5, None), now()).await.unwrap_err().code(), "forbidden");
+    assert_eq!(scalar(&client, "SELECT credits FROM teams WHERE id = 't1'").await, "5");
     assert_eq!(scalar(&client, "SELECT credits FROM users WHERE id = 'u1'").await, "5");
     assert_eq!(scalar(&client, "SELECT count(*) FROM credit_transactions WHERE type = 'allocation'").await, "4");
     assert_eq!(reconcile_drift(&client).await, 0);

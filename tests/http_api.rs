@@ -19,6 +19,7 @@ use tokio_postgres::Client;
 const SECRET: &str = "test-secret-0123456789abcdefghijklmnopqrstuvwxyz";
 const WHSEC: &str = "whsec_http_api_test";
 const ADMIN: &str = "admin-token-0123456789";
+const SERVICE: &str = "service-token-0123456789";
 const KEY: &str = "fltr_live_http_key_0001";
 const OTHER_KEY: &str = "fltr_live_http_key_0002";
 
@@ -27,6 +28,7 @@ fn config() -> Config {
         better_auth_secret: SECRET.into(),
         stripe_webhook_secret: WHSEC.into(),
         admin_token: ADMIN.into(),
+        service_token: SERVICE.into(),
         cors_origins: vec!["https://app.example".into()],
     }
 }
@@ -111,12 +113,21 @@ async fn health_reports_database_and_schema() {
 }
 
 #[tokio::test]
-async fn unknown_routes_and_methods_are_404() {
+async fn unknown_routes_are_404_and_unserved_methods_405_with_allow() {
     let db = TestDb::migrated("http_routes").await;
     let client = db.client().await;
-    for request in [get("/"), get("/api/v1/credits"), get("/api/v1/credits/consume"), post("/health", json!({})), get("/api/v1/api-keys//allocate")] {
+    for request in [get("/"), get("/api/v1/credits"), get("/api/v1/api-keys//allocate")] {
         let answer = call(&client, request).await;
         assert_eq!((answer.status, answer.code()), (404, "not_found"));
+    }
+    for (request, allow) in [
+        (get("/api/v1/credits/consume"), "POST, OPTIONS"),
+        (post("/health", json!({})), "GET, OPTIONS"),
+        (HttpRequest::new("DELETE", "/api/v1/credits/balance", "req_test", now()), "GET, OPTIONS"),
+        (HttpRequest::new("PUT", "/api/v1/api-keys/k/allocate", "req_test", now()), "POST, OPTIONS"),
+    ] {
+        let answer = call(&client, request).await;
+        assert_eq!((answer.status, answer.code(), answer.header("Allow")), (405, "method_not_allowed", Some(allow)));
     }
 }
 
@@ -223,7 +234,7 @@ async fn check_decides_without_writing() {
     assert_eq!((ok.status, ok.body["ok"].as_bool(), ok.body["balance"].as_i64()), (200, Some(true), Some(10)));
     assert!(ok.body.get("transaction_id").is_none());
     let zero = call(&client, bearer(post("/api/v1/credits/check", json!({"amount": 0})), &token)).await;
-    assert_eq!(zero.status, 200);
+    assert_eq!((zero.status, zero.code()), (400, "invalid_amount"), "a check of 0 would let an empty account through a gate");
     let poor = call(&client, bearer(post("/api/v1/credits/check", json!({"amount": 11})), &token)).await;
     assert_eq!((poor.status, poor.code()), (402, "insufficient_credits"));
     let negative = call(&client, bearer(post("/api/v1/credits/check", json!({"amount": -1})), &token)).await;
@@ -234,22 +245,33 @@ async fn check_decides_without_writing() {
 }
 
 #[tokio::test]
-async fn refund_returns_credits_once_and_only_for_own_usage() {
+async fn refund_is_the_services_and_returns_credits_once() {
     let db = TestDb::migrated("http_refund").await;
     let client = db.client().await;
     let token = signed_in(&client, "u1", 100).await;
-    let stranger = signed_in(&client, "u2", 0).await;
+    api_key(&client, KEY, "u1", None, Some(50), None).await;
+    fund(&client, Account::api_key(KEY).unwrap(), 40).await;
     let usage = call(&client, bearer(post("/api/v1/credits/consume", consume_body(7)), &token)).await;
     let id = usage.body["transaction_id"].as_str().unwrap().to_string();
-    let foreign = call(&client, bearer(post("/api/v1/credits/refund", json!({"transaction_id": id})), &stranger)).await;
-    assert_eq!((foreign.status, foreign.code()), (404, "not_found"));
-    let refund = call(&client, bearer(post("/api/v1/credits/refund", json!({"transaction_id": id})), &token)).await;
+    // The charged user, their API key, and a stranger: 403 for the first two, nothing changes.
+    for credential in [token.as_str(), KEY] {
+        let own = call(&client, bearer(post("/api/v1/credits/refund", json!({"transaction_id": id})), credential)).await;
+        assert_eq!((own.status, own.code()), (403, "forbidden"), "{credential}");
+    }
+    let by_header = call(&client, post("/api/v1/credits/refund", json!({"transaction_id": id})).with_header("x-api-key", KEY)).await;
+    assert_eq!(by_header.status, 403);
+    assert_eq!(call(&client, bearer(post("/api/v1/credits/refund", json!({"transaction_id": id})), "guess")).await.status, 401);
+    assert_eq!(call(&client, post("/api/v1/credits/refund", json!({"transaction_id": id}))).await.status, 401);
+    assert_eq!(scalar(&client, "SELECT credits FROM users WHERE id = 'u1'").await, "93");
+    assert_eq!(scalar(&client, "SELECT count(*) FROM credit_transactions WHERE type = 'refund'").await, "0");
+
+    let refund = call(&client, bearer(post("/api/v1/credits/refund", json!({"transaction_id": id})), SERVICE)).await;
     assert_eq!((refund.status, refund.body["refunded"].as_i64(), refund.body["balance"].as_i64()), (200, Some(7), Some(100)));
-    let again = call(&client, bearer(post("/api/v1/credits/refund", json!({"transaction_id": id})), &token)).await;
-    assert_eq!((again.body["replayed"].as_bool(), again.header("Idempotent-Replayed")), (Some(true), Some("true")));
-    let missing = call(&client, bearer(post("/api/v1/credits/refund", json!({})), &token)).await;
+    let again = call(&client, bearer(post("/api/v1/credits/refund", json!({"transaction_id": id})), ADMIN)).await;
+    assert_eq!((again.body["replayed"].as_bool(), again.header("Idempotent-Replayed")), (Some(true), Some("true")), "ADMIN_TOKEN acts as the service");
+    let missing = call(&client, bearer(post("/api/v1/credits/refund", json!({})), SERVICE)).await;
     assert_eq!((missing.status, missing.code()), (400, "invalid_request"));
-    let unknown = call(&client, bearer(post("/api/v1/credits/refund", json!({"transaction_id": "ctx_nope"})), &token)).await;
+    let unknown = call(&client, bearer(post("/api/v1/credits/refund", json!({"transaction_id": "ctx_nope"})), SERVICE)).await;
     assert_eq!(unknown.status, 404);
     assert_eq!(reconcile_drift(&client).await, 0);
 }
@@ -302,7 +324,7 @@ async fn allocate_funds_only_the_callers_own_keys() {
     let replay = call(&client, bearer(post(&path, json!({"amount": 30})), &token).with_header("idempotency-key", "alloc-1")).await;
     assert_eq!(replay.header("Idempotent-Replayed"), Some("true"));
     let foreign = call(&client, bearer(post(&format!("/api/v1/api-keys/{OTHER_KEY}/allocate"), json!({"amount": 1})), &token)).await;
-    assert_eq!((foreign.status, foreign.code()), (403, "forbidden"));
+    assert_eq!((foreign.status, foreign.code()), (404, "not_found"), "another user's key looks like no key: ids cannot be probed");
     let by_key = call(&client, post(&path, json!({"amount": 1})).with_header("x-api-key", KEY)).await;
     assert_eq!((by_key.status, by_key.code()), (403, "forbidden"));
     let unknown = call(&client, bearer(post("/api/v1/api-keys/fltr_none_0000000/allocate", json!({"amount": 1})), &stranger)).await;
@@ -351,14 +373,28 @@ async fn stripe_checkout_events_grant_once_and_bad_deliveries_grant_nothing() {
     assert_eq!((stale.status, stale.code()), (400, "invalid_signature"));
     let unsigned = call(&client, HttpRequest::new("POST", "/api/v1/webhooks/stripe", "req_test", now()).with_body(paid.clone())).await;
     assert_eq!((unsigned.status, unsigned.code()), (400, "invalid_signature"));
+    // Paid but not creditable: 500 (Stripe retries; a 4xx would end its retries), recorded for
+    // the operator, counted in /health and listed by reconcile.
     let stranger = stripe_event("evt_7", "checkout.session.completed", json!({"id": "cs_test_4", "client_reference_id": "nobody", "payment_status": "paid", "metadata": {"credits": "9"}}));
     let unknown = call(&client, webhook(&stranger, now_s, WHSEC)).await;
-    assert_eq!((unknown.status, unknown.code()), (404, "not_found"));
+    assert_eq!((unknown.status, unknown.code()), (500, "purchase_not_credited"));
+    assert_eq!(call(&client, webhook(&stranger, now_s, WHSEC)).await.status, 500, "a redelivery is counted again");
     let no_credits = stripe_event("evt_8", "checkout.session.completed", json!({"id": "cs_test_5", "client_reference_id": "buyer", "payment_status": "paid"}));
-    assert_eq!(call(&client, webhook(&no_credits, now_s, WHSEC)).await.status, 400);
+    assert_eq!(call(&client, webhook(&no_credits, now_s, WHSEC)).await.code(), "purchase_not_credited");
+    assert_eq!(scalar(&client, "SELECT string_agg(payment_id || ':' || reason || ':' || attempts, ',' ORDER BY payment_id) FROM credit_unfulfilled_purchases").await, "cs_test_4:unknown_user:2,cs_test_5:bad_credits:1");
+    assert_eq!(call(&client, get("/health")).await.body["unfulfilled_purchases"], 2);
+    let report = call(&client, bearer(get("/admin/reconcile"), ADMIN)).await;
+    assert_eq!((report.body["ok"].as_bool(), report.body["unfulfilled_purchases"].as_array().map(Vec::len)), (Some(false), Some(2)));
+    // The buyer appears (say, the account was restored): the next retry credits it and clears it.
+    user(&client, "nobody", None).await;
+    assert_eq!(call(&client, webhook(&stranger, now_s, WHSEC)).await.body["granted"], 9);
+    assert_eq!(call(&client, get("/health")).await.body["unfulfilled_purchases"], 1);
+    // A 100 %-off coupon completes with no_payment_required: nothing else follows, so it grants.
+    let free = stripe_event("evt_9", "checkout.session.completed", json!({"id": "cs_test_6", "client_reference_id": "buyer", "payment_status": "no_payment_required", "metadata": {"credits": "10"}}));
+    assert_eq!(call(&client, webhook(&free, now_s, WHSEC)).await.body["granted"], 10);
 
-    assert_eq!(scalar(&client, "SELECT credits FROM users WHERE id = 'buyer'").await, "105");
-    assert_eq!(scalar(&client, "SELECT total_credits_purchased FROM users WHERE id = 'buyer'").await, "105");
+    assert_eq!(scalar(&client, "SELECT credits FROM users WHERE id = 'buyer'").await, "115");
+    assert_eq!(scalar(&client, "SELECT total_credits_purchased FROM users WHERE id = 'buyer'").await, "115");
     assert_eq!(reconcile_drift(&client).await, 0);
 }
 
@@ -376,6 +412,8 @@ async fn admin_routes_need_the_admin_token() {
         assert_eq!(wrong.status, 401, "{path}");
         let session = call(&client, bearer(request(), &token)).await;
         assert_eq!((session.status, session.code()), (403, "forbidden"), "{path}");
+        let service = call(&client, bearer(request(), SERVICE)).await;
+        assert_eq!((service.status, service.code()), (403, "forbidden"), "{path}: the service is not the admin");
     }
     let migrate = call(&client, admin(HttpRequest::new("POST", "/admin/migrate", "req_test", now()))).await;
     assert_eq!((migrate.status, migrate.body["ok"].as_bool(), migrate.body["applied"].as_array().map(Vec::len)), (200, Some(true), Some(0)));
@@ -397,7 +435,8 @@ async fn admin_routes_need_the_admin_token() {
     let bare = TestDb::new("http_admin_bare").await;
     let bare_client = bare.client().await;
     let fresh = call(&bare_client, admin(HttpRequest::new("POST", "/admin/migrate", "req_test", now()))).await;
-    assert_eq!((fresh.status, fresh.body["applied"].as_array().map(Vec::len)), (200, Some(3)));
+    let expected = fltr_credits::schema::fltr::migrations().len();
+    assert_eq!((fresh.status, fresh.body["applied"].as_array().map(Vec::len)), (200, Some(expected)));
     assert_eq!(call(&bare_client, get("/health")).await.status, 200, "migrated through the API");
 }
 
