@@ -4,11 +4,11 @@
 
 mod common;
 
+use common::http::*;
 use common::*;
 use fltr_credits::core::account::Account;
 use fltr_credits::core::session::sign;
-use fltr_credits::core::stripe;
-use fltr_credits::http::{self, Config, HttpRequest, HttpResponse};
+use fltr_credits::http::{self, HttpRequest};
 use fltr_credits::migrator::Session;
 use fltr_credits::sql::executor::Executor;
 use fltr_credits::sql::failure::DbFailure;
@@ -16,76 +16,6 @@ use fltr_credits::sql::Statement;
 use serde_json::{json, Value};
 use tokio_postgres::Client;
 
-const SECRET: &str = "test-secret-0123456789abcdefghijklmnopqrstuvwxyz";
-const WHSEC: &str = "whsec_http_api_test";
-const ADMIN: &str = "admin-token-0123456789";
-const SERVICE: &str = "service-token-0123456789";
-const KEY: &str = "fltr_live_http_key_0001";
-const OTHER_KEY: &str = "fltr_live_http_key_0002";
-
-fn config() -> Config {
-    Config {
-        better_auth_secret: SECRET.into(),
-        stripe_webhook_secret: WHSEC.into(),
-        admin_token: ADMIN.into(),
-        service_token: SERVICE.into(),
-        cors_origins: vec!["https://app.example".into()],
-    }
-}
-
-struct Answer {
-    status: u16,
-    body: Value,
-    response: HttpResponse,
-}
-
-impl Answer {
-    fn code(&self) -> &str {
-        self.body["error"]["code"].as_str().unwrap_or("")
-    }
-    fn header(&self, name: &str) -> Option<&str> {
-        self.response.header(name)
-    }
-}
-
-async fn call(client: &Client, request: HttpRequest) -> Answer {
-    let response = http::handle(&Native(client), &config(), &request).await;
-    assert_eq!(response.header("X-Request-Id"), Some("req_test"), "every answer carries the request id");
-    Answer { status: response.status, body: response.body.clone().unwrap_or(Value::Null), response }
-}
-
-fn get(path: &str) -> HttpRequest {
-    HttpRequest::new("GET", path, "req_test", now())
-}
-
-fn post(path: &str, body: Value) -> HttpRequest {
-    HttpRequest::new("POST", path, "req_test", now()).with_header("content-type", "application/json").with_body(body.to_string())
-}
-
-fn bearer(request: HttpRequest, token: &str) -> HttpRequest {
-    request.with_header("authorization", &format!("Bearer {token}"))
-}
-
-/// A user with a live Better Auth session (token `tok_<id>`), funded through the engine.
-async fn signed_in(client: &Client, id: &str, credits: i64) -> String {
-    user(client, id, None).await;
-    let token = format!("tok_{id}");
-    client
-        .execute(
-            "INSERT INTO sessions (id, expires_at, token, updated_at, user_id) VALUES ($1, (now() at time zone 'utc') + interval '1 day', $2, now(), $3)",
-            &[&format!("s_{id}"), &token, &id],
-        )
-        .await
-        .unwrap();
-    if credits > 0 {
-        fund(client, Account::user(id).unwrap(), credits).await;
-    }
-    token
-}
-
-fn consume_body(amount: i64) -> Value {
-    json!({"amount": amount, "operation": "document.process", "resource_id": "doc_1", "metadata": {"pages": 3}})
-}
 
 #[tokio::test]
 async fn health_reports_database_and_schema() {
@@ -339,10 +269,6 @@ fn stripe_event(id: &str, kind: &str, session: Value) -> Vec<u8> {
     serde_json::to_vec_pretty(&json!({"id": id, "object": "event", "type": kind, "data": {"object": session}})).unwrap()
 }
 
-fn webhook(body: &[u8], signed_at: i64, secret: &str) -> HttpRequest {
-    let header = format!("t={signed_at},v1={}", stripe::sign(secret, signed_at, body));
-    HttpRequest::new("POST", "/api/v1/webhooks/stripe", "req_test", now()).with_header("stripe-signature", &header).with_body(body.to_vec())
-}
 
 #[tokio::test]
 async fn stripe_checkout_events_grant_once_and_bad_deliveries_grant_nothing() {

@@ -1,6 +1,8 @@
 //! Shared test support: a throwaway database per test on the real Postgres, dropped afterwards.
 #![allow(dead_code)]
 
+pub mod http;
+
 use fltr_credits::adapters::native::database;
 use std::sync::atomic::{AtomicU32, Ordering};
 use tokio_postgres::Client;
