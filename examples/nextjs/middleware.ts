@@ -5,7 +5,7 @@ import { NextResponse, type NextRequest } from 'next/server';
 import { credentialFromRequest, limitHeaders, type CreditError } from 'fltr-credits';
 import { loadCredits, withCredits } from './lib/credits';
 
-/** What each API route costs; 0 = authenticate and check only (nothing is written). */
+/** What each API route costs; 0 = authenticate only (nothing is written, nothing is charged). */
 const COSTS: Record<string, number> = { '/api/documents': 5, '/api/balance': 0 };
 
 function refuse(error: CreditError) {
@@ -25,13 +25,17 @@ export async function middleware(request: NextRequest) {
       return NextResponse.json({ error: { code: 'unauthenticated', message: 'sign in or send an API key' } }, { status: 401 });
     }
     const operation = `api${request.nextUrl.pathname.slice(4).replaceAll('/', '.')}`;
-    const outcome = await withCredits((credits) =>
-      cost > 0 ? credits.consume({ credential, amount: cost, operation }) : credits.check({ credential, amount: 0 }),
-    );
-    // The route learns who paid from headers only the middleware sets.
     const forwarded = new Headers(request.headers);
-    forwarded.set('x-fltr-charged', JSON.stringify(outcome.charged));
     forwarded.set('x-fltr-credential', JSON.stringify(credential));
+    if (cost === 0) {
+      // A free route still needs a valid credential (`check` takes amount >= 1: a check of 0
+      // would answer "allowed" for an empty account, so it is not a sign-in test).
+      await withCredits((credits) => credits.authenticate(credential));
+      return NextResponse.next({ request: { headers: forwarded } });
+    }
+    const outcome = await withCredits((credits) => credits.consume({ credential, amount: cost, operation }));
+    // The route learns who paid from headers only the middleware sets.
+    forwarded.set('x-fltr-charged', JSON.stringify(outcome.charged));
     const response = NextResponse.next({ request: { headers: forwarded } });
     for (const [name, value] of Object.entries(limitHeaders(outcome))) response.headers.set(name, value);
     response.headers.set('X-Credits-Balance', String(outcome.balance));

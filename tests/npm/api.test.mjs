@@ -9,6 +9,7 @@ import {
   limitHeaders, migrations, migrationSql,
 } from 'fltr-credits/node.js';
 import { throwawayDatabase, connect, user, team, apiKey, session, scalar } from './helpers.mjs';
+import pg from 'pg';
 import { startRelay } from './relay.mjs';
 import { Pool as NeonPool, neonConfig } from '@neondatabase/serverless';
 import ws from 'ws';
@@ -203,7 +204,7 @@ test('a session credential pays in one statement; an expired session is unauthen
   const unknownKey = await rejection(credits.consume({ credential: { kind: 'api_key', value: 'fltr_no_such_key_000' }, amount: 1, operation: 'api.call' }));
   assert.equal(unknownKey.code, 'unauthenticated');
   assert.equal((await rejection(credits.consume({ apiKey: 'fltr_no_such_key_000', amount: 1, operation: 'api.call' }))).code, 'not_found');
-  const unknownBearer = await rejection(credits.check({ credential: { kind: 'bearer', value: 'nobody_at_all' }, amount: 0 }));
+  const unknownBearer = await rejection(credits.check({ credential: { kind: 'bearer', value: 'nobody_at_all' }, amount: 1 }));
   assert.equal(unknownBearer.code, 'unauthenticated');
   // A raw session token as bearer (Better Auth's bearer plugin) pays in ONE statement.
   let statements = 0;
@@ -214,8 +215,11 @@ test('a session credential pays in one statement; an expired session is unauthen
 });
 
 test('check, balance, transactions, refund and allocate return the contract objects', async () => {
-  const check = await credits.check({ userId: 'alice', amount: 0 });
+  const check = await credits.check({ userId: 'alice', amount: 1 });
   assert.equal(check.ok, true);
+  // A check of 0 would let an empty account through a gate built on it (API.md: invalid_amount).
+  assert.equal((await rejection(credits.check({ userId: 'alice', amount: 0 }))).code, 'invalid_amount');
+  assert.equal((await rejection(credits.check({ userId: 'alice' }))).code, 'invalid_request');
   assert.equal('transaction_id' in check, false);
   const balance = await credits.balance({ userId: 'bob' });
   assert.equal(balance.user.id, 'bob');
@@ -292,6 +296,51 @@ test('driver failures map by SQLSTATE: no code is database_unavailable, missing 
   // Plain arrays (postgres.js, neon's sql) are accepted as rows.
   const arrays = createCredits({ query: async (text, params) => (await client.query(text, params)).rows });
   assert.equal((await arrays.balance({ userId: 'alice' })).user.id, 'alice');
+});
+
+test('"database_unavailable" means nothing was written: with the pool\'s lock_timeout, a blocked debit gives up and never commits later', async () => {
+  // The package cannot set timeouts on the caller's pool; node-postgres sends these server-side
+  // settings at connect (README "Timeouts"). A client-side query_timeout alone would not stop
+  // the statement: it would commit once the lock is released.
+  const pool = new pg.Pool({ connectionString: db.url, lock_timeout: 300, statement_timeout: 5000, max: 2 });
+  const holder = await connect(db.url);
+  try {
+    const before = await scalar(client, 'SELECT count(*) FROM credit_transactions');
+    const balance = await scalar(client, "SELECT credits FROM users WHERE id = 'alice'");
+    await holder.query('BEGIN');
+    await holder.query("SELECT credits FROM users WHERE id = 'alice' FOR UPDATE");
+    const blocked = await rejection(createCredits(pool).consume({ userId: 'alice', amount: 5, operation: 'x' }));
+    assert.deepEqual([blocked.code, blocked.status], ['database_unavailable', 503]);
+    assert.doesNotMatch(blocked.message, /lock timeout|canceling/, 'no database text in the message');
+    await holder.query('COMMIT');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(await scalar(client, 'SELECT count(*) FROM credit_transactions'), before);
+    assert.equal(await scalar(client, "SELECT credits FROM users WHERE id = 'alice'"), balance);
+  } finally {
+    await holder.end();
+    await pool.end();
+  }
+});
+
+test('an idempotency race inside the caller\'s own transaction is idempotency_conflict, and the retry after ROLLBACK replays', async () => {
+  const [a, b] = [await connect(db.url), await connect(db.url)];
+  try {
+    const request = { userId: 'alice', amount: 2, operation: 'x', idempotencyKey: 'npm-tx-race-1' };
+    await a.query('BEGIN');
+    await b.query('BEGIN');
+    const first = await createCredits(a).consume(request);
+    const racing = rejection(createCredits(b).consume(request));
+    await new Promise((r) => setTimeout(r, 300));
+    await a.query('COMMIT');
+    const error = await racing;
+    assert.equal(error.code, 'idempotency_conflict');
+    await b.query('ROLLBACK');
+    const retried = await createCredits(b).consume(request);
+    assert.deepEqual([retried.replayed, retried.transaction_id], [true, first.transaction_id]);
+  } finally {
+    await a.end();
+    await b.end();
+  }
 });
 
 test('formatCredits, balanceStatus', () => {

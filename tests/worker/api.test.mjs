@@ -8,6 +8,7 @@ let worker, auth, alice, bob;
 const KEY = 'fltr_live_e2e_key_alice_0001';
 const BOB_KEY = 'fltr_live_e2e_key_bob_00002';
 const adminAuth = { authorization: `Bearer ${SECRETS.ADMIN_TOKEN}` };
+const serviceAuth = { authorization: `Bearer ${SECRETS.SERVICE_TOKEN}` };
 const as = (session) => ({ authorization: `Bearer ${session.token}` });
 const consumeBody = (amount) => ({ amount, operation: 'document.process', resource_id: 'doc_1', metadata: { pages: 3 } });
 const api = (path, options) => call(worker.base, path, options);
@@ -30,16 +31,17 @@ after(async () => { await worker?.stop(); });
 test('GET /health: database reachable, migrations applied, version', async () => {
   const health = await api('/health');
   assert.equal(health.status, 200);
-  assert.deepEqual({ ...health.body, version: undefined }, { status: 'ok', database: 'ok', schema: 'ok', version: undefined });
+  assert.deepEqual({ ...health.body, version: undefined }, { status: 'ok', database: 'ok', schema: 'ok', unfulfilled_purchases: 0, version: undefined });
   assert.match(health.body.version, /^\d+\.\d+\.\d+/);
   assert.ok(health.headers.get('x-request-id'));
 });
 
-test('unknown routes and methods are 404 not_found', async () => {
-  for (const [path, method] of [['/nope', 'GET'], ['/api/v1/credits/consume', 'GET'], ['/health', 'POST']]) {
+test('unknown routes are 404 not_found; a served path with another method is 405 with Allow', async () => {
+  const unknown = await api('/nope');
+  assert.deepEqual([unknown.status, unknown.body.error.code], [404, 'not_found']);
+  for (const [path, method, allow] of [['/api/v1/credits/consume', 'GET', 'POST, OPTIONS'], ['/health', 'POST', 'GET, OPTIONS'], ['/api/v1/credits/balance', 'DELETE', 'GET, OPTIONS']]) {
     const answer = await api(path, { method });
-    assert.equal(answer.status, 404);
-    assert.equal(answer.body.error.code, 'not_found');
+    assert.deepEqual([answer.status, answer.body.error.code, answer.headers.get('allow')], [405, 'method_not_allowed', allow]);
   }
 });
 
@@ -119,8 +121,8 @@ test('allocate funds an own key; API keys consume within limits; 429 carries Ret
   assert.equal(allocated.body.balance, 30);
   assert.equal(allocated.body.charged.id, 'fltr****0001');
   const foreign = await api(`/api/v1/api-keys/${BOB_KEY}/allocate`, { method: 'POST', headers: as(alice), body: { amount: 1 } });
-  assert.equal(foreign.status, 403);
-  assert.equal(foreign.body.error.code, 'forbidden');
+  assert.equal(foreign.status, 404, 'another user\'s key looks like no key');
+  assert.equal(foreign.body.error.code, 'not_found');
   const missing = await api('/api/v1/api-keys/fltr_missing_key_000000/allocate', { method: 'POST', headers: as(alice), body: { amount: 1 } });
   assert.equal(missing.status, 404);
 
@@ -190,16 +192,18 @@ test('check decides without writing; balance and transactions page through the l
   assert.equal(byKey.body.api_key.daily_limit, 20);
 });
 
-test('refund gives a usage back once', async () => {
+test('refund is the service credential\'s: the charged user and a stranger get 403, the service refunds once', async () => {
   const usage = await api('/api/v1/credits/consume', { method: 'POST', headers: as(alice), body: consumeBody(4) });
   const id = usage.body.transaction_id;
-  const stranger = await api('/api/v1/credits/refund', { method: 'POST', headers: as(bob), body: { transaction_id: id } });
-  assert.equal(stranger.status, 404);
-  const refund = await api('/api/v1/credits/refund', { method: 'POST', headers: as(alice), body: { transaction_id: id } });
-  assert.equal(refund.status, 200);
+  for (const session of [alice, bob]) {
+    const refused = await api('/api/v1/credits/refund', { method: 'POST', headers: as(session), body: { transaction_id: id } });
+    assert.deepEqual([refused.status, refused.body.error.code], [403, 'forbidden']);
+  }
+  const refund = await api('/api/v1/credits/refund', { method: 'POST', headers: serviceAuth, body: { transaction_id: id } });
+  assert.equal(refund.status, 200, JSON.stringify(refund.body));
   assert.equal(refund.body.refunded, 4);
   assert.equal(refund.body.balance, usage.body.balance + 4);
-  const again = await api('/api/v1/credits/refund', { method: 'POST', headers: as(alice), body: { transaction_id: id } });
+  const again = await api('/api/v1/credits/refund', { method: 'POST', headers: adminAuth, body: { transaction_id: id } });
   assert.equal(again.body.replayed, true);
   assert.equal(again.headers.get('idempotent-replayed'), 'true');
 });
@@ -230,7 +234,8 @@ test('Stripe webhook: signed checkout grants once; forged, stale or unknown-user
   const unsigned = await api('/api/v1/webhooks/stripe', { method: 'POST', raw: paid });
   assert.equal(unsigned.status, 400);
   const nobody = await send(event('evt_e2e_5', 'checkout.session.completed', { id: 'cs_test_e2e_4', client_reference_id: 'user_nobody', payment_status: 'paid', metadata: { credits: '9' } }));
-  assert.equal(nobody.status, 404);
+  assert.deepEqual([nobody.status, nobody.body.error.code], [500, 'purchase_not_credited'], 'paid but not creditable: Stripe must retry');
+  assert.equal((await api('/health')).body.unfulfilled_purchases, 1);
   const after = (await api('/api/v1/credits/balance', { headers: as(bob) })).body.user;
   assert.equal(after.credits, before + 50);
   assert.equal(after.total_credits_purchased, 50);
@@ -247,6 +252,8 @@ test('admin routes: 401 without the token, 403 with a session, work with ADMIN_T
     const session = await api(path, { method, body, headers: as(bob) });
     assert.equal(session.status, 403, path);
     assert.equal(session.body.error.code, 'forbidden');
+    const service = await api(path, { method, body, headers: serviceAuth });
+    assert.equal(service.status, 403, `${path}: the service is not the admin`);
   }
   const migrate = await api('/admin/migrate', { method: 'POST', headers: adminAuth });
   assert.equal(migrate.status, 200, JSON.stringify(migrate.body));

@@ -46,8 +46,9 @@ async function admin(sql) {
   try { await client.query(sql); } finally { await client.end(); }
 }
 
-/** Starts everything; returns { base, pool, databaseUrl, database, stop }. */
-export async function startWorker(label, { hyperdriveUrl } = {}) {
+/** Starts everything; returns { base, pool, databaseUrl, database, stop }. `vars` are extra
+ * [vars] of the Worker (e.g. short DB_LOCK_TIMEOUT_MS for the timeout tests). */
+export async function startWorker(label, { hyperdriveUrl, vars = {} } = {}) {
   const database = `fltr_worker_e2e_${label}_${process.pid}`;
   await admin(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
   await admin(`CREATE DATABASE "${database}"`);
@@ -73,6 +74,7 @@ export async function startWorker(label, { hyperdriveUrl } = {}) {
     `localConnectionString = ${JSON.stringify(hyperdrive.toString())}`,
     '[vars]',
     `CORS_ORIGINS = ${JSON.stringify(JSON.stringify([ORIGIN]))}`,
+    ...Object.entries(vars).map(([name, value]) => `${name} = ${JSON.stringify(String(value))}`),
     '',
   ].join('\n'));
   writeFileSync(join(dir, '.dev.vars'), Object.entries(SECRETS).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
