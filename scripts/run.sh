@@ -61,10 +61,15 @@ if [ ! -f "$env_file" ]; then
   env_file=.fltr/dev.vars
   if [ ! -f "$env_file" ]; then
     random() { node -e "console.log(require('crypto').randomBytes(24).toString('hex'))"; }
-    printf 'BETTER_AUTH_SECRET=%s\nSTRIPE_WEBHOOK_SECRET=whsec_%s\nADMIN_TOKEN=%s\n' "${BETTER_AUTH_SECRET:-$(random)}" "$(random)" "$(random)" > "$env_file"
+    printf 'BETTER_AUTH_SECRET=%s\nSTRIPE_WEBHOOK_SECRET=whsec_%s\nADMIN_TOKEN=%s\nSERVICE_TOKEN=%s\n' "${BETTER_AUTH_SECRET:-$(random)}" "$(random)" "$(random)" "$(random)" > "$env_file"
   fi
+  # A file generated before SERVICE_TOKEN existed gets one (the backend's credential: refunds).
+  grep -q '^SERVICE_TOKEN=' "$env_file" || printf 'SERVICE_TOKEN=%s\n' "$(node -e "console.log(require('crypto').randomBytes(24).toString('hex'))")" >> "$env_file"
 fi
 admin_token=$(sed -n 's/^ADMIN_TOKEN=//p' "$env_file")
+# Without a SERVICE_TOKEN in a hand-written .dev.vars, ADMIN_TOKEN acts as the service (API.md).
+service_token=$(sed -n 's/^SERVICE_TOKEN=//p' "$env_file")
+service_token="${service_token:-$admin_token}"
 
 # Hyperdrive's local binding needs a password in the URL (trust auth ignores it) and no TLS.
 CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE=$(node -e "
@@ -92,6 +97,9 @@ cat <<MSG
        -H 'Content-Type: application/json' -H 'Idempotency-Key: demo-1' -d '{"amount": 5, "operation": "document.process"}'
   curl -s -X POST http://127.0.0.1:${worker_port}/api/v1/credits/consume -H 'x-api-key: ${demo_key}' \\
        -H 'Content-Type: application/json' -d '{"amount": 1, "operation": "document.process"}' -i
+  # The backend that ran a job refunds it (service credential; a session or API key gets 403):
+  curl -s -X POST http://127.0.0.1:${worker_port}/api/v1/credits/refund -H 'Authorization: Bearer ${service_token}' \\
+       -H 'Content-Type: application/json' -d '{"transaction_id": "<transaction_id from a consume>"}'
   curl -s http://127.0.0.1:${worker_port}/admin/reconcile -H 'Authorization: Bearer ${admin_token}'
 MSG
 wait "$wrangler_pid"
