@@ -52,7 +52,7 @@ async function rejection(promise) {
 
 test('the migrations are the generator\'s, byte for byte the files of migrations/', () => {
   const files = migrations();
-  assert.deepEqual(files.map((m) => m.tag), ['0000_nifty_bruce_banner', '0001_abandoned_human_fly', '0002_exact_usage_windows']);
+  assert.deepEqual(files.map((m) => m.tag), ['0000_nifty_bruce_banner', '0001_abandoned_human_fly', '0002_exact_usage_windows', '0003_money_safety']);
   for (const file of files) {
     assert.equal(file.up, readFileSync(new URL(`../../migrations/${file.tag}.sql`, import.meta.url), 'utf8'));
     assert.equal(file.down, readFileSync(new URL(`../../migrations/down/${file.tag}.sql`, import.meta.url), 'utf8'));

@@ -293,6 +293,11 @@ pub async fn main_with(cli: Cli) -> i32 {
             } else {
                 eprintln!("error[{}]: {error}", error.code());
             }
+            // The operator running the CLI may read the database's own words (an HTTP body never
+            // carries them); on stderr, so `--json` stdout stays one object.
+            if let Some(detail) = error.detail().filter(|detail| !detail.is_empty() && *detail != error.to_string()) {
+                eprintln!("  detail: {detail}");
+            }
             error.exit_code()
         }
     }
