@@ -58,7 +58,8 @@ pub fn verify(header: Option<&str>, body: &[u8], secret: &str, now: Timestamp) -
     if !signatures.iter().any(|candidate| constant_time_eq(candidate.as_bytes(), expected.as_bytes())) {
         return Err(invalid("no Stripe signature matches the payload and the webhook secret"));
     }
-    if now.unix_seconds() - timestamp > TOLERANCE_SECONDS {
+    // Saturating: a signed `t` near i64::MIN must not wrap into "fresh" (found by cargo fuzz).
+    if now.unix_seconds().saturating_sub(timestamp) > TOLERANCE_SECONDS {
         return Err(invalid("Stripe signature is older than 300 seconds"));
     }
     Ok(timestamp)
@@ -71,6 +72,14 @@ mod tests {
     const SECRET: &str = "whsec_test_secret";
     const BODY: &[u8] = b"{\n  \"id\": \"evt_test_webhook\",\n  \"object\": \"event\"\n}";
     const V1: &str = "4f1cd7feda9826e746b7d482c4badebb657398df1099e1046364f6196a230150";
+
+    #[test]
+    fn a_timestamp_at_the_edge_of_i64_is_stale_not_a_wrap() {
+        for t in [i64::MIN, i64::MIN + 12] {
+            let header = format!("t={t},v1={}", sign(SECRET, t, b""));
+            assert_eq!(verify(Some(&header), b"", SECRET, at(1_764_064_800)).unwrap_err().code(), "invalid_signature");
+        }
+    }
 
     fn at(seconds: i64) -> Timestamp {
         Timestamp::from_unix_seconds(seconds)

@@ -83,7 +83,7 @@ impl Cursor {
         }
         let bytes = (0..text.len())
             .step_by(2)
-            .map(|i| text.get(i..i + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok()))
+            .map(|i| text.get(i..i + 2).filter(|pair| pair.bytes().all(|b| b.is_ascii_hexdigit())).and_then(|pair| u8::from_str_radix(pair, 16).ok()))
             .collect::<Option<Vec<u8>>>()
             .ok_or_else(invalid)?;
         let plain = String::from_utf8(bytes).map_err(|_| invalid())?;

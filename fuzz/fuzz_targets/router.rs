@@ -1,0 +1,41 @@
+//! `http::router::match_path` on arbitrary UTF-8 paths, and `core::session::percent_decode`.
+//!
+//! Properties beyond "never panics": a matched route's method is one the route table lists; an
+//! `Allocate` key, re-encoded, routes back to the same key; `percent_decode` never grows its input
+//! and inverts percent-encoding.
+#![no_main]
+
+use fltr_credits::core::session::percent_decode;
+use fltr_credits::http::router::{match_path, Route, ROUTES};
+use libfuzzer_sys::fuzz_target;
+
+/// Escapes every byte that is not an RFC 3986 unreserved character.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 3);
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(path) = std::str::from_utf8(data) else { return };
+
+    if let Some((method, route)) = match_path(path) {
+        assert!(ROUTES.iter().any(|(listed, _)| *listed == method), "{method} is not in ROUTES");
+        if let Route::Allocate(key) = &route {
+            assert!(!key.is_empty());
+            let again = match_path(&format!("/api/v1/api-keys/{}/allocate", percent_encode(key)));
+            assert_eq!(again, Some(("POST", route.clone())), "re-encoded key {key:?}");
+        }
+    }
+
+    if let Some(decoded) = percent_decode(path) {
+        assert!(decoded.len() <= path.len());
+        assert_eq!(percent_decode(&percent_encode(&decoded)).as_deref(), Some(decoded.as_str()));
+    }
+});
