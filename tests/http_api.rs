@@ -443,3 +443,45 @@ async fn a_consume_is_one_statement_for_sessions_cookies_and_keys() {
         assert_eq!(counting.statements.get(), expected, "case {index}");
     }
 }
+
+#[tokio::test]
+async fn the_service_acts_for_the_account_it_names() {
+    let db = TestDb::migrated("http_service").await;
+    let client = db.client().await;
+    let token = signed_in(&client, "owner", 0).await;
+    team(&client, "t1", Some("owner")).await;
+    client.execute("UPDATE users SET team_id = 't1' WHERE id = 'owner'", &[]).await.unwrap();
+    fund(&client, Account::team("t1").unwrap(), 50).await;
+    team(&client, "orphan", None).await;
+    api_key(&client, KEY, "owner", None, Some(3), None).await;
+    fund(&client, Account::api_key(KEY).unwrap(), 10).await;
+    let service = |body: Value| bearer(post("/api/v1/credits/consume", body), SERVICE);
+    let with = |field: &str, id: &str| {
+        let mut body = consume_body(2);
+        body[field] = json!(id);
+        body
+    };
+    let by_team = call(&client, service(with("team_id", "t1"))).await;
+    assert_eq!((by_team.status, by_team.body["charged"]["kind"].as_str(), by_team.body["balance"].as_i64()), (200, Some("team"), Some(48)));
+    assert_eq!(scalar(&client, "SELECT user_id FROM credit_transactions WHERE type = 'usage' AND team_id = 't1'").await, "owner", "attributed to the owner");
+    let by_user = call(&client, service(with("user_id", "owner"))).await;
+    assert_eq!((by_user.body["charged"]["kind"].as_str(), by_user.body["balance"].as_i64()), (Some("team"), Some(46)), "a member's usage draws on the team pool");
+    let by_key = call(&client, service(with("api_key_id", KEY))).await;
+    assert_eq!((by_key.status, by_key.body["limits"]["daily"]["used"].as_i64()), (200, Some(2)), "a key's limits still hold for the service");
+    assert_eq!(call(&client, service(with("api_key_id", KEY))).await.code(), "daily_limit_exceeded");
+    for (field, id, status, code) in [("team_id", "orphan", 400, "invalid_request"), ("team_id", "nope", 404, "not_found"), ("api_key_id", "fltr_nope_000000000", 404, "not_found"), ("user_id", "nope", 404, "not_found")] {
+        let answer = call(&client, service(with(field, id))).await;
+        assert_eq!((answer.status, answer.code()), (status, code), "{field}={id}");
+    }
+    let two = call(&client, service(json!({"amount": 1, "operation": "x", "user_id": "owner", "team_id": "t1"}))).await;
+    assert_eq!((two.status, two.code()), (400, "invalid_request"));
+    let check = call(&client, bearer(post("/api/v1/credits/check", json!({"amount": 46, "team_id": "t1"})), SERVICE)).await;
+    assert_eq!((check.status, check.body["balance"].as_i64()), (200, Some(46)));
+    let reads = call(&client, bearer(get("/api/v1/credits/transactions").with_query("team_id=t1&limit=1"), SERVICE)).await;
+    assert_eq!(reads.body["transactions"].as_array().map(Vec::len), Some(1));
+    let balance = call(&client, bearer(get("/api/v1/credits/balance").with_query("user_id=owner"), SERVICE)).await;
+    assert_eq!(balance.body["team"]["credits"], 46);
+    assert_eq!(call(&client, bearer(get("/api/v1/credits/balance"), SERVICE)).await.code(), "invalid_request", "the service names an account");
+    assert_eq!(call(&client, bearer(get("/api/v1/credits/balance").with_query("limt=1"), &token)).await.code(), "invalid_request", "unknown query parameter");
+    assert_eq!(reconcile_drift(&client).await, 0);
+}
