@@ -197,9 +197,7 @@ mod timeouts {
         let client = db.client().await;
         let token = signed_in(&client, "u1", 100).await;
         let before = ledger_rows(&client).await;
-        let holder = db.client().await;
-        holder.batch_execute("BEGIN; SELECT credits FROM users WHERE id = 'u1' FOR UPDATE").await.unwrap();
-        let short = fltr_credits::adapters::native::database::connect(&format!("{}?options=-c%20lock_timeout%3D300ms", db.url)).await.unwrap();
+        let (holder, short) = user_row_locked_elsewhere(&db, "u1").await;
         let started = std::time::Instant::now();
         let answer = call(&short, bearer(post("/api/v1/credits/consume", consume_body(10)), &token)).await;
         assert_client_error(&answer, 503, "database_unavailable", "consume behind a lock");
@@ -218,6 +216,15 @@ mod timeouts {
         assert_eq!(scalar(&client, "current_setting('lock_timeout')").await, "5s");
         assert_eq!(scalar(&client, "current_setting('statement_timeout')").await, "5min");
     }
+}
+
+/// Another session holds `user`'s row (`FOR UPDATE`, transaction open); returns it and a
+/// connection whose server-side lock_timeout is 300 ms (set in the URL, as an operator could).
+async fn user_row_locked_elsewhere(db: &TestDb, user: &str) -> (Client, Client) {
+    let holder = db.client().await;
+    holder.batch_execute(&format!("BEGIN; SELECT credits FROM users WHERE id = '{user}' FOR UPDATE")).await.unwrap();
+    let short = fltr_credits::adapters::native::database::connect(&format!("{}?options=-c%20lock_timeout%3D300ms", db.url)).await.unwrap();
+    (holder, short)
 }
 
 mod overflow {
@@ -343,9 +350,7 @@ mod database_text {
         let token = signed_in(&client, "u1", 10).await;
         // A lock timeout (55P03) and a missing table (42P01): the body says what to do, the log
         // keeps Postgres' words with the request id.
-        let holder = db.client().await;
-        holder.batch_execute("BEGIN; SELECT credits FROM users WHERE id = 'u1' FOR UPDATE").await.unwrap();
-        let short = fltr_credits::adapters::native::database::connect(&format!("{}?options=-c%20lock_timeout%3D200ms", db.url)).await.unwrap();
+        let (holder, short) = user_row_locked_elsewhere(&db, "u1").await;
         let locked = call(&short, bearer(post("/api/v1/credits/consume", consume_body(1)), &token)).await;
         assert_eq!(locked.status, 503);
         assert!(!leaks(&locked.body), "{}", locked.body);
