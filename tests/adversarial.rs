@@ -290,10 +290,14 @@ mod stripe {
         for _ in 0..3 {
             assert_eq!(call(&client, webhook(&paid, now_s, WHSEC)).await.status, 200);
         }
-        let free = serde_json::to_vec(&json!({"id": "evt_2", "type": "checkout.session.completed", "data": {"object": {
-            "id": "cs_2", "client_reference_id": "buyer", "payment_status": "no_payment_required", "metadata": {"credits": "60"}}}}))
-        .unwrap();
-        assert_eq!(call(&client, webhook(&free, now_s, WHSEC)).await.body["granted"], 60);
+        let free = |mode: &str, session: &str| {
+            serde_json::to_vec(&json!({"id": format!("evt_{session}"), "type": "checkout.session.completed", "data": {"object": {
+                "id": session, "mode": mode, "client_reference_id": "buyer", "payment_status": "no_payment_required", "metadata": {"credits": "60"}}}}))
+            .unwrap()
+        };
+        assert_eq!(call(&client, webhook(&free("payment", "cs_2"), now_s, WHSEC)).await.body["granted"], 60);
+        // A free trial is not a purchase: cancelling before it ends must not keep credits.
+        assert_eq!(call(&client, webhook(&free("subscription", "cs_3"), now_s, WHSEC)).await.body["granted"], 0);
         // The same event signed with another secret, or replayed after the tolerance: refused.
         assert_client_error(&call(&client, webhook(&paid, now_s, "whsec_other")).await, 400, "invalid_signature", "foreign secret");
         assert_client_error(&call(&client, webhook(&paid, now_s - 3600, WHSEC)).await, 400, "invalid_signature", "replayed an hour later");

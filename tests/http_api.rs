@@ -305,9 +305,13 @@ async fn stripe_checkout_events_grant_once_and_bad_deliveries_grant_nothing() {
     let unknown = call(&client, webhook(&stranger, now_s, WHSEC)).await;
     assert_eq!((unknown.status, unknown.code()), (500, "purchase_not_credited"));
     assert_eq!(call(&client, webhook(&stranger, now_s, WHSEC)).await.status, 500, "a redelivery is counted again");
-    let no_credits = stripe_event("evt_8", "checkout.session.completed", json!({"id": "cs_test_5", "client_reference_id": "buyer", "payment_status": "paid"}));
-    assert_eq!(call(&client, webhook(&no_credits, now_s, WHSEC)).await.code(), "purchase_not_credited");
+    let bad_credits = stripe_event("evt_8", "checkout.session.completed", json!({"id": "cs_test_5", "client_reference_id": "buyer", "payment_status": "paid", "metadata": {"credits": "lots"}}));
+    assert_eq!(call(&client, webhook(&bad_credits, now_s, WHSEC)).await.code(), "purchase_not_credited");
     assert_eq!(scalar(&client, "SELECT string_agg(payment_id || ':' || reason || ':' || attempts, ',' ORDER BY payment_id) FROM credit_unfulfilled_purchases").await, "cs_test_4:unknown_user:2,cs_test_5:bad_credits:1");
+    // A checkout for another product (no metadata.credits) is not ours: 200, nothing recorded.
+    let other_product = stripe_event("evt_8b", "checkout.session.completed", json!({"id": "cs_test_5b", "client_reference_id": "buyer", "payment_status": "paid"}));
+    let ignored = call(&client, webhook(&other_product, now_s, WHSEC)).await;
+    assert_eq!((ignored.status, ignored.body["granted"].as_i64()), (200, Some(0)));
     assert_eq!(call(&client, get("/health")).await.body["unfulfilled_purchases"], 2);
     let report = call(&client, bearer(get("/admin/reconcile"), ADMIN)).await;
     assert_eq!((report.body["ok"].as_bool(), report.body["unfulfilled_purchases"].as_array().map(Vec::len)), (Some(false), Some(2)));
@@ -316,8 +320,13 @@ async fn stripe_checkout_events_grant_once_and_bad_deliveries_grant_nothing() {
     assert_eq!(call(&client, webhook(&stranger, now_s, WHSEC)).await.body["granted"], 9);
     assert_eq!(call(&client, get("/health")).await.body["unfulfilled_purchases"], 1);
     // A 100 %-off coupon completes with no_payment_required: nothing else follows, so it grants.
-    let free = stripe_event("evt_9", "checkout.session.completed", json!({"id": "cs_test_6", "client_reference_id": "buyer", "payment_status": "no_payment_required", "metadata": {"credits": "10"}}));
+    let free = stripe_event("evt_9", "checkout.session.completed", json!({"id": "cs_test_6", "mode": "payment", "client_reference_id": "buyer", "payment_status": "no_payment_required", "metadata": {"credits": "10"}}));
     assert_eq!(call(&client, webhook(&free, now_s, WHSEC)).await.body["granted"], 10);
+    // The same status on a subscription's free trial or a setup session: nothing was paid.
+    for mode in ["subscription", "setup"] {
+        let trial = stripe_event("evt_10", "checkout.session.completed", json!({"id": format!("cs_trial_{mode}"), "mode": mode, "client_reference_id": "buyer", "payment_status": "no_payment_required", "metadata": {"credits": "1000"}}));
+        assert_eq!(call(&client, webhook(&trial, now_s, WHSEC)).await.body["granted"], 0, "{mode}");
+    }
 
     assert_eq!(scalar(&client, "SELECT credits FROM users WHERE id = 'buyer'").await, "115");
     assert_eq!(scalar(&client, "SELECT total_credits_purchased FROM users WHERE id = 'buyer'").await, "115");

@@ -47,13 +47,23 @@ pub async fn stripe<E: Executor>(engine: &Engine<E>, request: &HttpRequest, conf
     let event_id = identifier("id", text(&event, "/id").ok_or_else(|| CreditError::invalid_request("event has no id"))?)?;
     let event_type = text(&event, "/type").ok_or_else(|| CreditError::invalid_request("event has no type"))?;
     let session = event.pointer("/data/object").ok_or_else(|| CreditError::invalid_request("event has no data.object"))?;
-    match (event_type, text(session, "/payment_status")) {
-        // 100 %-off coupons complete with `no_payment_required`: nothing else will follow.
-        ("checkout.session.completed", Some("paid" | "no_payment_required")) | ("checkout.session.async_payment_succeeded", _) => {}
-        ("checkout.session.completed", _) => {
+    match (event_type, text(session, "/payment_status"), text(session, "/mode")) {
+        ("checkout.session.completed", Some("paid"), _) | ("checkout.session.async_payment_succeeded", _, _) => {}
+        // A 100 %-off coupon on a one-time payment completes with `no_payment_required` and
+        // nothing else follows. In subscription or setup mode the same status means "nothing
+        // charged yet" (a free trial, a saved card): no credits for that.
+        ("checkout.session.completed", Some("no_payment_required"), Some("payment")) => {}
+        ("checkout.session.completed", Some("no_payment_required"), _) => {
+            return Ok(granted_nothing(event_id, event_type, "no_payment_required outside payment mode: nothing was paid"));
+        }
+        ("checkout.session.completed", _, _) => {
             return Ok(granted_nothing(event_id, event_type, "payment not settled yet; async_payment_succeeded will follow"));
         }
         _ => return Ok(granted_nothing(event_id, event_type, "event type grants nothing")),
+    }
+    // A checkout for something else (no credits in its metadata) is not ours to fulfil.
+    if session.pointer("/metadata/credits").is_none_or(Value::is_null) {
+        return Ok(granted_nothing(event_id, event_type, "the checkout session carries no metadata.credits: not a credits purchase"));
     }
     let session_id = identifier("data.object.id", text(session, "/id").ok_or_else(|| CreditError::invalid_request("checkout session has no id"))?)?;
     // From here on the event is Stripe's and paid for: whatever stops it from being credited is
