@@ -166,6 +166,39 @@ mod team_pool {
     }
 }
 
+/// A removal from a team and a member's in-flight debit of its pool are ordered: the removal
+/// waits for the debit (the member's row is locked first), never lets it land after it.
+#[tokio::test]
+async fn team_pool_a_removal_waits_for_an_in_flight_debit_of_the_pool() {
+    let db = TestDb::migrated("adv_team_race").await;
+    let client = db.client().await;
+    let token = signed_in(&client, "member", 0).await;
+    team(&client, "t1", Some("member")).await;
+    client.execute("UPDATE users SET team_id = 't1' WHERE id = 'member'", &[]).await.unwrap();
+    fund(&client, Account::team("t1").unwrap(), 100).await;
+    let holder = db.client().await;
+    holder.batch_execute("BEGIN; SELECT credits FROM teams WHERE id = 't1' FOR UPDATE").await.unwrap();
+    let url = db.url.clone();
+    let debit = tokio::spawn(async move {
+        let client = fltr_credits::adapters::native::database::connect(&url).await.unwrap();
+        call(&client, bearer(post("/api/v1/credits/consume", consume_body(10)), &token)).await.status
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let url = db.url.clone();
+    let removal = tokio::spawn(async move {
+        let client = fltr_credits::adapters::native::database::connect(&url).await.unwrap();
+        client.execute("UPDATE users SET team_id = NULL WHERE id = 'member'", &[]).await.unwrap();
+        std::time::Instant::now()
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!removal.is_finished(), "the removal waits while a debit of the pool is in flight");
+    holder.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(debit.await.unwrap(), 200, "the member was a member when the debit began");
+    removal.await.unwrap();
+    assert_eq!(credits(&client, "teams", "t1").await, "90");
+    books_balance(&client).await;
+}
+
 mod check {
     use super::*;
 

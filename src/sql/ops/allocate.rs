@@ -4,7 +4,10 @@
 //!
 //! Ownership comes first, even for a replay: a stored outcome is only returned to the key's owner
 //! (or the service), so another user cannot read it by guessing an idempotency key. A team key is
-//! funded from the team pool only while its owner is still a member of that team.
+//! funded from the team pool only while its owner is still a member of that team. Locks are taken
+//! key, then the owner's user row (`FOR SHARE`), then the team — the team row is locked only through
+//! the owner's row, in the users-before-teams order every statement keeps, so an allocate and a
+//! member's debit of the same pool cannot deadlock, and a removal from the team is ordered with it.
 
 use crate::core::account::mask_api_key;
 use crate::core::error::CreditError;
@@ -25,18 +28,22 @@ pub const SQL: &str = r#"WITH visible AS (
   SELECT k.api_key, k.user_id, k.team_id, k.credits FROM api_key_credits k, visible v
   WHERE k.api_key = v.api_key AND NOT EXISTS (SELECT 1 FROM prior)
   FOR UPDATE OF k
+), owner AS (
+  SELECT o.team_id FROM users o, key k
+  WHERE k.team_id IS NOT NULL AND o.id = k.user_id AND o.team_id = k.team_id
+  FOR SHARE OF o
 ), source_user AS (
   SELECT u.id, u.credits FROM users u, key k WHERE k.team_id IS NULL AND u.id = k.user_id FOR UPDATE OF u
 ), source_team AS (
-  SELECT t.id, t.credits FROM teams t, key k WHERE k.team_id IS NOT NULL AND t.id = k.team_id FOR UPDATE OF t
+  SELECT t.id, t.credits FROM teams t, owner o WHERE t.id = o.team_id FOR UPDATE OF t
 ), decision AS (
-  SELECT s.kind AS source_kind, s.id AS source_id, s.credits AS source_credits, k.api_key, k.user_id, k.team_id, CASE
-    WHEN k.team_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM users o WHERE o.id = k.user_id AND o.team_id = k.team_id)
-      THEN 'not_a_member'
+  SELECT coalesce(s.kind, 'team') AS source_kind, coalesce(s.id, k.team_id) AS source_id, s.credits AS source_credits,
+    k.api_key, k.user_id, k.team_id, CASE
+    WHEN s.id IS NULL THEN 'not_a_member'
     WHEN s.credits < $2::int THEN 'insufficient_credits'
     WHEN k.credits::bigint + $2::bigint > 2147483647 THEN 'out_of_range'
     ELSE 'ok' END AS status
-  FROM key k, (SELECT 'user' AS kind, id, credits FROM source_user UNION ALL SELECT 'team', id, credits FROM source_team) s
+  FROM key k LEFT JOIN (SELECT 'user' AS kind, id, credits FROM source_user UNION ALL SELECT 'team', id, credits FROM source_team) s ON true
 ), debit_user AS (
   UPDATE users u SET credits = u.credits - $2::int
   FROM decision d WHERE d.status = 'ok' AND d.source_kind = 'user' AND u.id = d.source_id

@@ -49,7 +49,8 @@ END)::text AS r"#
 
 /// Debit an API key's own allowance, bounded by its daily and monthly limits. A team key spends
 /// only while its owner is still a member of that team (`forbidden` otherwise: the allowance
-/// stays on the key, it is not drained). Counters add in bigint and saturate at the integer
+/// stays on the key, it is not drained); the owner's row is read `FOR SHARE`, so a removal from
+/// the team commits before or after the debit, not during it. Counters add in bigint and saturate at the integer
 /// maximum, so an unlimited key's usage can never overflow into a refusal.
 pub const CONSUME_API_KEY_SQL: &str = concat!(
     r#"WITH prior AS (
@@ -58,14 +59,16 @@ pub const CONSUME_API_KEY_SQL: &str = concat!(
 ), locked AS (
   SELECT k.api_key, k.user_id, k.team_id, k.credits, k.daily_limit, k.monthly_limit,
     CASE WHEN k.daily_window_start >= $9::timestamp THEN k.daily_used ELSE 0 END AS daily_used,
-    CASE WHEN k.monthly_window_start >= $10::timestamp THEN k.monthly_used ELSE 0 END AS monthly_used,
-    k.team_id IS NULL OR EXISTS (SELECT 1 FROM users o WHERE o.id = k.user_id AND o.team_id = k.team_id) AS member
+    CASE WHEN k.monthly_window_start >= $10::timestamp THEN k.monthly_used ELSE 0 END AS monthly_used
   FROM api_key_credits k
   WHERE k.api_key = $1 AND NOT EXISTS (SELECT 1 FROM prior)
   FOR UPDATE OF k
+), owner AS (
+  SELECT o.team_id FROM users o, locked l WHERE l.team_id IS NOT NULL AND o.id = l.user_id
+  FOR SHARE OF o
 ), decision AS (
   SELECT 'api_key'::text AS kind, l.api_key AS id, $7::text AS request_hash, l.*, CASE
-    WHEN NOT l.member THEN 'not_a_member'
+    WHEN l.team_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM owner o WHERE o.team_id = l.team_id) THEN 'not_a_member'
     WHEN l.credits < $2::int THEN 'insufficient_credits'
     WHEN l.daily_limit IS NOT NULL AND l.daily_used::bigint + $2::bigint > l.daily_limit THEN 'daily_limit_exceeded'
     WHEN l.monthly_limit IS NOT NULL AND l.monthly_used::bigint + $2::bigint > l.monthly_limit THEN 'monthly_limit_exceeded'
@@ -93,7 +96,8 @@ pub const CONSUME_API_KEY_SQL: &str = concat!(
 );
 
 /// Debit a user: the team pool when `users.team_id` is set (so only current members reach a
-/// pool), else the personal pool — found by id, or by a live Better Auth session token resolved
+/// pool: the user's row is locked first, so a removal from the team and a debit of its pool are
+/// ordered, never interleaved — lock order users, then teams, as in `purchase`), else the personal pool — found by id, or by a live Better Auth session token resolved
 /// here. `$9 = 'team'` (the service credential naming a team) debits the team itself, the ledger
 /// row attributed to its owner (else its first member). The stored request hash carries the
 /// acting user: the same user retrying from another session gets the replay, while another
@@ -103,6 +107,7 @@ pub const CONSUME_USER_SQL: &str = concat!(
   SELECT u.id AS user_id, u.team_id FROM users u
   WHERE $9::text <> 'team' AND u.id = CASE WHEN $9::text = 'session'
     THEN (SELECT s.user_id FROM sessions s WHERE s.token = $1 AND s.expires_at > $8::timestamp) ELSE $1 END
+  FOR UPDATE OF u
 ), target AS (
   SELECT CASE WHEN m.team_id IS NULL THEN 'user' ELSE 'team' END AS kind, coalesce(m.team_id, m.user_id) AS id,
     m.user_id, m.team_id
