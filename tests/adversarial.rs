@@ -760,3 +760,31 @@ mod integer_edges {
         books_balance(&client).await;
     }
 }
+
+/// API.md scopes idempotency keys to the account and the operation: the key holder's consume and
+/// the owner's allocate (or an admin grant) under one key do not collide.
+#[tokio::test]
+async fn idempotency_keys_of_different_operations_on_one_account_do_not_collide() {
+    let db = TestDb::migrated("adv_idem_ops").await;
+    let client = db.client().await;
+    let owner = signed_in(&client, "u1", 100).await;
+    api_key(&client, KEY, "u1", None, None, None).await;
+    fund(&client, Account::api_key(KEY).unwrap(), 10).await;
+    let consume = call(&client, post("/api/v1/credits/consume", consume_body(1)).with_header("x-api-key", KEY).with_header("idempotency-key", "K1")).await;
+    assert_eq!(consume.status, 200);
+    let allocate = call(&client, bearer(post(&format!("/api/v1/api-keys/{KEY}/allocate"), json!({"amount": 5})), &owner).with_header("idempotency-key", "K1")).await;
+    assert_eq!((allocate.status, allocate.body["replayed"].as_bool()), (200, Some(false)), "{}", allocate.body);
+    let grant = call(&client, bearer(post("/admin/grant", json!({"api_key_id": KEY, "amount": 3})), ADMIN).with_header("idempotency-key", "K1")).await;
+    assert_eq!((grant.status, grant.body["replayed"].as_bool()), (200, Some(false)), "{}", grant.body);
+    for _ in 0..2 {
+        let again = call(&client, bearer(post(&format!("/api/v1/api-keys/{KEY}/allocate"), json!({"amount": 5})), &owner).with_header("idempotency-key", "K1")).await;
+        assert_eq!(again.body["replayed"], true);
+    }
+    assert_eq!(credits(&client, "api_key_credits", KEY).await, "17");
+    // A record stored before keys were scoped by operation (bare `K1`) still replays its grant.
+    client.batch_execute("DELETE FROM credit_idempotency_keys WHERE idempotency_key = 'K1'; UPDATE credit_idempotency_keys SET idempotency_key = 'K1' WHERE idempotency_key = 'grant:K1'").await.unwrap();
+    let legacy = call(&client, bearer(post("/admin/grant", json!({"api_key_id": KEY, "amount": 3})), ADMIN).with_header("idempotency-key", "K1")).await;
+    assert_eq!(legacy.body["replayed"], true, "{}", legacy.body);
+    assert_eq!(credits(&client, "api_key_credits", KEY).await, "17");
+    books_balance(&client).await;
+}

@@ -2,6 +2,9 @@
 //! team), in one statement: both rows locked, the pool checked, both balances moved, and an
 //! `allocation` ledger row written on each side so both accounts still equal their ledgers.
 //!
+//! Idempotency keys are stored as `allocate:<key>`, apart from the key holder's consumes on the same
+//! account (a bare record from before still replays when its request hash matches).
+//!
 //! Ownership comes first, even for a replay: a stored outcome is only returned to the key's owner
 //! (or the service), so another user cannot read it by guessing an idempotency key. A team key is
 //! funded from the team pool only while its owner is still a member of that team. Locks are taken
@@ -22,7 +25,8 @@ pub const SQL: &str = r#"WITH visible AS (
   SELECT k.api_key FROM api_key_credits k WHERE k.api_key = $1::text AND ($8::text IS NULL OR k.user_id = $8::text)
 ), prior AS (
   SELECT request_hash = $7::text AS same, response FROM credit_idempotency_keys
-  WHERE $3::text IS NOT NULL AND account_kind = 'api_key' AND account_id = $1::text AND idempotency_key = $3::text
+  WHERE $3::text IS NOT NULL AND account_kind = 'api_key' AND account_id = $1::text
+    AND (idempotency_key = 'allocate:' || $3::text OR (idempotency_key = $3::text AND request_hash = $7::text))
     AND EXISTS (SELECT 1 FROM visible)
 ), key AS (
   SELECT k.api_key, k.user_id, k.team_id, k.credits FROM api_key_credits k, visible v
@@ -79,7 +83,7 @@ pub const SQL: &str = r#"WITH visible AS (
   FROM decision d, credit_key c, ledger l
 ), remember AS (
   INSERT INTO credit_idempotency_keys (account_kind, account_id, idempotency_key, request_hash, response, created_at)
-  SELECT 'api_key', $1::text, $3::text, $7::text, f.body::text, $4::timestamp FROM facts f WHERE $3::text IS NOT NULL
+  SELECT 'api_key', $1::text, 'allocate:' || $3::text, $7::text, f.body::text, $4::timestamp FROM facts f WHERE $3::text IS NOT NULL
 )
 SELECT (CASE
   WHEN EXISTS (SELECT 1 FROM prior WHERE same)

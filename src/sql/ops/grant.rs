@@ -1,4 +1,7 @@
 //! `grant`: add credits to a user, team or API key, with a `grant` ledger row, in one statement.
+//! Its idempotency keys are stored as `grant:<key>`, apart from consume's on the same account
+//! (API.md: keys are scoped to the account and the operation); a record stored bare before that
+//! change still replays when its request hash (which names the operation) matches.
 //! Idempotent under a caller key, scoped to the account. A grant that would lift a balance past
 //! the `integer` range is refused whole (`invalid_amount`), decided on the row's latest version.
 
@@ -13,7 +16,8 @@ use serde::{Deserialize, Serialize};
 /// Team rows in the ledger need a `user_id` (NOT NULL in the seed): the owner, else the first member.
 pub const SQL: &str = r#"WITH prior AS (
   SELECT request_hash, response FROM credit_idempotency_keys
-  WHERE $5::text IS NOT NULL AND account_kind = $1::text AND account_id = $2::text AND idempotency_key = $5::text
+  WHERE $5::text IS NOT NULL AND account_kind = $1::text AND account_id = $2::text
+    AND (idempotency_key = 'grant:' || $5::text OR (idempotency_key = $5::text AND request_hash = $6::text))
 ), credit_user AS (
   UPDATE users u SET credits = u.credits + $3::int
   WHERE $1::text = 'user' AND u.id = $2::text AND NOT EXISTS (SELECT 1 FROM prior)
@@ -45,7 +49,7 @@ pub const SQL: &str = r#"WITH prior AS (
   FROM credited c, ledger l
 ), remember AS (
   INSERT INTO credit_idempotency_keys (account_kind, account_id, idempotency_key, request_hash, response, created_at)
-  SELECT $1::text, $2::text, $5::text, $6::text, f.body::text, $7::timestamp FROM facts f WHERE $5::text IS NOT NULL
+  SELECT $1::text, $2::text, 'grant:' || $5::text, $6::text, f.body::text, $7::timestamp FROM facts f WHERE $5::text IS NOT NULL
 )
 SELECT (CASE
   WHEN EXISTS (SELECT 1 FROM prior WHERE request_hash = $6::text)
