@@ -66,6 +66,11 @@ impl Timestamp {
         Timestamp(seconds * MICROS_PER_SECOND)
     }
 
+    /// This instant moved by `millis` (saturating at the ends of the range).
+    pub fn plus_millis(self, millis: i64) -> Self {
+        Timestamp(self.0.saturating_add(millis.saturating_mul(1000)))
+    }
+
     pub fn unix_seconds(self) -> i64 {
         self.0.div_euclid(MICROS_PER_SECOND)
     }

@@ -4,6 +4,7 @@
 // through the same router in tests/adversarial.rs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer, connect as tcpConnect } from 'node:net';
 import { startWorker, makeAuth, signUp, call, SECRETS } from './harness.mjs';
 
 let worker, auth, alice;
@@ -117,4 +118,64 @@ test('the service acts for a named account; an end user naming one is 403', asyn
   assert.equal(balance.body.user.id, alice.userId);
   const reconcile = await api('/admin/reconcile', { headers: admin });
   assert.deepEqual(reconcile.body.drift, [], 'every balance equals its ledger after the attacks');
+});
+
+/** A TCP proxy to Postgres that, while `delayMs` is set, holds each connection's client-to-server
+ * bytes after connection setup for that long — a pool queue or a slow link
+ * between the Worker and the database — and still delivers them after the client has hung up. */
+async function delayingProxy() {
+  const state = { delayMs: 0, sockets: new Set() };
+  const server = createServer((client) => {
+    const upstream = tcpConnect(5432, '127.0.0.1');
+    state.sockets.add(client).add(upstream);
+    // Connection setup passes untouched: only bytes after the server's first ReadyForQuery
+    // ('Z', length 5) are held, so the delay falls on the statements, not on connecting.
+    let ready = false;
+    let pending = Promise.resolve();
+    client.on('data', (data) => {
+      const delay = ready ? state.delayMs : 0;
+      pending = pending.then(() => new Promise((r) => setTimeout(r, delay))).then(() => { if (!upstream.destroyed) upstream.write(data); });
+    });
+    client.on('close', () => { pending.then(() => setTimeout(() => upstream.end(), 2000)); });
+    upstream.on('data', (data) => {
+      if (!ready && Buffer.from(data).includes(Buffer.from([0x5a, 0, 0, 0, 5]))) ready = true;
+      if (!client.destroyed) client.write(data);
+    });
+    upstream.on('close', () => client.destroy());
+    client.on('error', () => {});
+    upstream.on('error', () => {});
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  state.port = server.address().port;
+  state.close = () => { for (const socket of state.sockets) socket.destroy(); server.close(); };
+  return state;
+}
+
+test('a statement that reaches Postgres after the Worker gave up (503) is rolled back, not committed', { timeout: 90_000 }, async () => {
+  const proxy = await delayingProxy();
+  // statement_timeout 1 s: the Worker waits 11 s and the pipeline's deadline guard allows a
+  // COMMIT only until 6 s after sending. The proxy holds the pipeline 12 s: past both.
+  const late = await startWorker('adversarial_late', {
+    hyperdriveUrl: `postgres://postgres@127.0.0.1:${proxy.port}/{database}`,
+    vars: { DB_LOCK_TIMEOUT_MS: 500, DB_STATEMENT_TIMEOUT_MS: 1000 },
+  });
+  try {
+    const lateAuth = await makeAuth(late.pool);
+    const user = await signUp(lateAuth, 'late@example.com');
+    const granted = await call(late.base, '/admin/grant', { method: 'POST', headers: admin, body: { user_id: user.userId, amount: 50 } });
+    assert.equal(granted.status, 200, JSON.stringify(granted.body));
+    const rows = async () => Number((await late.pool.query('SELECT count(*) AS n FROM credit_transactions')).rows[0].n);
+    const before = await rows();
+    proxy.delayMs = 12_000;
+    const answer = await call(late.base, '/api/v1/credits/consume', { method: 'POST', headers: as(user), body: consumeBody(7) });
+    assert.deepEqual([answer.status, answer.body.error?.code], [503, 'database_unavailable'], JSON.stringify(answer.body));
+    proxy.delayMs = 0;
+    await new Promise((r) => setTimeout(r, 6000)); // the held pipeline reaches Postgres meanwhile
+    assert.equal(await rows(), before, 'the late statement was rolled back by the deadline guard');
+    const credits = (await late.pool.query('SELECT credits FROM users WHERE id = $1', [user.userId])).rows[0].credits;
+    assert.equal(credits, 50);
+  } finally {
+    proxy.close();
+    await late.stop();
+  }
 });

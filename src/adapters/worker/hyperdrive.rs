@@ -15,14 +15,15 @@
 //! One connection per request, opened on the first statement (preflights and refused requests
 //! never connect), closed by `close()` before the response leaves.
 
-use crate::adapters::worker::timeout::{join3, within};
+use crate::adapters::worker::environment;
+use crate::adapters::worker::timeout::{join2, within};
 use crate::sql::timeouts::Timeouts;
 use crate::migrator::Session;
 use crate::sql::executor::Executor;
 use crate::sql::failure::DbFailure;
 use crate::sql::statement::Statement;
 use futures_channel::oneshot;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 use tokio_postgres::types::{ToSql, Type};
@@ -32,6 +33,7 @@ use worker::Env;
 /// Below Hyperdrive's 60 s limit: migrations (`/admin/migrate`) set their own SET LOCAL limits.
 pub const BATCH_TIMEOUT: Duration = Duration::from_secs(55);
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const ABANDONED_CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 struct Open {
     client: Rc<Client>,
@@ -44,6 +46,8 @@ pub struct Database {
     open: RefCell<Option<Open>>,
     timeouts: Timeouts,
     begin: String,
+    /// A statement's answer did not come in time: close without waiting on the connection.
+    abandoned: Cell<bool>,
 }
 
 fn failure(error: tokio_postgres::Error) -> DbFailure {
@@ -56,7 +60,7 @@ fn failure(error: tokio_postgres::Error) -> DbFailure {
 impl Database {
     pub fn new(env: &Env, binding: &str, timeouts: Timeouts) -> Self {
         let binding = env.hyperdrive(binding).map_err(|error| format!("Hyperdrive binding {binding} is not configured: {error}"));
-        Database { binding, open: RefCell::new(None), timeouts, begin: timeouts.begin_sql() }
+        Database { binding, open: RefCell::new(None), timeouts, begin: timeouts.begin_sql(), abandoned: Cell::new(false) }
     }
 
     async fn client(&self) -> Result<Rc<Client>, DbFailure> {
@@ -83,31 +87,57 @@ impl Database {
         Ok(client)
     }
 
-    /// Drops the client and waits for the connection task to end.
+    /// Drops the client and waits for the connection task to end (briefly when a statement was
+    /// abandoned: its answers may never come, and the response must not wait for them).
     pub async fn close(self) {
+        let wait = if self.abandoned.get() { ABANDONED_CLOSE_WAIT } else { CONNECT_TIMEOUT };
         if let Some(Open { client, closed }) = self.open.into_inner() {
             drop(client);
-            let _ = within(CONNECT_TIMEOUT, closed).await;
+            let _ = within(wait, closed).await;
         }
     }
 }
+
+/// Aborts the transaction (division by zero, 22012) when the Worker's own deadline, less a margin
+/// for COMMIT and the answer's way back, has passed by the server's clock: time spent queued in a
+/// pool before BEGIN is not covered by `statement_timeout`, and a statement that finished late
+/// must not commit after the Worker has answered 503.
+const DEADLINE_GUARD_SQL: &str = "SELECT 1 / ((clock_timestamp() AT TIME ZONE 'UTC') < $1::timestamp)::int";
+/// Room left after the guard for COMMIT and the answer before the Worker stops waiting.
+const COMMIT_MARGIN_MS: u32 = 5_000;
 
 impl Executor for Database {
     async fn query(&self, statement: &Statement) -> Result<Vec<String>, DbFailure> {
         let client = self.client().await?;
         let params: Vec<(&(dyn ToSql + Sync), Type)> = statement.params.iter().map(|param| (param as &(dyn ToSql + Sync), Type::TEXT)).collect();
-        // Polled together, the three requests leave in order before any answer is awaited.
-        let deadline = Duration::from_millis(u64::from(self.timeouts.client_deadline_ms()));
-        let (begun, rows, committed) = within(
-            deadline,
-            join3(client.batch_execute(&self.begin), client.query_typed(statement.sql, &params), client.batch_execute("COMMIT")),
-        )
-        .await
-        .ok_or_else(|| DbFailure::connection("no answer within the client deadline (the server abandons the statement before it)"))?;
+        let wait_ms = self.timeouts.client_deadline_ms();
+        let commit_by = environment::now().plus_millis(i64::from(wait_ms.saturating_sub(COMMIT_MARGIN_MS))).to_sql_literal();
+        let guard_params: [(&(dyn ToSql + Sync), Type); 1] = [(&commit_by, Type::TEXT)];
+        // Polled together, the four requests leave in order before any answer is awaited.
+        let pipeline = join2(
+            join2(client.batch_execute(&self.begin), client.query_typed(statement.sql, &params)),
+            join2(client.query_typed(DEADLINE_GUARD_SQL, &guard_params), client.batch_execute("COMMIT")),
+        );
+        let Some(((begun, rows), (guard, committed))) = within(Duration::from_millis(u64::from(wait_ms)), pipeline).await else {
+            self.abandoned.set(true);
+            return Err(DbFailure::connection("no answer within the client deadline; the server abandoned the statement before it"));
+        };
         // The statement's own error comes first: after it, COMMIT answers Ok but rolls back.
         let rows = rows.map_err(failure)?;
         begun.map_err(failure)?;
-        committed.map_err(failure)?;
+        guard.map_err(|_| DbFailure {
+            sqlstate: Some("57014".into()),
+            message: "the statement finished after the Worker's deadline; rolled back before COMMIT".into(),
+        })?;
+        match committed.map_err(failure) {
+            Ok(()) => {}
+            // The statement ran and the connection broke during COMMIT: it may have committed.
+            // Not "nothing was written" (503): the client must retry with its idempotency key.
+            Err(DbFailure { sqlstate: None, message }) => {
+                return Err(DbFailure { sqlstate: Some("XX000".into()), message: format!("outcome unknown: the connection failed during COMMIT ({message})") })
+            }
+            Err(other) => return Err(other),
+        }
         rows.iter()
             .map(|row| row.try_get::<_, String>(0).map_err(|error| DbFailure { sqlstate: Some("XX000".into()), message: format!("result column is not text: {error}") }))
             .collect()

@@ -3,7 +3,7 @@
 //! configuration from the environment, and carries statements over a Hyperdrive binding.
 
 mod convert;
-mod environment;
+pub(crate) mod environment;
 mod hyperdrive;
 mod timeout;
 

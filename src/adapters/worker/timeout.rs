@@ -23,11 +23,11 @@ pub async fn within<F: Future>(limit: Duration, future: F) -> Option<F::Output> 
     .await
 }
 
-/// Polls three futures together (in order, each until ready) and yields all three outputs: the
-/// requests they send leave in that order, pipelined on one connection.
-pub async fn join3<A: Future, B: Future, C: Future>(a: A, b: B, c: C) -> (A::Output, B::Output, C::Output) {
-    let (mut a, mut b, mut c) = (pin!(a), pin!(b), pin!(c));
-    let (mut ra, mut rb, mut rc) = (None, None, None);
+/// Polls two futures together (in order, each until ready) and yields both outputs: the requests
+/// they send leave in that order, pipelined on one connection.
+pub async fn join2<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (pin!(a), pin!(b));
+    let (mut ra, mut rb) = (None, None);
     poll_fn(|context| {
         if ra.is_none() {
             if let Poll::Ready(output) = a.as_mut().poll(context) {
@@ -39,15 +39,10 @@ pub async fn join3<A: Future, B: Future, C: Future>(a: A, b: B, c: C) -> (A::Out
                 rb = Some(output);
             }
         }
-        if rc.is_none() {
-            if let Poll::Ready(output) = c.as_mut().poll(context) {
-                rc = Some(output);
-            }
-        }
-        match (ra.take(), rb.take(), rc.take()) {
-            (Some(a), Some(b), Some(c)) => Poll::Ready((a, b, c)),
-            (a, b, c) => {
-                (ra, rb, rc) = (a, b, c);
+        match (ra.take(), rb.take()) {
+            (Some(a), Some(b)) => Poll::Ready((a, b)),
+            (a, b) => {
+                (ra, rb) = (a, b);
                 Poll::Pending
             }
         }
