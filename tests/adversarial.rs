@@ -741,7 +741,11 @@ mod integer_edges {
             (json!(2147483648_i64), 400, "invalid_amount"),
             (json!(9223372036854775807_i64), 400, "invalid_amount"),
             (json!(18446744073709551615_u64), 400, "invalid_amount"),
-            (serde_json::from_str::<Value>("1e3").unwrap(), 400, "invalid_amount"),
+            // 1e3 and 100.0 are the integers 1000 and 100 to JSON (and to JSON Schema).
+            (serde_json::from_str::<Value>("1e3").unwrap(), 402, "insufficient_credits"),
+            (serde_json::from_str::<Value>("2147483648.0").unwrap(), 400, "invalid_amount"),
+            (serde_json::from_str::<Value>("1e300").unwrap(), 400, "invalid_amount"),
+            (serde_json::from_str::<Value>("-0.0").unwrap(), 400, "invalid_amount"),
             (json!(5.5), 400, "invalid_amount"),
             (json!("5"), 400, "invalid_amount"),
             (json!(true), 400, "invalid_amount"),

@@ -354,6 +354,10 @@ async fn admin_routes_need_the_admin_token() {
     assert_eq!((migrate.status, migrate.body["ok"].as_bool(), migrate.body["applied"].as_array().map(Vec::len)), (200, Some(true), Some(0)));
     let dry = call(&client, admin(post("/admin/migrate", json!({"dry_run": true})))).await;
     assert_eq!(dry.body["dry_run"], true);
+    for query in ["dry_run=garbage", "dry_run=true"] {
+        let mixed = call(&client, admin(post("/admin/migrate", json!({"dry_run": false})).with_query(query))).await;
+        assert_eq!((mixed.status, mixed.code()), (400, "invalid_request"), "{query}: validated, and never contradicting the body");
+    }
     let verify = call(&client, admin(get("/admin/verify"))).await;
     assert_eq!((verify.status, verify.body["ok"].as_bool()), (200, Some(true)));
     let grant = || admin(post("/admin/grant", json!({"user_id": "u1", "amount": 25}))).with_header("idempotency-key", "grant-1");

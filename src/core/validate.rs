@@ -29,13 +29,17 @@ impl Amount {
         Ok(Amount(value))
     }
 
-    /// Accepts a JSON number only when it is an exact integer (`5`, not `5.5`, `"5"` or `5e0`).
+    /// Accepts a JSON number whose value is a whole number (`5`, and `5.0` or `5e0`, which JSON
+    /// Schema's `integer` and every JSON library treat as the same value), never `5.5` or `"5"`.
+    /// Within the range, an f64 holds every such amount exactly, so nothing is rounded.
     pub fn from_json(value: &Value) -> Result<Self, CreditError> {
         match value {
-            Value::Number(number) => match number.as_i64() {
-                Some(integer) => Amount::new(integer),
-                None if number.as_u64().is_some() => Err(CreditError::invalid_amount(format!("amount must be at most {AMOUNT_MAX}"))),
-                None => Err(CreditError::invalid_amount(format!("amount must be an integer, got {number}"))),
+            Value::Number(number) => match (number.as_i64(), number.as_f64()) {
+                (Some(integer), _) => Amount::new(integer),
+                (None, _) if number.as_u64().is_some() => Err(CreditError::invalid_amount(format!("amount must be at most {AMOUNT_MAX}"))),
+                (None, Some(float)) if float.fract() == 0.0 && float.abs() <= AMOUNT_MAX as f64 => Amount::new(float as i64),
+                (None, Some(float)) if float.fract() == 0.0 => Err(CreditError::invalid_amount(format!("amount must be between 1 and {AMOUNT_MAX}"))),
+                _ => Err(CreditError::invalid_amount(format!("amount must be an integer, got {number}"))),
             },
             Value::Null => Err(CreditError::invalid_request("amount is required")),
             other => Err(CreditError::invalid_amount(format!("amount must be an integer, got {other}"))),
@@ -82,8 +86,9 @@ pub fn identifier<'a>(field: &str, value: &'a str) -> Result<&'a str, CreditErro
     if value.is_empty() {
         return Err(CreditError::invalid_request(format!("{field} must not be empty")));
     }
-    if value.len() > IDENTIFIER_LENGTH_MAX {
-        return Err(CreditError::invalid_request(format!("{field} must be at most {IDENTIFIER_LENGTH_MAX} bytes")));
+    // Characters, as JSON Schema's maxLength counts them (openapi.json states the same bound).
+    if value.chars().count() > IDENTIFIER_LENGTH_MAX {
+        return Err(CreditError::invalid_request(format!("{field} must be at most {IDENTIFIER_LENGTH_MAX} characters")));
     }
     if value.chars().any(char::is_control) || value.trim() != value {
         return Err(CreditError::invalid_request(format!("{field} must not contain control characters or surrounding spaces")));

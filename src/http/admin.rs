@@ -13,13 +13,23 @@ use crate::migrator::{self, Session};
 use crate::sql::ops::grant::GrantRequest;
 use serde_json::{json, Value};
 
+/// A flag from the body or the query string; both are validated, and given twice they must agree.
 fn flag(value: Option<&Value>, query: Option<String>, name: &str) -> Result<bool, CreditError> {
-    match (value, query.as_deref()) {
-        (Some(Value::Bool(flag)), _) => Ok(*flag),
-        (Some(Value::Null) | None, None) => Ok(false),
-        (Some(Value::Null) | None, Some("true" | "1")) => Ok(true),
-        (Some(Value::Null) | None, Some("false" | "0")) => Ok(false),
-        _ => Err(CreditError::invalid_request(format!("{name} must be true or false"))),
+    let invalid = || CreditError::invalid_request(format!("{name} must be true or false"));
+    let from_body = match value {
+        Some(Value::Bool(flag)) => Some(*flag),
+        Some(Value::Null) | None => None,
+        Some(_) => return Err(invalid()),
+    };
+    let from_query = match query.as_deref() {
+        Some("true" | "1") => Some(true),
+        Some("false" | "0") => Some(false),
+        Some(_) => return Err(invalid()),
+        None => None,
+    };
+    match (from_body, from_query) {
+        (Some(body), Some(query)) if body != query => Err(CreditError::invalid_request(format!("{name} differs between the body and the query"))),
+        (body, query) => Ok(body.or(query).unwrap_or(false)),
     }
 }
 

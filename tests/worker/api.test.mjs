@@ -39,7 +39,7 @@ test('GET /health: database reachable, migrations applied, version', async () =>
 test('unknown routes are 404 not_found; a served path with another method is 405 with Allow', async () => {
   const unknown = await api('/nope');
   assert.deepEqual([unknown.status, unknown.body.error.code], [404, 'not_found']);
-  for (const [path, method, allow] of [['/api/v1/credits/consume', 'GET', 'POST, OPTIONS'], ['/health', 'POST', 'GET, OPTIONS'], ['/api/v1/credits/balance', 'DELETE', 'GET, OPTIONS']]) {
+  for (const [path, method, allow] of [['/api/v1/credits/consume', 'GET', 'POST, OPTIONS'], ['/health', 'POST', 'GET, OPTIONS'], ['/api/v1/credits/balance', 'DELETE', 'GET, OPTIONS'], ['/api/v1/credits/balance', 'QUERY', 'GET, OPTIONS']]) {
     const answer = await api(path, { method });
     assert.deepEqual([answer.status, answer.body.error.code, answer.headers.get('allow')], [405, 'method_not_allowed', allow]);
   }

@@ -7,7 +7,7 @@ use crate::http::{HttpRequest, HttpResponse};
 use futures_core::Stream;
 use std::future::poll_fn;
 use std::pin::pin;
-use worker::{Headers, Method, Request, Response, ResponseBuilder, Result};
+use worker::{Headers, Request, Response, ResponseBuilder, Result};
 
 /// Reads the request into memory. A declared length above the largest cap is refused before
 /// reading a byte, and an undeclared one (chunked) is counted while it is read and refused as
@@ -22,13 +22,15 @@ pub async fn request(mut request: Request, request_id: &str, now: Timestamp) -> 
     if declared.is_some_and(|length| length > u64::from(WEBHOOK_BODY_BYTES_MAX)) {
         return Err(CreditError::PayloadTooLarge { limit_bytes: WEBHOOK_BODY_BYTES_MAX });
     }
-    let method = request.method();
-    let body = match method {
-        Method::Get | Method::Head | Method::Options => Vec::new(),
+    // The raw method: workers-rs maps any method it does not know (QUERY, PROPFIND, …) to GET,
+    // which would serve it as a GET instead of answering 405.
+    let method = request.inner().method().to_ascii_uppercase();
+    let body = match method.as_str() {
+        "GET" | "HEAD" | "OPTIONS" => Vec::new(),
         _ => read_capped(&mut request, WEBHOOK_BODY_BYTES_MAX).await?,
     };
     Ok(HttpRequest {
-        method: method.to_string().to_ascii_uppercase(),
+        method,
         path: request.path(),
         query,
         headers: request.headers().entries().map(|(name, value)| (name.to_ascii_lowercase(), value)).collect(),

@@ -41,8 +41,9 @@ SELECT json_build_object(
       'difference', d.difference, 'adoptable', d.user_id IS NOT NULL) ORDER BY d.kind, d.id), '[]'::json) FROM drift d),
   'adopted', (SELECT count(*) FROM adopted),
   'unfulfilled_purchases', (SELECT coalesce(json_agg(json_build_object('payment_id', p.payment_id, 'event_id', p.event_id,
-      'user_id', p.user_id, 'reason', p.reason, 'attempts', p.attempts, 'first_seen_at', p.first_seen_at,
-      'last_seen_at', p.last_seen_at) ORDER BY p.first_seen_at, p.payment_id), '[]'::json) FROM credit_unfulfilled_purchases p)
+      'user_id', p.user_id, 'reason', p.reason, 'attempts', p.attempts,
+      'first_seen_at', to_char(p.first_seen_at, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+      'last_seen_at', to_char(p.last_seen_at, 'YYYY-MM-DD"T"HH24:MI:SS"Z"')) ORDER BY p.first_seen_at, p.payment_id), '[]'::json) FROM credit_unfulfilled_purchases p)
 )::text AS r"#;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
