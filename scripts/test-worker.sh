@@ -19,17 +19,7 @@ echo "== fltr-credits CLI (migrates each test database)"
 cargo build --quiet --bin fltr-credits
 
 echo "== Worker build (worker-build --release, target/worker)"
-# Same command as wrangler.toml's [build]: size-optimised and stripped for this build only.
-CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_PROFILE_RELEASE_STRIP=symbols \
-CARGO_TARGET_DIR="$PWD/target/worker" \
-WASM_BINDGEN_BIN="$HOME/.cargo/bin/wasm-bindgen" \
-WASM_OPT_BIN="$PWD/node_modules/.bin/wasm-opt" \
-ESBUILD_BIN="$PWD/node_modules/.bin/esbuild" \
-  worker-build --release --no-default-features --features worker > target/worker-build.log 2>&1 \
-  || { tail -40 target/worker-build.log; exit 1; }
-raw=$(wc -c < build/index_bg.wasm)
-gzipped=$(gzip -9 -c build/index_bg.wasm | wc -c)
-echo "Worker wasm: ${raw} bytes raw, ${gzipped} bytes gzip"
+scripts/build-worker.sh
 
 echo "== Worker e2e (node --test, wrangler dev + Hyperdrive + Postgres)"
 FLTR_CLI="$PWD/target/debug/fltr-credits" node --test --test-concurrency=1 --test-reporter=spec tests/worker/

@@ -27,6 +27,10 @@ echo "== npm package (wasm-pack node + Chromium, Node API and CLI, next build + 
 npm_log=target/test-npm.log
 scripts/test-npm.sh 2>&1 | tee "$npm_log"
 
+echo "== schemathesis against openapi.json (wrangler dev; session, API key, service and admin credentials)"
+schemathesis_log=target/test-schemathesis.log
+scripts/test-schemathesis.sh 2>&1 | tee "$schemathesis_log"
+
 # One closing line over every suite above: "N passed, N failed".
 sum() { awk '{s+=$1} END {print s+0}'; }
 cargo_passed=$(grep -oE 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{print $4}' | sum)
@@ -35,8 +39,10 @@ worker_passed=$(grep -oE '^ℹ pass [0-9]+' "$worker_log" | awk '{print $3}' | s
 worker_failed=$(grep -oE '^ℹ fail [0-9]+' "$worker_log" | awk '{print $3}' | sum)
 npm_passed=$(grep -oE '^npm test summary: [0-9]+ passed' "$npm_log" | awk '{print $4}' | sum)
 npm_failed=$(grep -oE '^npm test summary: [0-9]+ passed, [0-9]+ failed' "$npm_log" | awk '{print $6}' | sum)
-echo "suites: cargo ${cargo_passed}/${cargo_failed}, worker ${worker_passed}/${worker_failed}, npm ${npm_passed}/${npm_failed} (passed/failed)"
-passed=$((cargo_passed + worker_passed + npm_passed))
-failed=$((cargo_failed + worker_failed + npm_failed))
+schemathesis_passed=$(grep -oE '^schemathesis summary: [0-9]+ passed' "$schemathesis_log" | awk '{print $3}' | sum)
+schemathesis_failed=$(grep -oE '^schemathesis summary: [0-9]+ passed, [0-9]+ failed' "$schemathesis_log" | awk '{print $5}' | sum)
+echo "suites: cargo ${cargo_passed}/${cargo_failed}, worker ${worker_passed}/${worker_failed}, npm ${npm_passed}/${npm_failed}, schemathesis ${schemathesis_passed}/${schemathesis_failed} (passed/failed)"
+passed=$((cargo_passed + worker_passed + npm_passed + schemathesis_passed))
+failed=$((cargo_failed + worker_failed + npm_failed + schemathesis_failed))
 echo "${passed} passed, ${failed} failed"
 [ "$failed" -eq 0 ]

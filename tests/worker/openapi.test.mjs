@@ -1,5 +1,6 @@
 // openapi.json against the running Worker: every documented path and method answers (never the
-// unknown-route 404), and the main cases' bodies and headers match the documented schemas.
+// unknown-route 404), other methods are 405 with Allow, and the main cases' bodies and headers
+// (end user, service and admin credentials) match the documented schemas.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -27,7 +28,11 @@ function conforms(path, method, answer) {
   }
   for (const [name, header] of Object.entries(documented.headers ?? {})) {
     const value = answer.headers.get(name);
-    if (value === null) continue; // documented headers appear when they apply (limits, replays)
+    if (value === null) {
+      // Optional documented headers appear when they apply (limits, replays); required ones always.
+      assert.ok(!deref(header).required, `${method.toUpperCase()} ${path} ${answer.status}: required header ${name} is missing`);
+      continue;
+    }
     const headerSchema = deref(header).schema;
     assert.ok(ajv.validate(headerSchema, value), `${name}: ${value}`);
   }
@@ -42,6 +47,7 @@ after(async () => { await worker?.stop(); });
 
 const session = () => ({ authorization: `Bearer ${user.token}` });
 const admin = { authorization: `Bearer ${SECRETS.ADMIN_TOKEN}` };
+const service = { authorization: `Bearer ${SECRETS.SERVICE_TOKEN}` };
 
 /** The main case of each documented operation, in an order where each can succeed. */
 function mainCases() {
@@ -53,6 +59,8 @@ function mainCases() {
     ['/api/v1/credits/balance', 'get', { headers: session() }],
     ['/api/v1/credits/check', 'post', { headers: session(), body: { amount: 5 } }],
     ['/api/v1/credits/consume', 'post', { headers: { ...session(), 'idempotency-key': 'oa-c1' }, body: { amount: 5, operation: 'document.process' } }],
+    ['/api/v1/credits/consume', 'post', { headers: service, body: { amount: 2, operation: 'document.process', user_id: user.userId } }],
+    ['/api/v1/credits/balance', 'get', { headers: service, query: `?user_id=${encodeURIComponent(user.userId)}` }],
     ['/api/v1/api-keys/{api_key}/allocate', 'post', { headers: session(), body: { amount: 10 } }],
     ['/api/v1/credits/transactions', 'get', { headers: session(), query: '?limit=2' }],
     ['/admin/reconcile', 'get', { headers: admin }],
@@ -71,6 +79,19 @@ test('every documented path and method answers, and no undocumented route does',
   }
   const undocumented = await call(worker.base, '/api/v1/credits');
   assert.equal(undocumented.status, 404);
+  // A documented path with a method it does not serve: 405 with Allow, the error body.
+  for (const [path, methods] of Object.entries(doc.paths)) {
+    const served = Object.keys(methods).map((method) => method.toUpperCase());
+    for (const method of ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].filter((m) => !served.includes(m))) {
+      const answer = await call(worker.base, path.replace('{api_key}', KEY), { method });
+      assert.equal(answer.status, 405, `${method} ${path}: ${JSON.stringify(answer.body)}`);
+      assert.equal(answer.body?.error?.code, 'method_not_allowed');
+      const allow = (answer.headers.get('allow') ?? '').split(',').map((m) => m.trim());
+      for (const m of served) assert.ok(allow.includes(m), `${method} ${path}: Allow ${allow}`);
+      assert.ok(ajv.validate({ $ref: 'openapi.json#/components/schemas/Error' }, answer.body), JSON.stringify(answer.body));
+      assert.ok(answer.headers.get('x-request-id'));
+    }
+  }
 });
 
 test('main cases match the documented 200 schemas and headers', async () => {
@@ -83,16 +104,21 @@ test('main cases match the documented 200 schemas and headers', async () => {
   assert.equal(replay.headers.get('idempotent-replayed'), 'true');
   conforms('/api/v1/credits/consume', 'post', replay);
   const usage = await call(worker.base, '/api/v1/credits/consume', { method: 'POST', headers: session(), body: { amount: 1, operation: 'document.process' } });
-  const refund = await call(worker.base, '/api/v1/credits/refund', { method: 'POST', headers: session(), body: { transaction_id: usage.body.transaction_id } });
-  assert.equal(refund.status, 200);
+  // Refunds are the service's: the end user who was charged gets 403.
+  const refused = await call(worker.base, '/api/v1/credits/refund', { method: 'POST', headers: session(), body: { transaction_id: usage.body.transaction_id } });
+  assert.equal(refused.status, 403, JSON.stringify(refused.body));
+  conforms('/api/v1/credits/refund', 'post', refused);
+  const refund = await call(worker.base, '/api/v1/credits/refund', { method: 'POST', headers: service, body: { transaction_id: usage.body.transaction_id } });
+  assert.equal(refund.status, 200, JSON.stringify(refund.body));
   conforms('/api/v1/credits/refund', 'post', refund);
+  assert.equal(refund.body.refunded, 1);
   const payload = JSON.stringify({ id: 'evt_oa', object: 'event', type: 'checkout.session.completed', data: { object: { id: 'cs_oa', client_reference_id: user.userId, payment_status: 'paid', metadata: { credits: '10' } } } });
   const webhook = await call(worker.base, '/api/v1/webhooks/stripe', { method: 'POST', raw: payload, headers: { 'stripe-signature': await signStripe(payload) } });
   assert.equal(webhook.status, 200);
   conforms('/api/v1/webhooks/stripe', 'post', webhook);
 });
 
-test('documented error answers: 402, 409, 413, 415, 429 and key balances', async () => {
+test('documented error answers: 400, 401, 402, 403, 404, 409, 413, 415, 429, 500 and key balances', async () => {
   const cases = [
     ['/api/v1/credits/consume', 'post', { headers: session(), body: { amount: 100000, operation: 'x' } }, 402],
     ['/api/v1/credits/consume', 'post', { headers: { ...session(), 'idempotency-key': 'oa-c1' }, body: { amount: 6, operation: 'document.process' } }, 409],
@@ -101,11 +127,36 @@ test('documented error answers: 402, 409, 413, 415, 429 and key balances', async
     ['/api/v1/credits/consume', 'post', { headers: { 'x-api-key': KEY }, body: { amount: 4, operation: 'x' } }, 429],
     ['/api/v1/credits/balance', 'get', { headers: { 'x-api-key': KEY } }, 200],
     ['/api/v1/api-keys/{api_key}/allocate', 'post', { headers: { 'x-api-key': KEY }, body: { amount: 1 } }, 403],
+    ['/api/v1/credits/check', 'post', { headers: session(), body: { amount: 0 } }, 400, 'invalid_amount'],
+    ['/api/v1/credits/consume', 'post', { headers: session(), body: { amount: 1, operation: 'x', unknown: 1 } }, 400, 'invalid_request'],
+    ['/api/v1/credits/consume', 'post', { headers: session(), body: { amount: 1, operation: 'x', user_id: user.userId } }, 403, 'forbidden'],
+    ['/api/v1/credits/consume', 'post', { headers: service, body: { amount: 1, operation: 'x' } }, 400, 'invalid_request'],
+    ['/api/v1/credits/balance', 'get', { headers: session(), query: `?user_id=${encodeURIComponent(user.userId)}` }, 403, 'forbidden'],
+    ['/api/v1/credits/refund', 'post', { body: { transaction_id: 'ctx_none' } }, 401, 'unauthenticated'],
+    ['/api/v1/credits/refund', 'post', { headers: service, body: { transaction_id: 'ctx_none' } }, 404, 'not_found'],
+    ['/api/v1/credits/transactions', 'get', { headers: session(), query: '?cursor=zz' }, 400, 'invalid_request'],
+    ['/admin/grant', 'post', { headers: service, body: { user_id: user.userId, amount: 1 } }, 403, 'forbidden'],
   ];
-  for (const [path, method, { headers, body, raw, contentType }, status] of cases) {
+  for (const [path, method, { headers = {}, body, raw, contentType, query = '' }, status, code] of cases) {
     const allHeaders = contentType ? { ...headers, 'content-type': 'application/json' } : headers;
-    const answer = await call(worker.base, path.replace('{api_key}', KEY), { method: method.toUpperCase(), headers: allHeaders, body, raw });
+    const answer = await call(worker.base, path.replace('{api_key}', KEY) + query, { method: method.toUpperCase(), headers: allHeaders, body, raw });
     assert.equal(answer.status, status, `${path}: ${JSON.stringify(answer.body)}`);
+    if (code) assert.equal(answer.body?.error?.code, code, `${path}: ${JSON.stringify(answer.body)}`);
     conforms(path, method, answer);
   }
+  // A verified purchase that cannot be credited (unknown buyer) is 500 purchase_not_credited, so
+  // Stripe retries; /health counts it.
+  const payload = JSON.stringify({ id: 'evt_oa_lost', object: 'event', type: 'checkout.session.completed', data: { object: { id: 'cs_oa_lost', client_reference_id: 'no_such_user', payment_status: 'paid', metadata: { credits: '10' } } } });
+  const lost = await call(worker.base, '/api/v1/webhooks/stripe', { method: 'POST', raw: payload, headers: { 'stripe-signature': await signStripe(payload) } });
+  assert.equal(lost.status, 500, JSON.stringify(lost.body));
+  assert.equal(lost.body.error.code, 'purchase_not_credited');
+  conforms('/api/v1/webhooks/stripe', 'post', lost);
+  const unsigned = await call(worker.base, '/api/v1/webhooks/stripe', { method: 'POST', raw: payload, headers: { 'stripe-signature': 't=1,v1=00' } });
+  assert.equal(unsigned.status, 400);
+  assert.equal(unsigned.body.error.code, 'invalid_signature');
+  conforms('/api/v1/webhooks/stripe', 'post', unsigned);
+  const health = await call(worker.base, '/health');
+  assert.equal(health.status, 200);
+  assert.ok(health.body.unfulfilled_purchases >= 1, JSON.stringify(health.body));
+  conforms('/health', 'get', health);
 });
