@@ -1,7 +1,8 @@
 //! Debits per second, side by side in one run (issue 3's benchmark; results in BENCHMARKS.md):
-//!   1. fltr-credits: `Engine::consume` on an API key — one statement, one round trip;
-//!   2. naive: BEGIN; SELECT … FOR UPDATE; check in the app; UPDATE; INSERT; COMMIT;
-//!   3. pgbench running the minimal single statement performing the same writes (the machine's limit).
+//! 1. fltr-credits: `Engine::consume` on an API key — one statement, one round trip;
+//! 2. naive: BEGIN; SELECT … FOR UPDATE; check in the app; UPDATE; INSERT; COMMIT;
+//! 3. pgbench running the minimal single statement performing the same writes (the machine's limit).
+//!
 //! At 1, 4, 16 and 64 clients, on distinct keys and on one hot key, on loopback and through a TCP
 //! proxy adding 2 ms each way (an edge Worker is milliseconds from its database).
 //!

@@ -627,7 +627,8 @@ mod credentials {
             .unwrap();
         let forged_cookie = format!("better-auth.session_token=tok_u1.{}", sign("tok_u1", "not-the-secret")).replace('=', "%3D").replacen("%3D", "=", 1);
         let before = ledger_rows(&client).await;
-        let attempts: Vec<(&str, Box<dyn Fn(HttpRequest) -> HttpRequest>)> = vec![
+        type Presents = Box<dyn Fn(HttpRequest) -> HttpRequest>;
+        let attempts: Vec<(&str, Presents)> = vec![
             ("none", Box::new(|r| r)),
             ("expired session", Box::new(|r| bearer(r, "tok_expired"))),
             ("unknown bearer", Box::new(|r| bearer(r, "fltr_guess_0000000000"))),

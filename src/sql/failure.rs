@@ -27,10 +27,11 @@ impl DbFailure {
     /// single statement, and Postgres rolls a failed statement back whole. The database's own
     /// message (table names, roles, SQL) goes to `detail`, which only the operator's log sees.
     pub fn into_credit_error(self) -> CreditError {
-        let detail = Some(match &self.sqlstate {
+        let text = match &self.sqlstate {
             Some(code) => format!("{code}: {}", self.message),
             None => self.message.clone(),
-        });
+        };
+        let detail = Some(text.clone());
         let Some(code) = self.sqlstate.as_deref() else {
             return CreditError::DatabaseUnavailable { message: "the database could not be reached; nothing was written".into(), detail };
         };
@@ -46,7 +47,7 @@ impl DbFailure {
             ("08" | "53" | "57" | "28" | "3D", _) | (_, "40001" | "40P01" | "55P03" | "25006") => {
                 CreditError::DatabaseUnavailable { message: "the database is unavailable or busy; nothing was written, retry later".into(), detail }
             }
-            _ => CreditError::Internal { message: detail.unwrap_or_default() },
+            _ => CreditError::Internal { message: text },
         }
     }
 }

@@ -11,9 +11,6 @@ use crate::sql::executor::Executor;
 use crate::sql::failure::DbFailure;
 use crate::sql::statement::Statement;
 use js_sys::{Array, Function, Promise, Reflect};
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
@@ -65,7 +62,7 @@ pub fn failure(error: &JsValue) -> DbFailure {
     let message = property(error, "message")
         .and_then(|m| m.as_string())
         .or_else(|| error.as_string())
-        .unwrap_or_else(|| String::from(js_sys::JSON::stringify(error).map(String::from).unwrap_or_else(|_| "unknown error".into())));
+        .unwrap_or_else(|| js_sys::JSON::stringify(error).map(String::from).unwrap_or_else(|_| "unknown error".into()));
     let code = property(error, "code").and_then(|c| c.as_string());
     match code {
         Some(code) if is_sqlstate(&code) => DbFailure { sqlstate: Some(code), message },
@@ -98,103 +95,16 @@ fn rows(result: &JsValue) -> Result<Vec<String>, DbFailure> {
     Ok(out)
 }
 
-/// A statement whose SQL leaves some bound parameters unreferenced, renumbered without them.
-///
-/// tokio-postgres sends each parameter's type (TEXT); pg, neon and postgres.js send none, and
-/// Postgres cannot type a parameter the SQL never mentions (42P18). Dropping those parameters
-/// keeps the statement's meaning exactly: they were never read.
-pub struct Renumbered {
-    pub sql: String,
-    /// Indexes (0-based) of the original parameters to send, in their new order.
-    pub kept: Vec<usize>,
-}
-
-/// `$n` references outside quotes and comments, as (byte offset, byte length, n).
-fn placeholders(sql: &str) -> Vec<(usize, usize, usize)> {
-    let bytes = sql.as_bytes();
-    let mut found = Vec::new();
-    let (mut index, mut quote) = (0, None::<u8>);
-    while index < bytes.len() {
-        let byte = bytes[index];
-        match quote {
-            Some(q) if byte == q => quote = None,
-            Some(_) => {}
-            None if byte == b'\'' || byte == b'"' => quote = Some(byte),
-            None if byte == b'-' && bytes.get(index + 1) == Some(&b'-') => {
-                while index < bytes.len() && bytes[index] != b'\n' {
-                    index += 1;
-                }
-            }
-            None if byte == b'$' && bytes.get(index + 1).is_some_and(u8::is_ascii_digit) => {
-                let digits = bytes[index + 1..].iter().take_while(|b| b.is_ascii_digit()).count();
-                let number = sql[index + 1..index + 1 + digits].parse().unwrap_or(0);
-                found.push((index, 1 + digits, number));
-                index += digits;
-            }
-            None => {}
-        }
-        index += 1;
-    }
-    found
-}
-
-pub fn renumber(sql: &str, parameter_count: usize) -> Option<Renumbered> {
-    let found = placeholders(sql);
-    let used: Vec<bool> = (1..=parameter_count).map(|n| found.iter().any(|&(_, _, m)| m == n)).collect();
-    if used.iter().all(|u| *u) {
-        return None;
-    }
-    let kept: Vec<usize> = (0..parameter_count).filter(|&i| used[i]).collect();
-    let mut out = String::with_capacity(sql.len());
-    let mut last = 0;
-    for (offset, length, number) in found {
-        out.push_str(&sql[last..offset]);
-        let position = kept.iter().position(|&i| i + 1 == number).map(|p| p + 1).unwrap_or(number);
-        out.push_str(&format!("${position}"));
-        last = offset + length;
-    }
-    out.push_str(&sql[last..]);
-    Some(Renumbered { sql: out, kept })
-}
-
-thread_local! {
-    /// Statements are `&'static str`: keyed by address and length, computed once each.
-    static RENUMBERED: RefCell<HashMap<(usize, usize), Option<Rc<Renumbered>>>> = RefCell::new(HashMap::new());
-}
-
-fn renumbered(statement: &Statement) -> Option<Rc<Renumbered>> {
-    let key = (statement.sql.as_ptr() as usize, statement.params.len());
-    if let Some(found) = RENUMBERED.with(|cache| cache.borrow().get(&key).cloned()) {
-        return found;
-    }
-    let computed = renumber(statement.sql, statement.params.len()).map(Rc::new);
-    RENUMBERED.with(|cache| cache.borrow_mut().insert(key, computed.clone()));
-    computed
-}
-
 fn param(value: &Option<String>) -> JsValue {
     value.as_deref().map(JsValue::from_str).unwrap_or(JsValue::NULL)
 }
 
 impl Executor for JsExecutor {
+    /// Every statement binds exactly the parameters its SQL references (`sql::ops` tests it), so
+    /// drivers that send untyped parameters (pg, neon, postgres.js) can type each one.
     async fn query(&self, statement: &Statement) -> Result<Vec<String>, DbFailure> {
-        let rewrite = renumbered(statement);
-        let params = Array::new();
-        let sql: &str = match &rewrite {
-            Some(rewrite) => {
-                for &index in &rewrite.kept {
-                    params.push(&param(&statement.params[index]));
-                }
-                &rewrite.sql
-            }
-            None => {
-                for value in &statement.params {
-                    params.push(&param(value));
-                }
-                statement.sql
-            }
-        };
-        let result = self.call(sql, Some(params)).await?;
+        let params: Array = statement.params.iter().map(param).collect();
+        let result = self.call(statement.sql, Some(params)).await?;
         rows(&result)
     }
 }

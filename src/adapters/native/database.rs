@@ -95,18 +95,6 @@ pub async fn execute_batch(client: &impl GenericClient, sql: &str) -> Result<(),
     client.batch_execute(sql).await.map_err(failure)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn differing_database_and_auth_urls_are_refused() {
-        assert_eq!(resolve_url(None, Some("postgres://a/x"), Some("postgres://a/y")).unwrap_err().code(), "invalid_request");
-        assert_eq!(resolve_url(None, None, Some("postgres://a/y")).unwrap(), "postgres://a/y");
-        assert_eq!(resolve_url(Some("postgres://f"), Some("postgres://a/x"), Some("postgres://a/y")).unwrap(), "postgres://f");
-        assert!(resolve_url(None, Some(" "), None).is_err());
-    }
-}
 
 /// A connection that prepares each statement once. Statement texts are `'static`, so the
 /// address identifies them; repeated operations then skip parsing and planning (Postgres may
@@ -172,5 +160,18 @@ impl<C: GenericClient + Sync> crate::sql::executor::Executor for Native<'_, C> {
 impl<C: GenericClient + Sync> crate::migrator::Session for Native<'_, C> {
     async fn batch(&self, sql: &str) -> Result<(), DbFailure> {
         execute_batch(self.0, sql).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn differing_database_and_auth_urls_are_refused() {
+        assert_eq!(resolve_url(None, Some("postgres://a/x"), Some("postgres://a/y")).unwrap_err().code(), "invalid_request");
+        assert_eq!(resolve_url(None, None, Some("postgres://a/y")).unwrap(), "postgres://a/y");
+        assert_eq!(resolve_url(Some("postgres://f"), Some("postgres://a/x"), Some("postgres://a/y")).unwrap(), "postgres://f");
+        assert!(resolve_url(None, Some(" "), None).is_err());
     }
 }

@@ -78,7 +78,7 @@ impl Cursor {
 
     pub fn decode(text: &str) -> Result<Self, CreditError> {
         let invalid = || CreditError::invalid_request("cursor is not one this API returned");
-        if text.len() % 2 != 0 || text.len() > 1024 {
+        if !text.len().is_multiple_of(2) || text.len() > 1024 {
             return Err(invalid());
         }
         let bytes = (0..text.len())

@@ -2,7 +2,7 @@
 // (`wasm-pack test --headless --chrome`): the same assertions in Node's and Chromium's JS engines and `Intl`.
 
 use fltr_credits::adapters::js::convert::error_value;
-use fltr_credits::adapters::js::executor::{failure, is_sqlstate, renumber};
+use fltr_credits::adapters::js::executor::{failure, is_sqlstate};
 use fltr_credits::adapters::js::format::{balance_status, format_credits, limit_headers};
 use fltr_credits::adapters::js::request::{credential_from_request, sign_session_token};
 use fltr_credits::adapters::js::schema::{migration_sql, migrations};
@@ -127,15 +127,3 @@ fn migrations_come_from_the_generator() {
     assert_eq!(code(migration_sql("sideways", None).unwrap_err()), "invalid_request");
 }
 
-#[wasm_bindgen_test]
-fn parameters_the_sql_never_mentions_are_dropped_and_the_rest_renumbered() {
-    // pg/neon send no parameter types, so Postgres cannot type an unreferenced `$n` (42P18).
-    let rewrite = renumber("SELECT $1::text, '$2', \"$2\", $3 -- $2\n, $10", 10).unwrap();
-    assert_eq!(rewrite.sql, "SELECT $1::text, '$2', \"$2\", $2 -- $2\n, $3");
-    assert_eq!(rewrite.kept, vec![0, 2, 9]);
-    assert!(renumber("SELECT $1, $2", 2).is_none());
-    // The core's statements reference every parameter they bind (src/sql/ops/mod.rs tests it),
-    // so for them the rewrite is a no-op safety net.
-    let consume_user = fltr_credits::sql::ops::consume::CONSUME_USER_SQL;
-    assert!(renumber(consume_user, 9).is_none());
-}
