@@ -16,7 +16,7 @@ squawk --reporter gcc --assume-in-transaction migrations/*.sql
 echo "== pure core builds for wasm32 with no I/O features"
 cargo build --quiet --target wasm32-unknown-unknown --no-default-features --lib
 
-echo "== cargo test (unit, golden, real Postgres, concurrency, CLI)"
+echo "== cargo test (unit, real Postgres, concurrency, adversarial, CLI)"
 cargo test --quiet 2>&1 | tee -a "$log"
 
 echo "== Cloudflare Worker end to end (wrangler dev, Hyperdrive, better-auth, stripe)"

@@ -2,7 +2,7 @@
 //! (`better-auth.session_token` or `__Secure-better-auth.session_token`, value
 //! `token + "." + base64(HMAC-SHA256(BETTER_AUTH_SECRET, token))`, URL-encoded), the bearer
 //! plugin's `Authorization: Bearer <token | token.sig>`, and `x-api-key`. Looking the token up in
-//! `sessions` is a statement (`sql::ops::session`), not done here.
+//! `sessions` is a statement (`sql::ops::principal`), not done here.
 
 use crate::core::error::CreditError;
 use crate::core::digest::hmac_sha256;

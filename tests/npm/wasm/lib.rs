@@ -1,1 +1,1 @@
-//! Empty: the tests are in tests/bindings.rs.
+//! Empty: the tests are in tests/node.rs and tests/browser.rs (shared: tests/common/bindings.rs).
