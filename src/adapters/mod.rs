@@ -6,3 +6,5 @@ pub mod native;
 pub mod js;
 #[cfg(feature = "worker")]
 pub mod worker;
+#[cfg(any(feature = "native", feature = "worker"))]
+pub mod postgres;

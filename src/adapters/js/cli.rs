@@ -72,20 +72,9 @@ fn parse(args: &[String]) -> Result<Args, CreditError> {
     Ok(parsed)
 }
 
-/// The flag, else `DATABASE_URL`, else `AUTH_DATABASE_URL`; both set and different is refused
-/// (the credit tables reference Better Auth's users by foreign key).
+/// `core::database_url::resolve`, and a URL (the JS connector takes no key=value strings).
 fn resolve_url(flag: Option<&str>, database_url: Option<String>, auth_database_url: Option<String>) -> Result<String, CreditError> {
-    let non_empty = |value: Option<String>| value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-    let url = match (non_empty(flag.map(String::from)), non_empty(database_url), non_empty(auth_database_url)) {
-        (Some(url), _, _) => url,
-        (None, Some(main), Some(auth)) if main != auth => {
-            return Err(CreditError::invalid_request(
-                "DATABASE_URL and AUTH_DATABASE_URL name different databases; the credit tables reference Better Auth's users by foreign key, so they must be the same (or pass --database-url)",
-            ))
-        }
-        (None, Some(url), _) | (None, None, Some(url)) => url,
-        (None, None, None) => return Err(CreditError::invalid_request("no database configured: set DATABASE_URL or pass --database-url")),
-    };
+    let url = crate::core::database_url::resolve(flag, database_url.as_deref(), auth_database_url.as_deref())?;
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
         return Err(CreditError::invalid_request("database URL is not a valid Postgres URL (postgres://user@host:port/database)"));
     }

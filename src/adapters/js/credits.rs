@@ -63,18 +63,12 @@ where
 
 const ACCOUNT_KEYS: [&str; 3] = ["userId", "teamId", "apiKey"];
 
-/// Exactly one of `userId`, `teamId`, `apiKey`.
-fn account(map: &Map<String, Value>, keys: &[&str]) -> Result<Account, CreditError> {
-    let given: Vec<&str> = keys.iter().copied().filter(|key| map.get(*key).is_some_and(|v| !v.is_null())).collect();
-    let [key] = given.as_slice() else {
-        return Err(CreditError::invalid_request(format!("pass exactly one of {}", keys.join(", "))));
-    };
-    let id = convert::text(map, key)?.unwrap_or_default();
-    match *key {
-        "userId" => Account::user(&id),
-        "teamId" => Account::team(&id),
-        _ => Account::api_key(&id),
-    }
+/// Exactly one of `userId`, `teamId`, `apiKey` (`Account::exactly_one`, the rule every surface uses).
+fn account(map: &Map<String, Value>, keys: &[&str; 3]) -> Result<Account, CreditError> {
+    let [user, team, key] = keys.map(|key| convert::text(map, key));
+    let (user, team, key) = (user?, team?, key?);
+    Account::exactly_one([user.as_deref(), team.as_deref(), key.as_deref()], *keys)?
+        .ok_or_else(|| CreditError::invalid_request(format!("pass exactly one of {}", keys.join(", "))))
 }
 
 /// A credential as `credentialFromRequest` returns it: `{ kind: "session"|"bearer"|"api_key", value }`.

@@ -4,28 +4,13 @@ use crate::core::error::CreditError;
 use crate::sql::failure::DbFailure;
 use crate::sql::statement::Statement;
 use crate::sql::timeouts;
+pub use crate::adapters::postgres::failure;
+use crate::adapters::postgres::text_column;
 use std::time::Duration;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, GenericClient, NoTls};
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Picks the database URL: the flag, else `DATABASE_URL`, else `AUTH_DATABASE_URL`. The credit
-/// tables reference Better Auth's `users` by foreign key, so both variables must name the same
-/// database; when they disagree we refuse rather than write to the wrong one.
-pub fn resolve_url(flag: Option<&str>, database_url: Option<&str>, auth_database_url: Option<&str>) -> Result<String, CreditError> {
-    let non_empty = |value: Option<&str>| value.map(str::trim).filter(|value| !value.is_empty()).map(String::from);
-    if let Some(url) = non_empty(flag) {
-        return Ok(url);
-    }
-    match (non_empty(database_url), non_empty(auth_database_url)) {
-        (Some(main), Some(auth)) if main != auth => Err(CreditError::invalid_request(
-            "DATABASE_URL and AUTH_DATABASE_URL name different databases; the credit tables reference Better Auth's users by foreign key, so they must be the same (or pass --database-url)",
-        )),
-        (Some(url), _) | (None, Some(url)) => Ok(url),
-        (None, None) => Err(CreditError::invalid_request("no database configured: set DATABASE_URL or pass --database-url")),
-    }
-}
 
 /// Connects and spawns the connection task. Errors are one clear sentence with a stable code.
 pub async fn connect(url: &str) -> Result<Client, CreditError> {
@@ -51,27 +36,6 @@ pub async fn connect(url: &str) -> Result<Client, CreditError> {
     Ok(client)
 }
 
-pub fn failure(error: tokio_postgres::Error) -> DbFailure {
-    match error.as_db_error() {
-        Some(db) => DbFailure { sqlstate: Some(db.code().code().to_string()), message: db.message().to_string() },
-        None => DbFailure::connection(flatten(&error)),
-    }
-}
-
-fn flatten(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(inner) = source {
-        let inner_text = inner.to_string();
-        if !text.contains(&inner_text) {
-            text.push_str(": ");
-            text.push_str(&inner_text);
-        }
-        source = inner.source();
-    }
-    text
-}
-
 /// Runs one statement (`query_typed`: no named prepared statement, as Hyperdrive requires too)
 /// and returns its `r` column.
 pub async fn run(client: &impl GenericClient, statement: &Statement) -> Result<Vec<String>, DbFailure> {
@@ -81,14 +45,6 @@ pub async fn run(client: &impl GenericClient, statement: &Statement) -> Result<V
     text_column(&rows)
 }
 
-fn text_column(rows: &[tokio_postgres::Row]) -> Result<Vec<String>, DbFailure> {
-    rows.iter()
-        .map(|row| {
-            row.try_get::<_, String>(0)
-                .map_err(|error| DbFailure { sqlstate: Some("XX000".into()), message: format!("result column is not text: {error}") })
-        })
-        .collect()
-}
 
 /// Runs DDL or other statements with no parameters and no result, via the simple protocol.
 pub async fn execute_batch(client: &impl GenericClient, sql: &str) -> Result<(), DbFailure> {
@@ -160,18 +116,5 @@ impl<C: GenericClient + Sync> crate::sql::executor::Executor for Native<'_, C> {
 impl<C: GenericClient + Sync> crate::migrator::Session for Native<'_, C> {
     async fn batch(&self, sql: &str) -> Result<(), DbFailure> {
         execute_batch(self.0, sql).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn differing_database_and_auth_urls_are_refused() {
-        assert_eq!(resolve_url(None, Some("postgres://a/x"), Some("postgres://a/y")).unwrap_err().code(), "invalid_request");
-        assert_eq!(resolve_url(None, None, Some("postgres://a/y")).unwrap(), "postgres://a/y");
-        assert_eq!(resolve_url(Some("postgres://f"), Some("postgres://a/x"), Some("postgres://a/y")).unwrap(), "postgres://f");
-        assert!(resolve_url(None, Some(" "), None).is_err());
     }
 }

@@ -15,6 +15,7 @@
 //! One connection per request, opened on the first statement (preflights and refused requests
 //! never connect), closed by `close()` before the response leaves.
 
+use crate::adapters::postgres::{failure, text_column};
 use crate::adapters::worker::environment;
 use crate::adapters::worker::timeout::{join2, within};
 use crate::sql::timeouts::Timeouts;
@@ -50,12 +51,6 @@ pub struct Database {
     abandoned: Cell<bool>,
 }
 
-fn failure(error: tokio_postgres::Error) -> DbFailure {
-    match error.as_db_error() {
-        Some(db) => DbFailure { sqlstate: Some(db.code().code().to_string()), message: db.message().to_string() },
-        None => DbFailure::connection(error.to_string()),
-    }
-}
 
 impl Database {
     pub fn new(env: &Env, binding: &str, timeouts: Timeouts) -> Self {
@@ -138,9 +133,7 @@ impl Executor for Database {
             }
             Err(other) => return Err(other),
         }
-        rows.iter()
-            .map(|row| row.try_get::<_, String>(0).map_err(|error| DbFailure { sqlstate: Some("XX000".into()), message: format!("result column is not text: {error}") }))
-            .collect()
+        text_column(&rows)
     }
 }
 

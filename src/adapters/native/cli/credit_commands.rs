@@ -16,12 +16,9 @@ use crate::sql::ops::transactions::{page_size, Cursor};
 use crate::sql::outcome::ChargeResult;
 
 fn account(args: &AccountArgs) -> Result<Account, CreditError> {
-    match (&args.user, &args.team, &args.api_key) {
-        (Some(id), None, None) => Account::user(id),
-        (None, Some(id), None) => Account::team(id),
-        (None, None, Some(key)) => Account::api_key(key),
-        _ => Err(CreditError::invalid_request("name exactly one account: --user, --team or --api-key")),
-    }
+    let names = ["--user", "--team", "--api-key"];
+    Account::exactly_one([args.user.as_deref(), args.team.as_deref(), args.api_key.as_deref()], names)?
+        .ok_or_else(|| CreditError::invalid_request("name exactly one account: --user, --team or --api-key"))
 }
 
 fn optional_key(key: &Option<String>) -> Result<Option<String>, CreditError> {

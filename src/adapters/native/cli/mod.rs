@@ -182,7 +182,7 @@ impl Outcome {
 pub(crate) use crate::adapters::native::clock::now;
 
 pub(crate) async fn client(cli: &Cli) -> Result<tokio_postgres::Client, CreditError> {
-    let url = database::resolve_url(
+    let url = crate::core::database_url::resolve(
         cli.database_url.as_deref(),
         std::env::var("DATABASE_URL").ok().as_deref(),
         std::env::var("AUTH_DATABASE_URL").ok().as_deref(),
