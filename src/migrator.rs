@@ -9,21 +9,15 @@
 
 use crate::core::error::CreditError;
 use crate::schema::ddl::{self, Phase};
-use crate::schema::fltr::migrations;
+use crate::schema::history::migrations;
 use crate::schema::journal::{self, JournalRow};
 use crate::schema::model::{Migration, SchemaState};
 use crate::schema::plan::{self, AppliedMigration};
 use crate::schema::verify::{self, Drift};
-use crate::sql::executor::Executor;
+use crate::sql::executor::{BatchExecutor, Executor};
 use crate::sql::failure::DbFailure;
 use crate::sql::statement::Statement;
 use serde::Serialize;
-
-/// An executor that can also run parameterless SQL batches (DDL, BEGIN/COMMIT) on one connection.
-#[allow(async_fn_in_trait)]
-pub trait Session: Executor {
-    async fn batch(&self, sql: &str) -> Result<(), DbFailure>;
-}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct MigrateReport {
@@ -48,18 +42,18 @@ fn db(failure: DbFailure) -> CreditError {
     failure.into_credit_error()
 }
 
-async fn single_text(client: &impl Session, statement: Statement) -> Result<String, CreditError> {
+async fn single_text(client: &impl BatchExecutor, statement: Statement) -> Result<String, CreditError> {
     let rows = client.query(&statement).await.map_err(db)?;
     rows.into_iter().next().ok_or_else(|| CreditError::internal("expected one row"))
 }
 
-async fn read_applied(client: &impl Session) -> Result<Vec<AppliedMigration>, CreditError> {
+async fn read_applied(client: &impl BatchExecutor) -> Result<Vec<AppliedMigration>, CreditError> {
     let text = single_text(client, Statement::new(journal::READ_APPLIED_SQL)).await?;
     let rows: Vec<JournalRow> = serde_json::from_str(&text).map_err(|error| CreditError::internal(format!("journal: {error}")))?;
     Ok(rows.into_iter().map(|row| AppliedMigration { hash: row.hash, created_at: row.created_at }).collect())
 }
 
-async fn ensure_journal(client: &impl Session) -> Result<(), CreditError> {
+async fn ensure_journal(client: &impl BatchExecutor) -> Result<(), CreditError> {
     // Two migrators creating the table at once can collide in the catalog; the loser retries
     // and finds it there.
     match client.batch(journal::JOURNAL_TABLE_SQL).await {
@@ -69,7 +63,7 @@ async fn ensure_journal(client: &impl Session) -> Result<(), CreditError> {
 }
 
 /// Runs `work` inside BEGIN/COMMIT, rolling back on any error.
-async fn in_transaction<S: Session, T>(client: &S, work: impl AsyncFnOnce(&S) -> Result<T, CreditError>) -> Result<T, CreditError> {
+async fn in_transaction<S: BatchExecutor, T>(client: &S, work: impl AsyncFnOnce(&S) -> Result<T, CreditError>) -> Result<T, CreditError> {
     client.batch("BEGIN").await.map_err(db)?;
     match work(client).await {
         Ok(value) => {
@@ -83,7 +77,7 @@ async fn in_transaction<S: Session, T>(client: &S, work: impl AsyncFnOnce(&S) ->
     }
 }
 
-async fn existing_tables(client: &impl Session, state: &SchemaState) -> Result<Vec<String>, CreditError> {
+async fn existing_tables(client: &impl BatchExecutor, state: &SchemaState) -> Result<Vec<String>, CreditError> {
     let text = single_text(client, Statement::new(journal::EXISTING_TABLES_SQL).param(verify::introspect_param(state))).await?;
     serde_json::from_str(&text).map_err(|error| CreditError::internal(format!("existing tables: {error}")))
 }
@@ -92,7 +86,7 @@ fn transaction_sql(migration: &Migration) -> Vec<String> {
     ddl::up(migration).into_iter().filter(|s| s.phase == Phase::Transaction).map(|s| s.sql).collect()
 }
 
-pub async fn migrate(client: &impl Session, dry_run: bool) -> Result<MigrateReport, CreditError> {
+pub async fn migrate(client: &impl BatchExecutor, dry_run: bool) -> Result<MigrateReport, CreditError> {
     let all = migrations();
     let state = SchemaState::after(&all);
     if dry_run {
@@ -142,7 +136,7 @@ pub async fn migrate(client: &impl Session, dry_run: bool) -> Result<MigrateRepo
 }
 
 /// Validates every model foreign key still marked NOT VALID, each in its own transaction.
-async fn validate_foreign_keys(client: &impl Session, state: &SchemaState) -> Result<Vec<String>, CreditError> {
+async fn validate_foreign_keys(client: &impl BatchExecutor, state: &SchemaState) -> Result<Vec<String>, CreditError> {
     let names = state.foreign_keys.iter().map(|fk| fk.name).collect::<Vec<_>>().join(",");
     let text = single_text(client, Statement::new(journal::UNVALIDATED_SQL).param(names)).await?;
     let pending: Vec<(String, String)> = serde_json::from_str(&text).map_err(|error| CreditError::internal(format!("{error}")))?;
@@ -171,7 +165,7 @@ pub async fn verify_schema(client: &impl Executor) -> Result<Vec<Drift>, CreditE
     Ok(verify::compare(&state, &live))
 }
 
-pub async fn rollback(client: &impl Session, target: &str) -> Result<RollbackReport, CreditError> {
+pub async fn rollback(client: &impl BatchExecutor, target: &str) -> Result<RollbackReport, CreditError> {
     let all = migrations();
     ensure_journal(client).await?;
     let undone = in_transaction(client, async |tx| {

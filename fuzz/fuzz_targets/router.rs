@@ -1,11 +1,11 @@
-//! `http::router::match_path` on arbitrary UTF-8 paths, and `core::session::percent_decode`.
+//! `http::router::match_path` on arbitrary UTF-8 paths, and `core::percent::percent_decode`.
 //!
 //! Properties beyond "never panics": a matched route's method is one the route table lists; an
 //! `Allocate` key, re-encoded, routes back to the same key; `percent_decode` never grows its input
 //! and inverts percent-encoding.
 #![no_main]
 
-use fltr_credits::core::session::percent_decode;
+use fltr_credits::core::percent::percent_decode;
 use fltr_credits::http::router::{match_path, Route, ROUTES};
 use libfuzzer_sys::fuzz_target;
 

@@ -5,6 +5,7 @@ pub mod database_url;
 pub mod digest;
 pub mod error;
 pub mod idempotency;
+pub mod percent;
 pub mod session;
 pub mod stripe;
 pub mod time;

@@ -4,7 +4,9 @@
 //! plugin's `Authorization: Bearer <token | token.sig>`, and `x-api-key`. Looking the token up in
 //! `sessions` is a statement (`sql::ops::principal`), not done here.
 
+use crate::core::digest::constant_time_eq;
 use crate::core::error::CreditError;
+use crate::core::percent::percent_decode;
 use crate::core::digest::hmac_sha256;
 
 pub const COOKIE_NAMES: [&str; 2] = ["__Secure-better-auth.session_token", "better-auth.session_token"];
@@ -42,36 +44,6 @@ fn base64_standard(bytes: &[u8]) -> String {
 /// `base64(HMAC-SHA256(secret, token))`, the signature Better Auth appends.
 pub fn sign(token: &str, secret: &str) -> String {
     base64_standard(&hmac_sha256(secret.as_bytes(), &[token.as_bytes()]))
-}
-
-/// Compares in time independent of where the inputs differ.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// Decodes `%XX` escapes (and nothing else: `+` stays `+`, as in cookie values).
-pub fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = text.get(i + 1..i + 3)?;
-            // from_str_radix alone would take a sign: `%+9` is not an escape.
-            if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return None;
-            }
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 /// Verifies `token.signature` (URL-encoded or not) and returns the token.

@@ -7,7 +7,7 @@
 //! a captured delivery cannot be replayed later. The caller passes `now`: the core reads no clock.
 
 use crate::core::error::CreditError;
-use crate::core::session::constant_time_eq;
+use crate::core::digest::constant_time_eq;
 use crate::core::time::Timestamp;
 use crate::core::digest::{hex, hmac_sha256};
 

@@ -9,11 +9,12 @@ use crate::http::body::{self, idempotency_header, json_object, only_fields, opti
 use crate::http::config::BODY_BYTES_MAX;
 use crate::http::request::HttpRequest;
 use crate::http::response::HttpResponse;
-use crate::migrator::{self, Session};
+use crate::migrator;
+use crate::sql::executor::BatchExecutor;
 use crate::sql::ops::grant::GrantRequest;
 use serde_json::{json, Value};
 
-/// A flag from the body or the query string; both are validated, and given twice they must agree.
+/// A flag from the body or the query string; both are validated, and either one set makes it true.
 fn flag(value: Option<&Value>, query: Option<String>, name: &str) -> Result<bool, CreditError> {
     let invalid = || CreditError::invalid_request(format!("{name} must be true or false"));
     let from_body = match value {
@@ -27,16 +28,14 @@ fn flag(value: Option<&Value>, query: Option<String>, name: &str) -> Result<bool
         Some(_) => return Err(invalid()),
         None => None,
     };
-    match (from_body, from_query) {
-        (Some(body), Some(query)) if body != query => Err(CreditError::invalid_request(format!("{name} differs between the body and the query"))),
-        (body, query) => Ok(body.or(query).unwrap_or(false)),
-    }
+    // Asked for in either place, it holds: a dry run is never turned into a real one.
+    Ok(from_body.unwrap_or(false) || from_query.unwrap_or(false))
 }
 
 /// Applies pending migrations (one transaction under a table lock: no advisory lock, so it
 /// works through Hyperdrive's transaction pooling). `{"dry_run": true}` or `?dry_run=true`
 /// only reports. 200 with `ok: false` when drift remains after migrating.
-pub async fn migrate<S: Session>(session: &S, request: &HttpRequest) -> Result<HttpResponse, CreditError> {
+pub async fn migrate<S: BatchExecutor>(session: &S, request: &HttpRequest) -> Result<HttpResponse, CreditError> {
     let body = json_object(request, BODY_BYTES_MAX, false)?;
     only_fields(&body, &["dry_run"])?;
     let dry_run = flag(body.get("dry_run"), request.query_param("dry_run")?, "dry_run")?;
@@ -49,14 +48,14 @@ pub async fn migrate<S: Session>(session: &S, request: &HttpRequest) -> Result<H
 }
 
 /// Every difference between the live schema and the model; `ok` is true when there is none.
-pub async fn verify<S: Session>(session: &S) -> Result<HttpResponse, CreditError> {
+pub async fn verify<S: BatchExecutor>(session: &S) -> Result<HttpResponse, CreditError> {
     let drift = migrator::verify_schema(session).await?;
     Ok(HttpResponse::json(200, json!({ "ok": drift.is_empty(), "drift": drift })))
 }
 
 /// Accounts whose balance differs from their ledger. Read-only here (GET); adopting opening
 /// balances stays a deliberate CLI step.
-pub async fn reconcile<S: Session>(engine: &Engine<S>, request: &HttpRequest) -> Result<HttpResponse, CreditError> {
+pub async fn reconcile<S: BatchExecutor>(engine: &Engine<S>, request: &HttpRequest) -> Result<HttpResponse, CreditError> {
     let report = engine.reconcile(false, request.now).await?;
     let mut value = serde_json::to_value(&report).map_err(|error| CreditError::internal(error.to_string()))?;
     if let Some(object) = value.as_object_mut() {
@@ -77,7 +76,7 @@ fn grant_account(body: &serde_json::Map<String, Value>) -> Result<Account, Credi
 }
 
 /// Credits an account with a `grant` ledger row; `Idempotency-Key` makes retries safe.
-pub async fn grant<S: Session>(engine: &Engine<S>, request: &HttpRequest) -> Result<HttpResponse, CreditError> {
+pub async fn grant<S: BatchExecutor>(engine: &Engine<S>, request: &HttpRequest) -> Result<HttpResponse, CreditError> {
     let body = json_object(request, BODY_BYTES_MAX, true)?;
     only_fields(&body, &["user_id", "team_id", "api_key_id", "api_key", "amount", "operation", "metadata"])?;
     let amount = Amount::from_json(body.get("amount").unwrap_or(body::null()))?;

@@ -3,9 +3,9 @@
 //! or `ADMIN_TOKEN`, as bearer) or the admin (`ADMIN_TOKEN`).
 
 use crate::core::account::Account;
-use crate::core::digest::sha256_hex;
+use crate::core::digest::{constant_time_eq, sha256_hex};
 use crate::core::error::CreditError;
-use crate::core::session::{constant_time_eq, credential, Credential};
+use crate::core::session::{credential, Credential};
 use crate::engine::Engine;
 use crate::http::config::Config;
 use crate::http::request::HttpRequest;

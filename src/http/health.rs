@@ -6,7 +6,7 @@
 use crate::core::error::CreditError;
 use crate::http::config::VERSION;
 use crate::http::response::HttpResponse;
-use crate::schema::fltr::migrations;
+use crate::schema::history::migrations;
 use crate::sql::executor::Executor;
 use crate::sql::statement::{single_row, Statement};
 use serde::Deserialize;

@@ -1,7 +1,7 @@
 //! The Worker's HTTP API as a pure function: a request model in, a response model out.
 //!
-//! No I/O of its own: it is generic over the core's `Session` (an `Executor` that can also run
-//! parameterless batches, for `/admin/migrate`), and the adapter passes the clock (`now`) and a
+//! No I/O of its own: it is generic over `sql::executor::BatchExecutor` (an `Executor` that can also
+//! run parameterless batches, for `/admin/migrate`), and the adapter passes the clock (`now`) and a
 //! request id. The Worker adapter only converts `worker::Request`/`Response` and provides a
 //! Hyperdrive executor; the native test suite drives the very same router with tokio-postgres.
 
@@ -15,7 +15,6 @@ pub mod health;
 pub mod request;
 pub mod response;
 pub mod router;
-pub mod shared;
 pub mod webhook;
 
 pub use config::Config;

@@ -1,7 +1,7 @@
 //! What the router sees of a request: adapter-neutral, already read into memory.
 
 use crate::core::error::CreditError;
-use crate::core::session::percent_decode;
+use crate::core::percent::percent_decode;
 use crate::core::time::Timestamp;
 
 #[derive(Debug, Clone)]

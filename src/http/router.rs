@@ -1,14 +1,13 @@
 //! The route table and the one place a handler's error becomes an HTTP answer.
 
 use crate::core::error::CreditError;
-use crate::core::session::percent_decode;
+use crate::core::percent::percent_decode;
 use crate::engine::Engine;
 use crate::http::config::Config;
 use crate::http::request::HttpRequest;
 use crate::http::response::HttpResponse;
-use crate::http::shared::Shared;
 use crate::http::{admin, auth, cors, credits, health, webhook};
-use crate::migrator::Session;
+use crate::sql::executor::BatchExecutor;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
@@ -73,7 +72,7 @@ fn unknown_route(request: &HttpRequest) -> CreditError {
 }
 
 /// Answers one request. Never fails: every error is an API.md error body.
-pub async fn handle<S: Session>(session: &S, config: &Config, request: &HttpRequest) -> HttpResponse {
+pub async fn handle<S: BatchExecutor>(session: &S, config: &Config, request: &HttpRequest) -> HttpResponse {
     let response = match dispatch(session, config, request).await {
         Ok(response) => response,
         Err(error) => HttpResponse::error(&error, &request.request_id),
@@ -81,7 +80,7 @@ pub async fn handle<S: Session>(session: &S, config: &Config, request: &HttpRequ
     cors::decorate(config, request, response).with_header("X-Request-Id", request.request_id.clone())
 }
 
-async fn dispatch<S: Session>(session: &S, config: &Config, request: &HttpRequest) -> Result<HttpResponse, CreditError> {
+async fn dispatch<S: BatchExecutor>(session: &S, config: &Config, request: &HttpRequest) -> Result<HttpResponse, CreditError> {
     let (method, route) = match_path(&request.path).ok_or_else(|| unknown_route(request))?;
     if request.method == "OPTIONS" {
         return cors::preflight(config, request);
@@ -92,7 +91,7 @@ async fn dispatch<S: Session>(session: &S, config: &Config, request: &HttpReques
         let shown: String = request.method.chars().take(16).collect();
         return Err(CreditError::MethodNotAllowed { method: shown, allow: format!("{method}, OPTIONS") });
     }
-    let engine = Engine::new(Shared(session));
+    let engine = Engine::new(session);
     match route {
         Route::Health => Ok(health::health(session).await),
         Route::Balance => credits::balance(&engine, request, config).await,
@@ -106,7 +105,7 @@ async fn dispatch<S: Session>(session: &S, config: &Config, request: &HttpReques
     }
 }
 
-async fn admin<S: Session>(engine: &Engine<Shared<'_, S>>, session: &S, route: Route, request: &HttpRequest, config: &Config) -> Result<HttpResponse, CreditError> {
+async fn admin<S: BatchExecutor>(engine: &Engine<&S>, session: &S, route: Route, request: &HttpRequest, config: &Config) -> Result<HttpResponse, CreditError> {
     // Admin bodies are checked after the token: an outsider learns nothing about their shape.
     auth::require_admin(engine, request, config).await?;
     match route {

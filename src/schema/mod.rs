@@ -2,7 +2,7 @@
 //! migration plan and drift verification. Pure: the native adapter carries the statements.
 
 pub mod ddl;
-pub mod fltr;
+pub mod history;
 pub mod journal;
 pub mod model;
 pub mod plan;

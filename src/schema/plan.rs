@@ -69,7 +69,7 @@ fn tags(migrations: &[Migration]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::fltr::migrations;
+    use crate::schema::history::migrations;
 
     fn recorded(migration: &Migration) -> AppliedMigration {
         AppliedMigration { hash: journal::hash(migration), created_at: migration.when }

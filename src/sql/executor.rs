@@ -42,3 +42,18 @@ impl<E: Executor> Executor for &E {
         (**self).query(statement).await
     }
 }
+
+/// An executor that can also run parameterless SQL batches (DDL, BEGIN/COMMIT) on one connection:
+/// what the migrator and `/admin/migrate` need beyond single statements.
+#[allow(async_fn_in_trait)]
+pub trait BatchExecutor: Executor {
+    async fn batch(&self, sql: &str) -> Result<(), DbFailure>;
+}
+
+/// A batch executor is also usable through a shared reference (the router lends the adapter's
+/// connection to the engine for one request).
+impl<E: BatchExecutor> BatchExecutor for &E {
+    async fn batch(&self, sql: &str) -> Result<(), DbFailure> {
+        (**self).batch(sql).await
+    }
+}

@@ -6,7 +6,7 @@
 //! SQLSTATE (pg, neon and postgres.js set it) keeps its meaning; anything else (ECONNREFUSED, a
 //! closed socket) is a connection failure: `database_unavailable`.
 
-use crate::migrator::Session;
+use crate::sql::executor::BatchExecutor;
 use crate::sql::executor::Executor;
 use crate::sql::failure::DbFailure;
 use crate::sql::statement::Statement;
@@ -109,7 +109,7 @@ impl Executor for JsExecutor {
     }
 }
 
-impl Session for JsExecutor {
+impl BatchExecutor for JsExecutor {
     /// Parameterless SQL: pg uses the simple protocol, so several statements may run at once.
     async fn batch(&self, sql: &str) -> Result<(), DbFailure> {
         self.call(sql, None).await.map(|_| ())

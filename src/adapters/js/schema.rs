@@ -2,7 +2,7 @@
 
 use crate::adapters::js::convert::{error_value, to_js};
 use crate::core::error::CreditError;
-use crate::schema::fltr::migrations as all_migrations;
+use crate::schema::history::migrations as all_migrations;
 use crate::schema::{journal, plan};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;

@@ -98,7 +98,7 @@ impl crate::sql::executor::Executor for Connection {
     }
 }
 
-impl crate::migrator::Session for Connection {
+impl crate::sql::executor::BatchExecutor for Connection {
     async fn batch(&self, sql: &str) -> Result<(), DbFailure> {
         execute_batch(&self.client, sql).await
     }
@@ -113,7 +113,7 @@ impl<C: GenericClient + Sync> crate::sql::executor::Executor for Native<'_, C> {
     }
 }
 
-impl<C: GenericClient + Sync> crate::migrator::Session for Native<'_, C> {
+impl<C: GenericClient + Sync> crate::sql::executor::BatchExecutor for Native<'_, C> {
     async fn batch(&self, sql: &str) -> Result<(), DbFailure> {
         execute_batch(self.0, sql).await
     }

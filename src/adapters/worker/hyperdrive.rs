@@ -19,7 +19,7 @@ use crate::adapters::postgres::{failure, text_column};
 use crate::adapters::worker::environment;
 use crate::adapters::worker::timeout::{join2, within};
 use crate::sql::timeouts::Timeouts;
-use crate::migrator::Session;
+use crate::sql::executor::BatchExecutor;
 use crate::sql::executor::Executor;
 use crate::sql::failure::DbFailure;
 use crate::sql::statement::Statement;
@@ -137,7 +137,7 @@ impl Executor for Database {
     }
 }
 
-impl Session for Database {
+impl BatchExecutor for Database {
     async fn batch(&self, sql: &str) -> Result<(), DbFailure> {
         let client = self.client().await?;
         within(BATCH_TIMEOUT, client.batch_execute(sql))

@@ -7,7 +7,7 @@ use crate::adapters::native::database;
 use crate::migrator;
 use crate::core::error::CreditError;
 use crate::core::validate::Amount;
-use crate::schema::fltr::migrations;
+use crate::schema::history::migrations;
 use crate::schema::{journal, plan};
 use crate::sql::ops::seed;
 use clap::{Parser, Subcommand, ValueEnum};

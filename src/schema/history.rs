@@ -1,6 +1,7 @@
-//! The FLTR schema: Better Auth's core tables (0000), the seed's credit system (0001), and the
-//! engine's additive bookkeeping (0002). Names, types, defaults and actions are the contract with
-//! existing FLTR databases (shared/seed/FLTR-deployment-guide.md, shared/REFERENCE.md §5).
+//! The FLTR schema as its migration history, oldest first and append-only: Better Auth's core
+//! tables (0000), the seed's credit system (0001), the engine's additive bookkeeping (0002), and
+//! money safety's indexes and unfulfilled purchases (0003). Names, types, defaults and actions are
+//! the contract with existing FLTR databases (shared/seed/FLTR-deployment-guide.md, REFERENCE §5).
 
 use crate::schema::model::{
     Change, Column, DefaultValue, ForeignKey, Index, KeyConstraint, Migration, ReferentialAction::*, SqlType::*, Table,
