@@ -16,20 +16,32 @@ squawk --reporter gcc --assume-in-transaction migrations/*.sql
 echo "== pure core builds for wasm32 with no I/O features"
 cargo build --quiet --target wasm32-unknown-unknown --no-default-features --lib
 
+# Every suite runs even when an earlier one fails, so the closing line counts them all; a suite
+# that exits non-zero without reporting a failed test counts as one failure.
+broken=()
+suite() { # name log command...
+  local name=$1 file=$2
+  shift 2
+  "$@" 2>&1 | tee -a "$file" || broken+=("$name")
+}
+
 echo "== cargo test (unit, real Postgres, concurrency, adversarial, CLI)"
-cargo test --quiet 2>&1 | tee -a "$log"
+suite cargo "$log" cargo test --quiet
 
 echo "== Cloudflare Worker end to end (wrangler dev, Hyperdrive, better-auth, stripe)"
 worker_log=target/test-worker.log
-scripts/test-worker.sh 2>&1 | tee "$worker_log"
+: > "$worker_log"
+suite worker "$worker_log" scripts/test-worker.sh
 
 echo "== npm package (wasm-pack node + Chromium, Node API and CLI, next build + Playwright)"
 npm_log=target/test-npm.log
-scripts/test-npm.sh 2>&1 | tee "$npm_log"
+: > "$npm_log"
+suite npm "$npm_log" scripts/test-npm.sh
 
 echo "== schemathesis against openapi.json (wrangler dev; session, API key, service and admin credentials)"
 schemathesis_log=target/test-schemathesis.log
-scripts/test-schemathesis.sh 2>&1 | tee "$schemathesis_log"
+: > "$schemathesis_log"
+suite schemathesis "$schemathesis_log" scripts/test-schemathesis.sh
 
 # One closing line over every suite above: "N passed, N failed".
 sum() { awk '{s+=$1} END {print s+0}'; }
@@ -44,5 +56,10 @@ schemathesis_failed=$(grep -oE '^schemathesis summary: [0-9]+ passed, [0-9]+ fai
 echo "suites: cargo ${cargo_passed}/${cargo_failed}, worker ${worker_passed}/${worker_failed}, npm ${npm_passed}/${npm_failed}, schemathesis ${schemathesis_passed}/${schemathesis_failed} (passed/failed)"
 passed=$((cargo_passed + worker_passed + npm_passed + schemathesis_passed))
 failed=$((cargo_failed + worker_failed + npm_failed + schemathesis_failed))
+for name in "${broken[@]}"; do
+  counted="${name}_failed"
+  if [ "${!counted}" -eq 0 ]; then failed=$((failed + 1)); fi
+  echo "suite ${name} exited non-zero"
+done
 echo "${passed} passed, ${failed} failed"
 [ "$failed" -eq 0 ]
