@@ -35,7 +35,11 @@ fn server() -> String {
 use fltr_credits::adapters::native::clock::now;
 
 fn key_for(client: usize, hot: bool) -> String {
-    if hot { HOT_KEY.to_string() } else { format!("bench_key_{client:06}_0000000") }
+    if hot {
+        HOT_KEY.to_string()
+    } else {
+        format!("bench_key_{client:06}_0000000")
+    }
 }
 
 /// Counts statements sent so the table reports round trips as measured, not as claimed.
@@ -159,7 +163,11 @@ async fn run_cell(url: &str, system: System, clients: usize, hot: bool, seconds:
 }
 
 fn pgbench(host: &str, port: u16, database: &str, clients: usize, hot: bool, seconds: u64) -> f64 {
-    let key = if hot { format!("'{HOT_KEY}'") } else { "'bench_key_' || lpad(:client_id::text, 6, '0') || '_0000000'".to_string() };
+    let key = if hot {
+        format!("'{HOT_KEY}'")
+    } else {
+        "'bench_key_' || lpad(:client_id::text, 6, '0') || '_0000000'".to_string()
+    };
     let script = format!(
         "WITH d AS (UPDATE api_key_credits SET credits = credits - 1, daily_used = daily_used + 1, monthly_used = monthly_used + 1, updated_at = now() WHERE api_key = {key} AND credits >= 1 RETURNING user_id, team_id, api_key) INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, api_key_id, created_at) SELECT 'pgb_' || replace(gen_random_uuid()::text, '-', ''), user_id, team_id, -1, 'usage', 'bench', api_key, now() FROM d;\n"
     );
@@ -187,7 +195,10 @@ async fn prepare(database: &str) {
     admin.batch_execute(&format!("CREATE DATABASE {database}")).await.expect("create");
     let client = connect(&format!("{}/{database}", server())).await.expect("bench db");
     migrate(&Native(&client), false).await.expect("migrate");
-    client.batch_execute("INSERT INTO users (id, name, email) VALUES ('bench', 'bench', 'bench@example.com')").await.expect("user");
+    client
+        .batch_execute("INSERT INTO users (id, name, email) VALUES ('bench', 'bench', 'bench@example.com')")
+        .await
+        .expect("user");
     let mut keys = vec![HOT_KEY.to_string()];
     keys.extend((0..64).map(|i| key_for(i, false)));
     for key in keys {

@@ -53,7 +53,11 @@ async fn main() -> Result<(), String> {
     let url = argument("--database-url").ok_or("--database-url is required")?;
     let key = argument("--api-key").ok_or("--api-key is required")?;
     let seconds: u64 = argument("--seconds").and_then(|s| s.parse().ok()).unwrap_or(5);
-    let levels: Vec<usize> = argument("--clients").unwrap_or_else(|| "1,16,64".into()).split(',').filter_map(|s| s.trim().parse().ok()).collect();
+    let levels: Vec<usize> = argument("--clients")
+        .unwrap_or_else(|| "1,16,64".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
     for clients in levels {
         let deadline = Instant::now() + Duration::from_secs(seconds);
         let started = Instant::now();

@@ -34,6 +34,15 @@ ensure_node_modules() {
   cp package-lock.json node_modules/.fltr-lock
 }
 
+# fmt and clippy gate scripts/test.sh; rustup ships them with the toolchain on this machine kind.
+ensure_rust_components() {
+  for component in rustfmt clippy; do
+    rustup component list --installed 2>/dev/null | grep -q "^${component}" && continue
+    say "adding rust component ${component}"
+    rustup component add "$component"
+  done
+}
+
 ensure_squawk() {
   if command -v squawk >/dev/null 2>&1 && squawk --version | grep -q '2.70.0'; then return; fi
   say "installing squawk-cli 2.70.0"
@@ -44,6 +53,7 @@ ensure_node_modules
 if [ "$purpose" = "test" ]; then
   ensure_postgres
   ensure_wasm_target
+  ensure_rust_components
   ensure_squawk
   # The Worker (worker-build, wasm-bindgen, wrangler) and the npm package (wasm-pack, Chromium,
   # Next.js) each keep their own pinned installer.

@@ -16,6 +16,13 @@ squawk --reporter gcc --assume-in-transaction migrations/*.sql
 echo "== pure core builds for wasm32 with no I/O features"
 cargo build --quiet --target wasm32-unknown-unknown --no-default-features --lib
 
+echo "== rustfmt (rustfmt.toml) and clippy, warnings denied, on every feature set that builds"
+cargo fmt --check
+cargo clippy --quiet --all-targets -- -D warnings
+cargo clippy --quiet --no-default-features --lib --target wasm32-unknown-unknown -- -D warnings
+cargo clippy --quiet --no-default-features --features worker --target wasm32-unknown-unknown -- -D warnings
+cargo clippy --quiet --no-default-features --features js --target wasm32-unknown-unknown -- -D warnings
+
 # Every suite runs even when an earlier one fails, so the closing line counts them all; a suite
 # that exits non-zero without reporting a failed test counts as one failure.
 broken=()

@@ -3,6 +3,7 @@
 
 use crate::core::account::Account;
 use crate::core::error::CreditError;
+use crate::core::session::Credential;
 use crate::core::time::Timestamp;
 use crate::core::validate::Amount;
 use crate::sql::executor::{run, Executor};
@@ -10,7 +11,6 @@ use crate::sql::ops::allocate::{self, AllocateRequest};
 use crate::sql::ops::balance::{self, Balance};
 use crate::sql::ops::consume::{self, ConsumeRequest, Payer};
 use crate::sql::ops::grant::{self, CreditResult, GrantRequest};
-use crate::core::session::Credential;
 use crate::sql::ops::principal::{self, Principal};
 use crate::sql::ops::prune::{self, PruneResult};
 use crate::sql::ops::purchase::{self, PurchaseRequest};
@@ -53,11 +53,24 @@ impl<E: Executor> Engine<E> {
     }
 
     /// Records a verified purchase that could not be handed to `purchase` (see `purchase.rs`).
-    pub async fn record_unfulfilled_purchase(&self, payment_id: &str, event_id: &str, user_id: Option<&str>, reason: &str, now: Timestamp) -> Result<(), CreditError> {
-        run(&self.executor, &purchase::plan_record_unfulfilled(payment_id, event_id, user_id, reason, now), |_| Ok(())).await
+    pub async fn record_unfulfilled_purchase(
+        &self,
+        payment_id: &str,
+        event_id: &str,
+        user_id: Option<&str>,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<(), CreditError> {
+        run(&self.executor, &purchase::plan_record_unfulfilled(payment_id, event_id, user_id, reason, now), |_| Ok(()))
+            .await
     }
 
-    pub async fn refund(&self, transaction_id: &str, scope: &RefundScope, now: Timestamp) -> Result<RefundResult, CreditError> {
+    pub async fn refund(
+        &self,
+        transaction_id: &str,
+        scope: &RefundScope,
+        now: Timestamp,
+    ) -> Result<RefundResult, CreditError> {
         run(&self.executor, &refund::plan(transaction_id, scope, now)?, refund::decode).await
     }
 
@@ -70,7 +83,12 @@ impl<E: Executor> Engine<E> {
         run(&self.executor, &balance::plan(account, now), |rows| balance::decode(rows, account, now)).await
     }
 
-    pub async fn transactions(&self, account: &Account, limit: u32, cursor: Option<&Cursor>) -> Result<TransactionPage, CreditError> {
+    pub async fn transactions(
+        &self,
+        account: &Account,
+        limit: u32,
+        cursor: Option<&Cursor>,
+    ) -> Result<TransactionPage, CreditError> {
         run(&self.executor, &transactions::plan(account, limit, cursor), |rows| transactions::decode(rows, limit)).await
     }
 
@@ -78,7 +96,11 @@ impl<E: Executor> Engine<E> {
         run(&self.executor, &reconcile::plan(adopt, now), reconcile::decode).await
     }
 
-    pub async fn prune_idempotency_keys(&self, retention_hours: i64, now: Timestamp) -> Result<PruneResult, CreditError> {
+    pub async fn prune_idempotency_keys(
+        &self,
+        retention_hours: i64,
+        now: Timestamp,
+    ) -> Result<PruneResult, CreditError> {
         run(&self.executor, &prune::plan(retention_hours, now)?, prune::decode).await
     }
 }

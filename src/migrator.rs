@@ -49,7 +49,8 @@ async fn single_text(client: &impl BatchExecutor, statement: Statement) -> Resul
 
 async fn read_applied(client: &impl BatchExecutor) -> Result<Vec<AppliedMigration>, CreditError> {
     let text = single_text(client, Statement::new(journal::READ_APPLIED_SQL)).await?;
-    let rows: Vec<JournalRow> = serde_json::from_str(&text).map_err(|error| CreditError::internal(format!("journal: {error}")))?;
+    let rows: Vec<JournalRow> =
+        serde_json::from_str(&text).map_err(|error| CreditError::internal(format!("journal: {error}")))?;
     Ok(rows.into_iter().map(|row| AppliedMigration { hash: row.hash, created_at: row.created_at }).collect())
 }
 
@@ -63,7 +64,10 @@ async fn ensure_journal(client: &impl BatchExecutor) -> Result<(), CreditError> 
 }
 
 /// Runs `work` inside BEGIN/COMMIT, rolling back on any error.
-async fn in_transaction<S: BatchExecutor, T>(client: &S, work: impl AsyncFnOnce(&S) -> Result<T, CreditError>) -> Result<T, CreditError> {
+async fn in_transaction<S: BatchExecutor, T>(
+    client: &S,
+    work: impl AsyncFnOnce(&S) -> Result<T, CreditError>,
+) -> Result<T, CreditError> {
     client.batch("BEGIN").await.map_err(db)?;
     match work(client).await {
         Ok(value) => {
@@ -78,7 +82,8 @@ async fn in_transaction<S: BatchExecutor, T>(client: &S, work: impl AsyncFnOnce(
 }
 
 async fn existing_tables(client: &impl BatchExecutor, state: &SchemaState) -> Result<Vec<String>, CreditError> {
-    let text = single_text(client, Statement::new(journal::EXISTING_TABLES_SQL).param(verify::introspect_param(state))).await?;
+    let text = single_text(client, Statement::new(journal::EXISTING_TABLES_SQL).param(verify::introspect_param(state)))
+        .await?;
     serde_json::from_str(&text).map_err(|error| CreditError::internal(format!("existing tables: {error}")))
 }
 
@@ -113,7 +118,11 @@ pub async fn migrate(client: &impl BatchExecutor, dry_run: bool) -> Result<Migra
         for migration in &plan.pending {
             for sql in transaction_sql(migration) {
                 tx.batch(&sql).await.map_err(|failure| {
-                    CreditError::internal(format!("migration {} failed, nothing was applied: {}", migration.tag, db(failure)))
+                    CreditError::internal(format!(
+                        "migration {} failed, nothing was applied: {}",
+                        migration.tag,
+                        db(failure)
+                    ))
                 })?;
             }
             let record = Statement::new(journal::RECORD_SQL).param(journal::hash(migration)).param(migration.when);
@@ -139,7 +148,8 @@ pub async fn migrate(client: &impl BatchExecutor, dry_run: bool) -> Result<Migra
 async fn validate_foreign_keys(client: &impl BatchExecutor, state: &SchemaState) -> Result<Vec<String>, CreditError> {
     let names = state.foreign_keys.iter().map(|fk| fk.name).collect::<Vec<_>>().join(",");
     let text = single_text(client, Statement::new(journal::UNVALIDATED_SQL).param(names)).await?;
-    let pending: Vec<(String, String)> = serde_json::from_str(&text).map_err(|error| CreditError::internal(format!("{error}")))?;
+    let pending: Vec<(String, String)> =
+        serde_json::from_str(&text).map_err(|error| CreditError::internal(format!("{error}")))?;
     let mut validated = Vec::new();
     for (table, name) in pending {
         let sql = format!(
@@ -160,7 +170,10 @@ async fn validate_foreign_keys(client: &impl BatchExecutor, state: &SchemaState)
 
 pub async fn verify_schema(client: &impl Executor) -> Result<Vec<Drift>, CreditError> {
     let state = SchemaState::after(&migrations());
-    let rows = client.query(&Statement::new(verify::INTROSPECT_SQL).param(verify::introspect_param(&state))).await.map_err(db)?;
+    let rows = client
+        .query(&Statement::new(verify::INTROSPECT_SQL).param(verify::introspect_param(&state)))
+        .await
+        .map_err(db)?;
     let live = verify::decode(&rows)?;
     Ok(verify::compare(&state, &live))
 }
@@ -202,7 +215,11 @@ impl MigrateReport {
             lines.push(format!("note: {tag} was recorded from a different file (hash differs); not re-applied"));
         }
         let verb = if self.dry_run { "would apply" } else { "applied" };
-        lines.push(if self.applied.is_empty() { "no pending migrations".to_string() } else { format!("{verb} {}", self.applied.join(", ")) });
+        lines.push(if self.applied.is_empty() {
+            "no pending migrations".to_string()
+        } else {
+            format!("{verb} {}", self.applied.join(", "))
+        });
         if !self.validated.is_empty() {
             lines.push(format!("validated {}", self.validated.join(", ")));
         }
@@ -212,7 +229,11 @@ impl MigrateReport {
     }
 
     pub fn exit_code(&self) -> i32 {
-        if self.drift.is_empty() { 0 } else { EXIT_DRIFT }
+        if self.drift.is_empty() {
+            0
+        } else {
+            EXIT_DRIFT
+        }
     }
 }
 

@@ -75,7 +75,8 @@ mod refund {
         api_key(&client, KEY, "u1", None, Some(100), None).await;
         fund(&client, Account::api_key(KEY).unwrap(), 99).await;
         for round in 0..3 {
-            let usage = call(&client, post("/api/v1/credits/consume", consume_body(30)).with_header("x-api-key", KEY)).await;
+            let usage =
+                call(&client, post("/api/v1/credits/consume", consume_body(30)).with_header("x-api-key", KEY)).await;
             if round == 0 {
                 assert_eq!(usage.status, 200);
             }
@@ -89,7 +90,11 @@ mod refund {
             }
         }
         assert_eq!(credits(&client, "api_key_credits", KEY).await, "9", "three consumes of 30 stay paid");
-        assert_eq!(scalar(&client, &format!("SELECT daily_used FROM api_key_credits WHERE api_key = '{KEY}'")).await, "90", "the window is not given back");
+        assert_eq!(
+            scalar(&client, &format!("SELECT daily_used FROM api_key_credits WHERE api_key = '{KEY}'")).await,
+            "90",
+            "the window is not given back"
+        );
         assert_eq!(scalar(&client, "SELECT count(*) FROM credit_transactions WHERE type = 'refund'").await, "0");
         books_balance(&client).await;
     }
@@ -152,8 +157,15 @@ mod team_pool {
         let token = team_with_member(&client).await;
         call(&client, bearer(post(&format!("/api/v1/api-keys/{KEY}/allocate"), json!({"amount": 30})), &token)).await;
         client.execute("UPDATE users SET team_id = NULL WHERE id = 'member'", &[]).await.unwrap();
-        for request in [post("/api/v1/credits/consume", consume_body(5)), post("/api/v1/credits/check", json!({"amount": 5}))] {
-            assert_client_error(&call(&client, request.with_header("x-api-key", KEY)).await, 403, "forbidden", "ex-member's team key");
+        for request in
+            [post("/api/v1/credits/consume", consume_body(5)), post("/api/v1/credits/check", json!({"amount": 5}))]
+        {
+            assert_client_error(
+                &call(&client, request.with_header("x-api-key", KEY)).await,
+                403,
+                "forbidden",
+                "ex-member's team key",
+            );
         }
         assert_eq!(credits(&client, "api_key_credits", KEY).await, "30", "kept, not drained");
         // Their own session now charges their personal pool (empty), never the team's.
@@ -161,7 +173,11 @@ mod team_pool {
         assert_client_error(&own, 402, "insufficient_credits", "ex-member's session");
         assert_eq!(credits(&client, "teams", "t1").await, "70");
         client.execute("UPDATE users SET team_id = 't1' WHERE id = 'member'", &[]).await.unwrap();
-        assert_eq!(call(&client, post("/api/v1/credits/consume", consume_body(5)).with_header("x-api-key", KEY)).await.status, 200, "rejoined");
+        assert_eq!(
+            call(&client, post("/api/v1/credits/consume", consume_body(5)).with_header("x-api-key", KEY)).await.status,
+            200,
+            "rejoined"
+        );
         books_balance(&client).await;
     }
 }
@@ -210,11 +226,24 @@ mod check {
         api_key(&client, KEY, "u1", None, Some(1), None).await;
         fund(&client, Account::api_key(KEY).unwrap(), 5).await;
         call(&client, post("/api/v1/credits/consume", consume_body(1)).with_header("x-api-key", KEY)).await;
-        for request in [bearer(post("/api/v1/credits/check", json!({"amount": 0})), &token), post("/api/v1/credits/check", json!({"amount": 0})).with_header("x-api-key", KEY)] {
+        for request in [
+            bearer(post("/api/v1/credits/check", json!({"amount": 0})), &token),
+            post("/api/v1/credits/check", json!({"amount": 0})).with_header("x-api-key", KEY),
+        ] {
             assert_client_error(&call(&client, request).await, 400, "invalid_amount", "check 0");
         }
-        assert_client_error(&call(&client, bearer(post("/api/v1/credits/check", json!({})), &token)).await, 400, "invalid_request", "check without amount");
-        assert_client_error(&call(&client, post("/api/v1/credits/check", json!({"amount": 1})).with_header("x-api-key", KEY)).await, 429, "daily_limit_exceeded", "exhausted key");
+        assert_client_error(
+            &call(&client, bearer(post("/api/v1/credits/check", json!({})), &token)).await,
+            400,
+            "invalid_request",
+            "check without amount",
+        );
+        assert_client_error(
+            &call(&client, post("/api/v1/credits/check", json!({"amount": 1})).with_header("x-api-key", KEY)).await,
+            429,
+            "daily_limit_exceeded",
+            "exhausted key",
+        );
         books_balance(&client).await;
     }
 }
@@ -256,7 +285,10 @@ mod timeouts {
 async fn user_row_locked_elsewhere(db: &TestDb, user: &str) -> (Client, Client) {
     let holder = db.client().await;
     holder.batch_execute(&format!("BEGIN; SELECT credits FROM users WHERE id = '{user}' FOR UPDATE")).await.unwrap();
-    let short = fltr_credits::adapters::native::database::connect(&format!("{}?options=-c%20lock_timeout%3D300ms", db.url)).await.unwrap();
+    let short =
+        fltr_credits::adapters::native::database::connect(&format!("{}?options=-c%20lock_timeout%3D300ms", db.url))
+            .await
+            .unwrap();
     (holder, short)
 }
 
@@ -274,10 +306,15 @@ mod overflow {
             .execute(&format!("UPDATE api_key_credits SET daily_used = 2147483600, monthly_used = 2147483600, daily_window_start = date_trunc('day', now() at time zone 'utc'), monthly_window_start = date_trunc('month', now() at time zone 'utc') WHERE api_key = '{KEY}'"), &[])
             .await
             .unwrap();
-        let answer = call(&client, post("/api/v1/credits/consume", consume_body(100)).with_header("x-api-key", KEY)).await;
+        let answer =
+            call(&client, post("/api/v1/credits/consume", consume_body(100)).with_header("x-api-key", KEY)).await;
         assert_eq!(answer.status, 200, "an unlimited key's usage never overflows into a refusal: {}", answer.body);
-        assert_eq!(scalar(&client, &format!("SELECT daily_used FROM api_key_credits WHERE api_key = '{KEY}'")).await, "2147483647");
-        let check = call(&client, post("/api/v1/credits/check", json!({"amount": 100})).with_header("x-api-key", KEY)).await;
+        assert_eq!(
+            scalar(&client, &format!("SELECT daily_used FROM api_key_credits WHERE api_key = '{KEY}'")).await,
+            "2147483647"
+        );
+        let check =
+            call(&client, post("/api/v1/credits/check", json!({"amount": 100})).with_header("x-api-key", KEY)).await;
         assert_eq!(check.status, 200);
 
         client.execute("UPDATE users SET total_credits_purchased = 2147483600 WHERE id = 'u1'", &[]).await.unwrap();
@@ -298,7 +335,10 @@ mod overflow {
         let paid = stripe_session_event("evt_o2", "cs_o2", "u1", "100");
         let answer = call(&client, webhook(&paid, now().unix_seconds(), WHSEC)).await;
         assert_client_error(&answer, 500, "purchase_not_credited", "purchase past the integer range (Stripe retries)");
-        assert_eq!(scalar(&client, "SELECT reason FROM credit_unfulfilled_purchases WHERE payment_id = 'cs_o2'").await, "out_of_range");
+        assert_eq!(
+            scalar(&client, "SELECT reason FROM credit_unfulfilled_purchases WHERE payment_id = 'cs_o2'").await,
+            "out_of_range"
+        );
         assert_eq!(credits(&client, "users", "u1").await, "2147483600");
         books_balance(&client).await;
     }
@@ -332,8 +372,18 @@ mod stripe {
         // A free trial is not a purchase: cancelling before it ends must not keep credits.
         assert_eq!(call(&client, webhook(&free("subscription", "cs_3"), now_s, WHSEC)).await.body["granted"], 0);
         // The same event signed with another secret, or replayed after the tolerance: refused.
-        assert_client_error(&call(&client, webhook(&paid, now_s, "whsec_other")).await, 400, "invalid_signature", "foreign secret");
-        assert_client_error(&call(&client, webhook(&paid, now_s - 3600, WHSEC)).await, 400, "invalid_signature", "replayed an hour later");
+        assert_client_error(
+            &call(&client, webhook(&paid, now_s, "whsec_other")).await,
+            400,
+            "invalid_signature",
+            "foreign secret",
+        );
+        assert_client_error(
+            &call(&client, webhook(&paid, now_s - 3600, WHSEC)).await,
+            400,
+            "invalid_signature",
+            "replayed an hour later",
+        );
         assert_eq!(credits(&client, "users", "buyer").await, "100");
         books_balance(&client).await;
     }
@@ -348,7 +398,12 @@ mod bodies {
         let client = db.client().await;
         let token = signed_in(&client, "u1", 10).await;
         let consume = |body: Vec<u8>, media: &str| {
-            bearer(HttpRequest::new("POST", "/api/v1/credits/consume", "req_test", now()).with_header("content-type", media).with_body(body), &token)
+            bearer(
+                HttpRequest::new("POST", "/api/v1/credits/consume", "req_test", now())
+                    .with_header("content-type", media)
+                    .with_body(body),
+                &token,
+            )
         };
         let huge = format!(r#"{{"amount": 1, "operation": "x", "metadata": {{"pad": "{}"}}}}"#, "a".repeat(200_000));
         let cases: Vec<(HttpRequest, u16, &str)> = vec![
@@ -358,7 +413,11 @@ mod bodies {
             (consume(b"\"just a string\"".to_vec(), "application/json"), 400, "invalid_request"),
             (consume(vec![0xff, 0xfe, 0x00], "application/json"), 400, "invalid_request"),
             (consume(b"amount=1".to_vec(), "application/x-www-form-urlencoded"), 415, "unsupported_media_type"),
-            (consume(br#"{"amount": 1, "operation": "x", "ammount": 5}"#.to_vec(), "application/json"), 400, "invalid_request"),
+            (
+                consume(br#"{"amount": 1, "operation": "x", "ammount": 5}"#.to_vec(), "application/json"),
+                400,
+                "invalid_request",
+            ),
             (consume(br#"{"amount": 1, "amount": 2, "operation": "x"}"#.to_vec(), "application/json"), 200, ""),
         ];
         for (request, status, code) in cases {
@@ -377,7 +436,17 @@ mod database_text {
 
     fn leaks(body: &Value) -> bool {
         let text = body.to_string().to_lowercase();
-        ["relation", "credit_idempotency_keys", "lock timeout", "canceling statement", "permission denied", "select ", "sqlstate"].iter().any(|word| text.contains(word))
+        [
+            "relation",
+            "credit_idempotency_keys",
+            "lock timeout",
+            "canceling statement",
+            "permission denied",
+            "select ",
+            "sqlstate",
+        ]
+        .iter()
+        .any(|word| text.contains(word))
     }
 
     #[tokio::test]
@@ -391,11 +460,18 @@ mod database_text {
         let locked = call(&short, bearer(post("/api/v1/credits/consume", consume_body(1)), &token)).await;
         assert_eq!(locked.status, 503);
         assert!(!leaks(&locked.body), "{}", locked.body);
-        assert!(locked.response.log.as_deref().is_some_and(|log| log.contains("lock timeout")), "the operator's log has it");
+        assert!(
+            locked.response.log.as_deref().is_some_and(|log| log.contains("lock timeout")),
+            "the operator's log has it"
+        );
         holder.batch_execute("ROLLBACK").await.unwrap();
 
         client.batch_execute("DROP TABLE credit_idempotency_keys").await.unwrap();
-        let missing = call(&client, bearer(post("/api/v1/credits/consume", consume_body(1)), &token).with_header("idempotency-key", "k1")).await;
+        let missing = call(
+            &client,
+            bearer(post("/api/v1/credits/consume", consume_body(1)), &token).with_header("idempotency-key", "k1"),
+        )
+        .await;
         assert_client_error(&missing, 503, "schema_not_ready", "dropped table");
         assert!(!leaks(&missing.body), "{}", missing.body);
         assert_eq!(missing.body["error"]["request_id"], "req_test", "the body names the request id to quote");
@@ -415,14 +491,20 @@ mod idempotency {
             .execute("INSERT INTO sessions (id, expires_at, token, updated_at, user_id) VALUES ('s2', (now() at time zone 'utc') + interval '1 day', 'tok_second_device', now(), 'u1')", &[])
             .await
             .unwrap();
-        let request = |token: &str| bearer(post("/api/v1/credits/consume", consume_body(10)), token).with_header("idempotency-key", "job-1");
+        let request = |token: &str| {
+            bearer(post("/api/v1/credits/consume", consume_body(10)), token).with_header("idempotency-key", "job-1")
+        };
         let original = call(&client, request(&first)).await;
         let second = call(&client, request("tok_second_device")).await;
         assert_eq!((second.status, second.body["replayed"].as_bool()), (200, Some(true)), "{}", second.body);
         assert_eq!(second.body["transaction_id"], original.body["transaction_id"]);
         let mut service_body = consume_body(10);
         service_body["user_id"] = json!("u1");
-        let by_service = call(&client, bearer(post("/api/v1/credits/consume", service_body), SERVICE).with_header("idempotency-key", "job-1")).await;
+        let by_service = call(
+            &client,
+            bearer(post("/api/v1/credits/consume", service_body), SERVICE).with_header("idempotency-key", "job-1"),
+        )
+        .await;
         assert_eq!(by_service.body["replayed"], true, "the backend retrying for the user gets the replay too");
         assert_eq!(credits(&client, "users", "u1").await, "90", "charged once");
         books_balance(&client).await;
@@ -438,9 +520,16 @@ mod idempotency {
         team(&client, "t1", Some("alice")).await;
         client.execute("UPDATE users SET team_id = 't1'", &[]).await.unwrap();
         fund(&client, Account::team("t1").unwrap(), 100).await;
-        let request = |token: &str| bearer(post("/api/v1/credits/consume", consume_body(10)), token).with_header("idempotency-key", "shared-1");
+        let request = |token: &str| {
+            bearer(post("/api/v1/credits/consume", consume_body(10)), token).with_header("idempotency-key", "shared-1")
+        };
         assert_eq!(call(&client, request(&alice)).await.status, 200);
-        assert_client_error(&call(&client, request(&bob)).await, 409, "idempotency_conflict", "bob reusing alice's key");
+        assert_client_error(
+            &call(&client, request(&bob)).await,
+            409,
+            "idempotency_conflict",
+            "bob reusing alice's key",
+        );
         assert_eq!(credits(&client, "teams", "t1").await, "90");
         books_balance(&client).await;
     }
@@ -453,7 +542,8 @@ mod idempotency {
         let stranger = signed_in(&client, "u2", 100).await;
         api_key(&client, KEY, "u1", None, None, None).await;
         let path = format!("/api/v1/api-keys/{KEY}/allocate");
-        let request = |token: &str| bearer(post(&path, json!({"amount": 30})), token).with_header("idempotency-key", "alloc-1");
+        let request =
+            |token: &str| bearer(post(&path, json!({"amount": 30})), token).with_header("idempotency-key", "alloc-1");
         assert_eq!(call(&client, request(&owner)).await.status, 200);
         let probe = call(&client, request(&stranger)).await;
         assert_client_error(&probe, 404, "not_found", "stranger replaying the owner's allocate");
@@ -522,7 +612,11 @@ mod cursors {
             "0".to_string(),
         ];
         for cursor in forged {
-            let answer = call(&client, bearer(get("/api/v1/credits/transactions").with_query(&format!("cursor={cursor}")), &token)).await;
+            let answer = call(
+                &client,
+                bearer(get("/api/v1/credits/transactions").with_query(&format!("cursor={cursor}")), &token),
+            )
+            .await;
             assert_client_error(&answer, 400, "invalid_request", &cursor);
         }
     }
@@ -557,7 +651,18 @@ mod reads_scale {
             ("consume by key", consume::plan_consume(&charge(consume::Payer::ApiKey(KEY.into())), now)),
             ("check by session", consume::plan_check(&consume::Payer::Session("tok_u1".into()), amount, now)),
             ("check by key", consume::plan_check(&consume::Payer::ApiKey(KEY.into()), amount, now)),
-            ("allocate (403/404 path: someone else's key)", allocate::plan(&allocate::AllocateRequest { api_key: "fltr_bulk_key_7".into(), amount, idempotency_key: Some("k".into()), owner: Some("u1".into()) }, now)),
+            (
+                "allocate (403/404 path: someone else's key)",
+                allocate::plan(
+                    &allocate::AllocateRequest {
+                        api_key: "fltr_bulk_key_7".into(),
+                        amount,
+                        idempotency_key: Some("k".into()),
+                        owner: Some("u1".into()),
+                    },
+                    now,
+                ),
+            ),
             ("transactions", transactions::plan(&user, 50, None)),
         ]
     }
@@ -589,9 +694,13 @@ mod reads_scale {
                 statement.params.iter().map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
             let types = vec![tokio_postgres::types::Type::TEXT; params.len()];
             let explain = client.prepare_typed(&format!("EXPLAIN {}", statement.sql), &types).await.unwrap();
-            let plan: Vec<String> = client.query(&explain, &params).await.unwrap().iter().map(|row| row.get(0)).collect();
+            let plan: Vec<String> =
+                client.query(&explain, &params).await.unwrap().iter().map(|row| row.get(0)).collect();
             let plan = plan.join("\n");
-            assert!(!plan.contains("Seq Scan on api_key_credits") && !plan.contains("Seq Scan on users"), "{name} scans a table:\n{plan}");
+            assert!(
+                !plan.contains("Seq Scan on api_key_credits") && !plan.contains("Seq Scan on users"),
+                "{name} scans a table:\n{plan}"
+            );
         }
         let (baseline, loaded) = (median_balance_read(&empty_client).await, median_balance_read(&client).await);
         let floor = std::time::Duration::from_millis(1);
@@ -625,7 +734,9 @@ mod credentials {
             .execute("INSERT INTO sessions (id, expires_at, token, updated_at, user_id) VALUES ('old', (now() at time zone 'utc') - interval '1 minute', 'tok_expired', now(), 'u1')", &[])
             .await
             .unwrap();
-        let forged_cookie = format!("better-auth.session_token=tok_u1.{}", sign("tok_u1", "not-the-secret")).replace('=', "%3D").replacen("%3D", "=", 1);
+        let forged_cookie = format!("better-auth.session_token=tok_u1.{}", sign("tok_u1", "not-the-secret"))
+            .replace('=', "%3D")
+            .replacen("%3D", "=", 1);
         let before = ledger_rows(&client).await;
         type Presents = Box<dyn Fn(HttpRequest) -> HttpRequest>;
         let attempts: Vec<(&str, Presents)> = vec![
@@ -682,7 +793,10 @@ mod foreign_ids {
             let what = format!("{} {}", request.method, request.path);
             assert_client_error(&call(&client, bearer(request, &mallory)).await, status, code, &what);
         }
-        assert_eq!((credits(&client, "users", "victim").await, credits(&client, "users", "mallory").await), ("90".into(), "5".into()));
+        assert_eq!(
+            (credits(&client, "users", "victim").await, credits(&client, "users", "mallory").await),
+            ("90".into(), "5".into())
+        );
         books_balance(&client).await;
     }
 }
@@ -709,16 +823,32 @@ mod hostile_strings {
         ];
         for (body, status, code) in refused {
             let shown: String = body.to_string().chars().take(80).collect();
-            assert_client_error(&call(&client, bearer(post("/api/v1/credits/consume", body), &token)).await, status, code, &shown);
+            assert_client_error(
+                &call(&client, bearer(post("/api/v1/credits/consume", body), &token)).await,
+                status,
+                code,
+                &shown,
+            );
         }
         for key in ["k\u{0}1", "\u{202e}k", &"k".repeat(256)] {
-            let answer = call(&client, bearer(post("/api/v1/credits/consume", consume_body(1)), &token).with_header("idempotency-key", key)).await;
+            let answer = call(
+                &client,
+                bearer(post("/api/v1/credits/consume", consume_body(1)), &token).with_header("idempotency-key", key),
+            )
+            .await;
             assert_client_error(&answer, 400, "invalid_request", "hostile idempotency key");
         }
         // Right-to-left marks and an escaped NUL inside metadata are data (a JSON text column),
         // stored and returned as sent.
         let metadata = json!({"title": "\u{202e}fdp.exe", "nul": "a\u{0}b"});
-        let stored = call(&client, bearer(post("/api/v1/credits/consume", json!({"amount": 1, "operation": "x", "metadata": metadata})), &token)).await;
+        let stored = call(
+            &client,
+            bearer(
+                post("/api/v1/credits/consume", json!({"amount": 1, "operation": "x", "metadata": metadata})),
+                &token,
+            ),
+        )
+        .await;
         assert_eq!(stored.status, 200);
         let page = call(&client, bearer(get("/api/v1/credits/transactions").with_query("limit=1"), &token)).await;
         assert_eq!(page.body["transactions"][0]["metadata"], metadata);
@@ -755,11 +885,14 @@ mod integer_edges {
         ];
         for route in ["/api/v1/credits/consume", "/api/v1/credits/check"] {
             for (amount, status, code) in &cases {
-                let answer = call(&client, bearer(post(route, json!({"amount": amount, "operation": "x"})), &token)).await;
+                let answer =
+                    call(&client, bearer(post(route, json!({"amount": amount, "operation": "x"})), &token)).await;
                 assert_client_error(&answer, *status, code, &format!("{route} amount {amount}"));
             }
         }
-        let grant = call(&client, bearer(post("/admin/grant", json!({"user_id": "u1", "amount": 2147483648_i64})), ADMIN)).await;
+        let grant =
+            call(&client, bearer(post("/admin/grant", json!({"user_id": "u1", "amount": 2147483648_i64})), ADMIN))
+                .await;
         assert_client_error(&grant, 400, "invalid_amount", "grant 2^31");
         assert_eq!(credits(&client, "users", "u1").await, "100");
         books_balance(&client).await;
@@ -775,20 +908,46 @@ async fn idempotency_keys_of_different_operations_on_one_account_do_not_collide(
     let owner = signed_in(&client, "u1", 100).await;
     api_key(&client, KEY, "u1", None, None, None).await;
     fund(&client, Account::api_key(KEY).unwrap(), 10).await;
-    let consume = call(&client, post("/api/v1/credits/consume", consume_body(1)).with_header("x-api-key", KEY).with_header("idempotency-key", "K1")).await;
+    let consume = call(
+        &client,
+        post("/api/v1/credits/consume", consume_body(1))
+            .with_header("x-api-key", KEY)
+            .with_header("idempotency-key", "K1"),
+    )
+    .await;
     assert_eq!(consume.status, 200);
-    let allocate = call(&client, bearer(post(&format!("/api/v1/api-keys/{KEY}/allocate"), json!({"amount": 5})), &owner).with_header("idempotency-key", "K1")).await;
+    let allocate = call(
+        &client,
+        bearer(post(&format!("/api/v1/api-keys/{KEY}/allocate"), json!({"amount": 5})), &owner)
+            .with_header("idempotency-key", "K1"),
+    )
+    .await;
     assert_eq!((allocate.status, allocate.body["replayed"].as_bool()), (200, Some(false)), "{}", allocate.body);
-    let grant = call(&client, bearer(post("/admin/grant", json!({"api_key_id": KEY, "amount": 3})), ADMIN).with_header("idempotency-key", "K1")).await;
+    let grant = call(
+        &client,
+        bearer(post("/admin/grant", json!({"api_key_id": KEY, "amount": 3})), ADMIN)
+            .with_header("idempotency-key", "K1"),
+    )
+    .await;
     assert_eq!((grant.status, grant.body["replayed"].as_bool()), (200, Some(false)), "{}", grant.body);
     for _ in 0..2 {
-        let again = call(&client, bearer(post(&format!("/api/v1/api-keys/{KEY}/allocate"), json!({"amount": 5})), &owner).with_header("idempotency-key", "K1")).await;
+        let again = call(
+            &client,
+            bearer(post(&format!("/api/v1/api-keys/{KEY}/allocate"), json!({"amount": 5})), &owner)
+                .with_header("idempotency-key", "K1"),
+        )
+        .await;
         assert_eq!(again.body["replayed"], true);
     }
     assert_eq!(credits(&client, "api_key_credits", KEY).await, "17");
     // A record stored before keys were scoped by operation (bare `K1`) still replays its grant.
     client.batch_execute("DELETE FROM credit_idempotency_keys WHERE idempotency_key = 'K1'; UPDATE credit_idempotency_keys SET idempotency_key = 'K1' WHERE idempotency_key = 'grant:K1'").await.unwrap();
-    let legacy = call(&client, bearer(post("/admin/grant", json!({"api_key_id": KEY, "amount": 3})), ADMIN).with_header("idempotency-key", "K1")).await;
+    let legacy = call(
+        &client,
+        bearer(post("/admin/grant", json!({"api_key_id": KEY, "amount": 3})), ADMIN)
+            .with_header("idempotency-key", "K1"),
+    )
+    .await;
     assert_eq!(legacy.body["replayed"], true, "{}", legacy.body);
     assert_eq!(credits(&client, "api_key_credits", KEY).await, "17");
     books_balance(&client).await;

@@ -12,7 +12,8 @@ fn run_json(db: &TestDb, args: &[&str]) -> (i32, Value) {
     let mut all = args.to_vec();
     all.extend(["--json", "--database-url", &db.url]);
     let (code, stdout, stderr) = cli(&all, &[]);
-    let value = serde_json::from_str(stdout.trim()).unwrap_or_else(|_| panic!("not one JSON object: {stdout:?} {stderr}"));
+    let value =
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|_| panic!("not one JSON object: {stdout:?} {stderr}"));
     (code, value)
 }
 
@@ -31,15 +32,24 @@ async fn credit_commands_work_end_to_end_with_contract_exit_codes() {
     assert_eq!((code, conflict["error"]["code"].as_str()), (4, Some("idempotency_conflict")));
 
     let (code, allocated) = run_json(&db, &["allocate", "--api-key", KEY, "--amount", "30"]);
-    assert_eq!((code, allocated["balance"].as_i64(), allocated["charged"]["id"].as_str()), (0, Some(30), Some("fltr****0001")));
+    assert_eq!(
+        (code, allocated["balance"].as_i64(), allocated["charged"]["id"].as_str()),
+        (0, Some(30), Some("fltr****0001"))
+    );
 
-    let (code, consumed) = run_json(&db, &["consume", "--api-key", KEY, "--amount", "15", "--operation", "document.process", "--resource-id", "doc_1"]);
+    let (code, consumed) = run_json(
+        &db,
+        &["consume", "--api-key", KEY, "--amount", "15", "--operation", "document.process", "--resource-id", "doc_1"],
+    );
     assert_eq!((code, consumed["limits"]["daily"]["remaining"].as_i64()), (0, Some(5)));
     let (code, limited) = run_json(&db, &["consume", "--api-key", KEY, "--amount", "6"]);
     assert_eq!((code, limited["error"]["code"].as_str()), (3, Some("daily_limit_exceeded")));
     assert!(limited["error"]["retry_after"].as_i64().unwrap() > 0);
     let (code, poor) = run_json(&db, &["consume", "--user", "u1", "--amount", "1000"]);
-    assert_eq!((code, poor["error"]["code"].as_str(), poor["error"]["balance"].as_i64()), (3, Some("insufficient_credits"), Some(70)));
+    assert_eq!(
+        (code, poor["error"]["code"].as_str(), poor["error"]["balance"].as_i64()),
+        (3, Some("insufficient_credits"), Some(70))
+    );
     let (code, checked) = run_json(&db, &["check", "--api-key", KEY, "--amount", "5"]);
     assert_eq!((code, checked.get("transaction_id")), (0, None));
 
@@ -65,7 +75,10 @@ async fn credit_commands_work_end_to_end_with_contract_exit_codes() {
 
     let (code, pruned) = run_json(&db, &["prune-idempotency-keys", "--older-than-hours", "1"]);
     assert_eq!((code, pruned["pruned"].as_i64()), (0, Some(0)), "keys from this test are minutes old");
-    client.execute("UPDATE credit_idempotency_keys SET created_at = created_at - interval '49 hours'", &[]).await.unwrap();
+    client
+        .execute("UPDATE credit_idempotency_keys SET created_at = created_at - interval '49 hours'", &[])
+        .await
+        .unwrap();
     let (_, pruned) = run_json(&db, &["prune-idempotency-keys"]);
     assert_eq!(pruned["pruned"].as_i64(), Some(1));
     let (code, _) = run_json(&db, &["prune-idempotency-keys", "--older-than-hours", "0"]);

@@ -81,7 +81,11 @@ async fn sixty_four_connections_on_one_api_key_never_exceed_the_daily_limit() {
     let outcomes = hammer(&db.url, 64, 6, |_, _| usage(Payer::ApiKey(KEY.into()), 3, None)).await;
     assert_eq!(count(&outcomes, "ok"), 100, "exactly floor(300 / 3) debits succeed");
     assert_eq!(count(&outcomes, "daily_limit_exceeded"), 64 * 6 - 100, "{outcomes:?}");
-    assert_eq!(scalar(&client, &format!("SELECT credits || '/' || daily_used FROM api_key_credits WHERE api_key = '{KEY}'")).await, "700/300");
+    assert_eq!(
+        scalar(&client, &format!("SELECT credits || '/' || daily_used FROM api_key_credits WHERE api_key = '{KEY}'"))
+            .await,
+        "700/300"
+    );
     assert_eq!(scalar(&client, "SELECT count(*) FROM credit_transactions WHERE type = 'usage'").await, "100");
     assert_eq!(reconcile_drift(&client).await, 0);
 }
@@ -128,7 +132,11 @@ async fn five_concurrent_copies_of_each_request_are_charged_once() {
     let engine = Engine::new(Native(&client));
     let replay = engine.consume(&usage(Payer::User("u1".into()), 10, Some("req-0".into())), now()).await.unwrap();
     assert!(replay.replayed);
-    let original = scalar(&client, "SELECT response::json->>'transaction_id' FROM credit_idempotency_keys WHERE idempotency_key = 'req-0'").await;
+    let original = scalar(
+        &client,
+        "SELECT response::json->>'transaction_id' FROM credit_idempotency_keys WHERE idempotency_key = 'req-0'",
+    )
+    .await;
     assert_eq!(replay.transaction_id.unwrap(), original);
     assert_eq!(reconcile_drift(&client).await, 0);
 }
@@ -221,7 +229,9 @@ async fn backends_killed_and_connections_cut_mid_statement_leave_no_partial_writ
     assert!(ok > 100 && failed > 0, "the load ran and faults hit it: ok {ok}, failed {failed}");
     // A cut connection's backend may still be finishing its statement: wait for all to end.
     for _ in 0..100 {
-        if scalar(&client, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'fltr-fault-load'").await == "0" {
+        if scalar(&client, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'fltr-fault-load'").await
+            == "0"
+        {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -237,7 +247,10 @@ async fn backends_killed_and_connections_cut_mid_statement_leave_no_partial_writ
         .unwrap();
     let (usage_rows, credits, daily_used): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
     // A request whose answer was lost may still have committed, never the reverse.
-    assert!(usage_rows >= i64::from(ok) && usage_rows <= i64::from(ok + failed), "rows {usage_rows}, ok {ok}, failed {failed}");
+    assert!(
+        usage_rows >= i64::from(ok) && usage_rows <= i64::from(ok + failed),
+        "rows {usage_rows}, ok {ok}, failed {failed}"
+    );
     assert_eq!((credits, daily_used), (100_000 - usage_rows, usage_rows), "balance, counter and ledger moved together");
     assert_eq!(reconcile_drift(&client).await, 0);
 }

@@ -5,12 +5,15 @@ mod common;
 
 use common::{scalar, TestDb};
 use fltr_credits::migrator::migrate;
-use fltr_credits::schema::fltr::migrations;
+use fltr_credits::schema::history::migrations;
 use fltr_credits::schema::journal;
 
 fn drizzle_migrate(url: &str, folder: &std::path::Path) -> serde_json::Value {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/drizzle/migrate.mjs");
-    assert!(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("node_modules/drizzle-orm").exists(), "run `npm ci` at the repository root (scripts/setup.sh does)");
+    assert!(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("node_modules/drizzle-orm").exists(),
+        "run `npm ci` at the repository root (scripts/setup.sh does)"
+    );
     let output = std::process::Command::new("node").arg(&script).arg(url).arg(folder).output().expect("node");
     assert!(output.status.success(), "drizzle migrate failed: {}", String::from_utf8_lossy(&output.stderr));
     serde_json::from_slice(&output.stdout).expect("drizzle journal JSON")
@@ -75,9 +78,15 @@ async fn drizzle_alone_applies_every_file_and_the_schema_verifies() {
     let folder = folder_with_first(migrations().len());
     drizzle_migrate(&db.url, &folder.path);
     let client = db.client().await;
-    let drift = fltr_credits::migrator::verify_schema(&fltr_credits::adapters::native::database::Native(&client)).await.unwrap();
+    let drift = fltr_credits::migrator::verify_schema(&fltr_credits::adapters::native::database::Native(&client))
+        .await
+        .unwrap();
     assert!(drift.is_empty(), "drizzle ran the same statements: {drift:?}");
     assert_eq!(scalar(&client, "SELECT bool_and(convalidated) FROM pg_constraint WHERE contype = 'f'").await, "true");
     let client = db.client().await;
-    assert!(migrate(&fltr_credits::adapters::native::database::Native(&client), false).await.unwrap().applied.is_empty());
+    assert!(migrate(&fltr_credits::adapters::native::database::Native(&client), false)
+        .await
+        .unwrap()
+        .applied
+        .is_empty());
 }

@@ -44,8 +44,14 @@ async fn api_key_usage_is_bounded_by_balance_then_daily_then_monthly_limits() {
     assert_eq!((body["error"]["limit"].as_i64(), body["error"]["used"].as_i64()), (Some(10), Some(6)));
     engine.consume(&consume(Payer::ApiKey(KEY.into()), 4, None), now()).await.unwrap();
     // Move the daily window back a day: the monthly limit (15) is next.
-    client.execute("UPDATE api_key_credits SET daily_window_start = daily_window_start - interval '1 day'", &[]).await.unwrap();
-    assert_eq!(engine.consume(&consume(Payer::ApiKey(KEY.into()), 6, None), now()).await.unwrap_err().code(), "monthly_limit_exceeded");
+    client
+        .execute("UPDATE api_key_credits SET daily_window_start = daily_window_start - interval '1 day'", &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        engine.consume(&consume(Payer::ApiKey(KEY.into()), 6, None), now()).await.unwrap_err().code(),
+        "monthly_limit_exceeded"
+    );
     let checked = engine.check(&Payer::ApiKey(KEY.into()), Amount::new(6).unwrap(), now()).await.unwrap_err();
     assert_eq!(checked.code(), "monthly_limit_exceeded", "check decides as consume would");
     let ok = engine.consume(&consume(Payer::ApiKey(KEY.into()), 5, None), now()).await.unwrap();
@@ -53,7 +59,10 @@ async fn api_key_usage_is_bounded_by_balance_then_daily_then_monthly_limits() {
     // The monthly window is exhausted: a check of 1 says so (a check of 0 is not a question).
     let checked = engine.check(&Payer::ApiKey(KEY.into()), Amount::new(1).unwrap(), now()).await.unwrap_err();
     assert_eq!(checked.code(), "monthly_limit_exceeded");
-    assert_eq!(engine.consume(&consume(Payer::ApiKey("nope_nope_nope".into()), 1, None), now()).await.unwrap_err().code(), "not_found");
+    assert_eq!(
+        engine.consume(&consume(Payer::ApiKey("nope_nope_nope".into()), 1, None), now()).await.unwrap_err().code(),
+        "not_found"
+    );
     assert_eq!(reconcile_drift(&client).await, 0);
 }
 
@@ -65,7 +74,10 @@ async fn insufficient_credits_reports_balance_and_required_and_writes_nothing() 
     fund(&client, Account::user("u1").unwrap(), 3).await;
     let engine = Engine::new(Native(&client));
     let error = engine.consume(&consume(Payer::User("u1".into()), 5, None), now()).await.unwrap_err();
-    assert_eq!(error.to_json()["error"], serde_json::json!({"code": "insufficient_credits", "message": error.to_string(), "balance": 3, "required": 5}));
+    assert_eq!(
+        error.to_json()["error"],
+        serde_json::json!({"code": "insufficient_credits", "message": error.to_string(), "balance": 3, "required": 5})
+    );
     assert_eq!(scalar(&client, "SELECT count(*) FROM credit_transactions WHERE type = 'usage'").await, "0");
 }
 
@@ -81,7 +93,10 @@ async fn team_members_draw_from_the_team_pool_and_personal_users_from_their_own(
     fund(&client, Account::user("solo").unwrap(), 20).await;
     let engine = Engine::new(Native(&client));
     let team_charge = engine.consume(&consume(Payer::User("member".into()), 5, None), now()).await.unwrap();
-    assert_eq!((team_charge.charged.kind.as_str(), team_charge.charged.id.as_str(), team_charge.balance), ("team", "t1", 45));
+    assert_eq!(
+        (team_charge.charged.kind.as_str(), team_charge.charged.id.as_str(), team_charge.balance),
+        ("team", "t1", 45)
+    );
     assert!(team_charge.limits.is_none());
     let solo_charge = engine.consume(&consume(Payer::User("solo".into()), 5, None), now()).await.unwrap();
     assert_eq!((solo_charge.charged.kind.as_str(), solo_charge.balance), ("user", 15));
@@ -92,11 +107,17 @@ async fn team_members_draw_from_the_team_pool_and_personal_users_from_their_own(
     let by_session = engine.consume(&consume(Payer::Session("tok_live".into()), 5, None), now()).await.unwrap();
     assert_eq!((by_session.charged.id.as_str(), by_session.balance), ("t1", 40));
     for token in ["tok_dead", "tok_unknown"] {
-        assert_eq!(engine.consume(&consume(Payer::Session(token.into()), 1, None), now()).await.unwrap_err().code(), "unauthenticated");
+        assert_eq!(
+            engine.consume(&consume(Payer::Session(token.into()), 1, None), now()).await.unwrap_err().code(),
+            "unauthenticated"
+        );
     }
     let check = engine.check(&Payer::Session("tok_live".into()), Amount::new(40).unwrap(), now()).await.unwrap();
     assert_eq!((check.balance, check.transaction_id), (40, None));
-    assert_eq!(engine.check(&Payer::User("member".into()), Amount::new(41).unwrap(), now()).await.unwrap_err().code(), "insufficient_credits");
+    assert_eq!(
+        engine.check(&Payer::User("member".into()), Amount::new(41).unwrap(), now()).await.unwrap_err().code(),
+        "insufficient_credits"
+    );
     assert_eq!(reconcile_drift(&client).await, 0);
 }
 
@@ -135,7 +156,11 @@ async fn refund_reverses_one_usage_once_and_gives_the_quota_back() {
     assert_eq!(again.balance, 100);
     let after = engine.consume(&consume(Payer::ApiKey(KEY.into()), 10, None), now()).await.unwrap();
     assert_eq!(after.limits.unwrap().daily.used, 10, "the refunded usage no longer counts against the day");
-    assert_eq!(engine.refund(&refund.transaction_id, &RefundScope::Any, now()).await.unwrap_err().code(), "not_found", "only usage can be refunded");
+    assert_eq!(
+        engine.refund(&refund.transaction_id, &RefundScope::Any, now()).await.unwrap_err().code(),
+        "not_found",
+        "only usage can be refunded"
+    );
     assert_eq!(reconcile_drift(&client).await, 0);
 }
 
@@ -168,7 +193,10 @@ async fn allocate_moves_credits_from_the_owners_pool_with_both_ledger_sides() {
     // The key's owner leaves the team: the key can no longer draw on the team pool.
     client.execute("UPDATE users SET team_id = NULL WHERE id = 'owner'", &[]).await.unwrap();
     fund(&client, Account::team("t1").unwrap(), 5).await;
-    assert_eq!(engine.allocate(&request("team_key_000000000001", 5, None), now()).await.unwrap_err().code(), "forbidden");
+    assert_eq!(
+        engine.allocate(&request("team_key_000000000001", 5, None), now()).await.unwrap_err().code(),
+        "forbidden"
+    );
     assert_eq!(scalar(&client, "SELECT credits FROM teams WHERE id = 't1'").await, "5");
     assert_eq!(scalar(&client, "SELECT credits FROM users WHERE id = 'u1'").await, "5");
     assert_eq!(scalar(&client, "SELECT count(*) FROM credit_transactions WHERE type = 'allocation'").await, "4");
@@ -181,12 +209,21 @@ async fn purchases_are_idempotent_per_payment_and_raise_total_purchased() {
     let client = db.client().await;
     user(&client, "u1", None).await;
     let engine = Engine::new(Native(&client));
-    let purchase = |amount| PurchaseRequest { user_id: "u1".into(), amount: Amount::new(amount).unwrap(), payment_id: "cs_test_1".into(), event_id: "evt_test_1".into(), metadata: None };
+    let purchase = |amount| PurchaseRequest {
+        user_id: "u1".into(),
+        amount: Amount::new(amount).unwrap(),
+        payment_id: "cs_test_1".into(),
+        event_id: "evt_test_1".into(),
+        metadata: None,
+    };
     let first = engine.purchase(&purchase(100), now()).await.unwrap();
     assert_eq!((first.balance, first.replayed), (100, false));
     assert!(engine.purchase(&purchase(100), now()).await.unwrap().replayed);
     assert_eq!(engine.purchase(&purchase(50), now()).await.unwrap_err().code(), "idempotency_conflict");
-    assert_eq!(scalar(&client, "SELECT credits || '/' || total_credits_purchased FROM users WHERE id = 'u1'").await, "100/100");
+    assert_eq!(
+        scalar(&client, "SELECT credits || '/' || total_credits_purchased FROM users WHERE id = 'u1'").await,
+        "100/100"
+    );
     assert_eq!(reconcile_drift(&client).await, 0);
 }
 
@@ -261,10 +298,20 @@ async fn grants_to_unknown_accounts_and_overflowing_balances_are_refused() {
         idempotency_key: None,
     };
     assert_eq!(engine.grant(&grant(Account::user("ghost").unwrap(), 1), now()).await.unwrap_err().code(), "not_found");
-    assert_eq!(engine.grant(&grant(Account::team("orphan").unwrap(), 1), now()).await.unwrap_err().code(), "invalid_request");
+    assert_eq!(
+        engine.grant(&grant(Account::team("orphan").unwrap(), 1), now()).await.unwrap_err().code(),
+        "invalid_request"
+    );
     engine.grant(&grant(Account::user("u1").unwrap(), 2_147_483_647), now()).await.unwrap();
-    assert_eq!(engine.grant(&grant(Account::user("u1").unwrap(), 1), now()).await.unwrap_err().code(), "invalid_amount");
-    assert_eq!(scalar(&client, "SELECT count(*) FROM credit_transactions").await, "1", "the refused grant wrote nothing");
+    assert_eq!(
+        engine.grant(&grant(Account::user("u1").unwrap(), 1), now()).await.unwrap_err().code(),
+        "invalid_amount"
+    );
+    assert_eq!(
+        scalar(&client, "SELECT count(*) FROM credit_transactions").await,
+        "1",
+        "the refused grant wrote nothing"
+    );
 }
 
 #[tokio::test]
@@ -286,8 +333,14 @@ async fn credentials_resolve_to_live_sessions_or_api_keys() {
     let key_principal = Principal::ApiKey { api_key: KEY.into(), user_id: "u1".into() };
     assert_eq!(engine.authenticate(&Credential::Bearer(KEY.into()), now()).await.unwrap(), key_principal);
     assert_eq!(engine.authenticate(&Credential::ApiKey(KEY.into()), now()).await.unwrap(), key_principal);
-    for credential in [Credential::Session("tok_dead".into()), Credential::ApiKey("tok_live".into()), Credential::Session(KEY.into())] {
-        assert_eq!(engine.authenticate(&credential, now()).await.unwrap_err().code(), "unauthenticated", "{credential:?}");
+    for credential in
+        [Credential::Session("tok_dead".into()), Credential::ApiKey("tok_live".into()), Credential::Session(KEY.into())]
+    {
+        assert_eq!(
+            engine.authenticate(&credential, now()).await.unwrap_err().code(),
+            "unauthenticated",
+            "{credential:?}"
+        );
     }
 }
 
@@ -303,9 +356,17 @@ async fn a_prepared_connection_decides_the_same_and_survives_schema_changes() {
     for expected in [7, 4, 1] {
         assert_eq!(engine.consume(&consume(Payer::User("u1".into()), 3, None), now()).await.unwrap().balance, expected);
     }
-    assert_eq!(engine.consume(&consume(Payer::User("u1".into()), 3, None), now()).await.unwrap_err().code(), "insufficient_credits");
+    assert_eq!(
+        engine.consume(&consume(Payer::User("u1".into()), 3, None), now()).await.unwrap_err().code(),
+        "insufficient_credits"
+    );
     // A column added by a plugin changes `users`: cached plans are refreshed, not broken.
-    client.batch_execute("ALTER TABLE users ADD COLUMN plugin_flag boolean; ALTER TABLE users ALTER COLUMN credits TYPE bigint").await.unwrap();
+    client
+        .batch_execute(
+            "ALTER TABLE users ADD COLUMN plugin_flag boolean; ALTER TABLE users ALTER COLUMN credits TYPE bigint",
+        )
+        .await
+        .unwrap();
     fund(&client, Account::user("u1").unwrap(), 5).await;
     assert_eq!(engine.consume(&consume(Payer::User("u1".into()), 3, None), now()).await.unwrap().balance, 3);
 }

@@ -1,13 +1,17 @@
 //! The committed migrations/ folder is exactly what the schema model generates.
 
-use fltr_credits::schema::{ddl, fltr::migrations, journal};
+use fltr_credits::schema::{ddl, history::migrations, journal};
 
 #[test]
 fn migrations_folder_is_in_sync_with_the_model() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
     for file in journal::files(&migrations()) {
         let on_disk = std::fs::read_to_string(root.join(&file.path)).unwrap_or_default();
-        assert!(on_disk == file.contents, "migrations/{} differs from the model; run `fltr-credits generate`", file.path);
+        assert!(
+            on_disk == file.contents,
+            "migrations/{} differs from the model; run `fltr-credits generate`",
+            file.path
+        );
     }
 }
 

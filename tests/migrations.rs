@@ -5,7 +5,7 @@ mod common;
 
 use common::{cli, scalar, TestDb};
 use fltr_credits::migrator::{migrate, rollback, verify_schema};
-use fltr_credits::schema::fltr::migrations;
+use fltr_credits::schema::history::migrations;
 use fltr_credits::schema::journal;
 
 const SEED_TABLES_BY_HAND: &str = r#"
@@ -62,7 +62,10 @@ async fn apply_after_half_of_0001_was_run_by_hand() {
     client.batch_execute(&journal::up_file(first).replace("--> statement-breakpoint", "")).await.unwrap();
     client.batch_execute(journal::JOURNAL_TABLE_SQL).await.unwrap();
     client
-        .execute("INSERT INTO drizzle.__drizzle_migrations (hash, created_at) VALUES ($1, $2)", &[&journal::hash(first), &first.when])
+        .execute(
+            "INSERT INTO drizzle.__drizzle_migrations (hash, created_at) VALUES ($1, $2)",
+            &[&journal::hash(first), &first.when],
+        )
         .await
         .unwrap();
     client.batch_execute(SEED_TABLES_BY_HAND).await.unwrap();
@@ -94,10 +97,18 @@ async fn a_push_style_database_with_an_empty_journal_is_adopted() {
 async fn rollback_then_reapply_restores_the_same_schema() {
     let db = TestDb::migrated("rollback").await;
     let client = db.client().await;
-    let report = rollback(&fltr_credits::adapters::native::database::Native(&client), "0000_nifty_bruce_banner").await.unwrap();
+    let report =
+        rollback(&fltr_credits::adapters::native::database::Native(&client), "0000_nifty_bruce_banner").await.unwrap();
     assert_eq!(report.rolled_back, migrations()[1..].iter().rev().map(|m| m.tag).collect::<Vec<_>>());
     assert_eq!(scalar(&client, "SELECT to_regclass('public.teams')").await, "");
-    assert_eq!(scalar(&client, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'credits'").await, "0");
+    assert_eq!(
+        scalar(
+            &client,
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'credits'"
+        )
+        .await,
+        "0"
+    );
     assert_eq!(journal_rows(&client).await.len(), 1);
     let report = migrate(&fltr_credits::adapters::native::database::Native(&client), false).await.unwrap();
     assert_eq!(report.applied.len(), migrations().len() - 1);
@@ -138,7 +149,9 @@ async fn concurrent_migrators_apply_each_migration_once() {
         let url = db.url.clone();
         tasks.push(tokio::spawn(async move {
             let client = fltr_credits::adapters::native::database::connect(&url).await.unwrap();
-            migrate(&fltr_credits::adapters::native::database::Native(&client), false).await.map(|report| report.applied.len())
+            migrate(&fltr_credits::adapters::native::database::Native(&client), false)
+                .await
+                .map(|report| report.applied.len())
         }));
     }
     let mut applied = 0;
@@ -166,8 +179,14 @@ async fn seed_credits_grants_once_with_a_ledger_row() {
     let (code, stdout, _) = cli(&["seed-credits", "--amount", "100"], &[("DATABASE_URL", &db.url)]);
     assert_eq!(code, 0);
     assert!(stdout.contains("to 0 user(s)"), "{stdout}");
-    assert_eq!(scalar(&client, "SELECT string_agg(id || '=' || credits, ',' ORDER BY id) FROM users").await, "u1=100,u2=100,u3=7");
-    assert_eq!(scalar(&client, "SELECT count(*) FROM credit_transactions WHERE type = 'grant' AND amount = 100").await, "2");
+    assert_eq!(
+        scalar(&client, "SELECT string_agg(id || '=' || credits, ',' ORDER BY id) FROM users").await,
+        "u1=100,u2=100,u3=7"
+    );
+    assert_eq!(
+        scalar(&client, "SELECT count(*) FROM credit_transactions WHERE type = 'grant' AND amount = 100").await,
+        "2"
+    );
 }
 
 #[tokio::test]
@@ -190,12 +209,18 @@ async fn cli_failures_are_one_line_with_a_stable_exit_code() {
 
     let client = db.client().await;
     let role = format!("fltr_nopriv_{}", std::process::id());
-    client.batch_execute(&format!("DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN; REVOKE ALL ON SCHEMA public FROM PUBLIC;")).await.unwrap();
+    client
+        .batch_execute(&format!(
+            "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN; REVOKE ALL ON SCHEMA public FROM PUBLIC;"
+        ))
+        .await
+        .unwrap();
     let url = format!("{}/{}", common::server_url().replace("postgres@", &format!("{role}@")), db.name);
     let (code, stdout, stderr) = cli(&["migrate", "--json", "--database-url", &url], &[]);
     client.batch_execute(&format!("REASSIGN OWNED BY {role} TO postgres; DROP OWNED BY {role}")).await.unwrap();
     drop(client);
-    let admin = fltr_credits::adapters::native::database::connect(&format!("{}/postgres", common::server_url())).await.unwrap();
+    let admin =
+        fltr_credits::adapters::native::database::connect(&format!("{}/postgres", common::server_url())).await.unwrap();
     let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", db.name)).await;
     let _ = admin.batch_execute(&format!("DROP ROLE IF EXISTS {role}")).await;
     assert_eq!(code, 2, "{stdout}{stderr}");

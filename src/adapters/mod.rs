@@ -1,10 +1,10 @@
 //! I/O lives here and only here. Each adapter runs the core's statements over one transport.
 
-#[cfg(feature = "native")]
-pub mod native;
 #[cfg(feature = "js")]
 pub mod js;
-#[cfg(feature = "worker")]
-pub mod worker;
+#[cfg(feature = "native")]
+pub mod native;
 #[cfg(any(feature = "native", feature = "worker"))]
 pub mod postgres;
+#[cfg(feature = "worker")]
+pub mod worker;

@@ -30,8 +30,10 @@ fn flatten(error: &dyn std::error::Error) -> String {
 pub fn text_column(rows: &[tokio_postgres::Row]) -> Result<Vec<String>, DbFailure> {
     rows.iter()
         .map(|row| {
-            row.try_get::<_, String>(0)
-                .map_err(|error| DbFailure { sqlstate: Some("XX000".into()), message: format!("result column is not text: {error}") })
+            row.try_get::<_, String>(0).map_err(|error| DbFailure {
+                sqlstate: Some("XX000".into()),
+                message: format!("result column is not text: {error}"),
+            })
         })
         .collect()
 }

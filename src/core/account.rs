@@ -69,7 +69,9 @@ impl Account {
         match (named.next(), named.next()) {
             (None, _) => Ok(None),
             (Some((kind, id)), None) => Account::new(kind, id).map(Some),
-            (Some(_), Some(_)) => Err(CreditError::invalid_request(format!("name exactly one of {}", names.join(", ")))),
+            (Some(_), Some(_)) => {
+                Err(CreditError::invalid_request(format!("name exactly one of {}", names.join(", "))))
+            }
         }
     }
 

@@ -5,7 +5,11 @@ use crate::core::error::CreditError;
 /// The flag, else `DATABASE_URL`, else `AUTH_DATABASE_URL`. The credit tables reference Better
 /// Auth's `users` by foreign key, so both variables must name the same database; when they
 /// disagree we refuse rather than write to the wrong one.
-pub fn resolve(flag: Option<&str>, database_url: Option<&str>, auth_database_url: Option<&str>) -> Result<String, CreditError> {
+pub fn resolve(
+    flag: Option<&str>,
+    database_url: Option<&str>,
+    auth_database_url: Option<&str>,
+) -> Result<String, CreditError> {
     let non_empty = |value: Option<&str>| value.map(str::trim).filter(|value| !value.is_empty()).map(String::from);
     if let Some(url) = non_empty(flag) {
         return Ok(url);
@@ -25,9 +29,15 @@ mod tests {
 
     #[test]
     fn differing_database_and_auth_urls_are_refused() {
-        assert_eq!(resolve(None, Some("postgres://a/x"), Some("postgres://a/y")).unwrap_err().code(), "invalid_request");
+        assert_eq!(
+            resolve(None, Some("postgres://a/x"), Some("postgres://a/y")).unwrap_err().code(),
+            "invalid_request"
+        );
         assert_eq!(resolve(None, None, Some("postgres://a/y")).unwrap(), "postgres://a/y");
-        assert_eq!(resolve(Some("postgres://f"), Some("postgres://a/x"), Some("postgres://a/y")).unwrap(), "postgres://f");
+        assert_eq!(
+            resolve(Some("postgres://f"), Some("postgres://a/x"), Some("postgres://a/y")).unwrap(),
+            "postgres://f"
+        );
         assert_eq!(resolve(None, Some("postgres://a/x"), Some(" postgres://a/x ")).unwrap(), "postgres://a/x");
         assert!(resolve(None, Some(" "), None).is_err());
     }

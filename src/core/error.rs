@@ -57,7 +57,8 @@ pub enum CreditError {
 
 fn idempotency_message(key: &str) -> String {
     if key.is_empty() {
-        "an identical request committed concurrently inside your transaction; roll it back and retry to get its replay".into()
+        "an identical request committed concurrently inside your transaction; roll it back and retry to get its replay"
+            .into()
     } else {
         format!("idempotency key {key:?} was already used with a different request")
     }
@@ -89,7 +90,9 @@ impl CreditError {
     /// What only the operator's log may see: a database's own message, an internal cause.
     pub fn detail(&self) -> Option<&str> {
         match self {
-            Self::Forbidden { detail, .. } | Self::DatabaseUnavailable { detail, .. } | Self::SchemaNotReady { detail, .. } => detail.as_deref(),
+            Self::Forbidden { detail, .. }
+            | Self::DatabaseUnavailable { detail, .. }
+            | Self::SchemaNotReady { detail, .. } => detail.as_deref(),
             Self::Internal { message } => Some(message),
             _ => None,
         }
@@ -155,7 +158,9 @@ impl CreditError {
     /// Seconds a client should wait before retrying (the `Retry-After` header), where that applies.
     pub fn retry_after(&self) -> Option<i64> {
         match self {
-            Self::DailyLimitExceeded { retry_after, .. } | Self::MonthlyLimitExceeded { retry_after, .. } => Some(*retry_after),
+            Self::DailyLimitExceeded { retry_after, .. } | Self::MonthlyLimitExceeded { retry_after, .. } => {
+                Some(*retry_after)
+            }
             _ => None,
         }
     }
@@ -236,7 +241,12 @@ mod tests {
             (CreditError::unauthenticated("x"), "unauthenticated", 401, 2),
             (CreditError::forbidden("x"), "forbidden", 403, 2),
             (CreditError::not_found("x"), "not_found", 404, 5),
-            (CreditError::MethodNotAllowed { method: "PUT".into(), allow: "POST".into() }, "method_not_allowed", 405, 2),
+            (
+                CreditError::MethodNotAllowed { method: "PUT".into(), allow: "POST".into() },
+                "method_not_allowed",
+                405,
+                2,
+            ),
             (CreditError::IdempotencyConflict { key: "k".into() }, "idempotency_conflict", 409, 4),
             (CreditError::PayloadTooLarge { limit_bytes: 1 }, "payload_too_large", 413, 2),
             (CreditError::UnsupportedMediaType { message: "x".into() }, "unsupported_media_type", 415, 2),
@@ -246,7 +256,12 @@ mod tests {
             (CreditError::InvalidSignature { message: "x".into() }, "invalid_signature", 400, 2),
             (CreditError::database_unavailable("x"), "database_unavailable", 503, 6),
             (CreditError::schema_not_ready("x"), "schema_not_ready", 503, 7),
-            (CreditError::PurchaseNotCredited { message: "x".into(), payment_id: "cs_1".into() }, "purchase_not_credited", 500, 1),
+            (
+                CreditError::PurchaseNotCredited { message: "x".into(), payment_id: "cs_1".into() },
+                "purchase_not_credited",
+                500,
+                1,
+            ),
             (CreditError::internal("x"), "internal", 500, 1),
         ]
     }
@@ -265,7 +280,10 @@ mod tests {
 
     #[test]
     fn a_database_detail_never_reaches_the_body() {
-        let error = CreditError::DatabaseUnavailable { message: "database unavailable".into(), detail: Some("relation \"users\" is locked".into()) };
+        let error = CreditError::DatabaseUnavailable {
+            message: "database unavailable".into(),
+            detail: Some("relation \"users\" is locked".into()),
+        };
         assert!(!error.to_json().to_string().contains("users"));
         assert_eq!(error.detail(), Some("relation \"users\" is locked"));
     }

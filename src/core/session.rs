@@ -5,9 +5,9 @@
 //! `sessions` is a statement (`sql::ops::principal`), not done here.
 
 use crate::core::digest::constant_time_eq;
+use crate::core::digest::hmac_sha256;
 use crate::core::error::CreditError;
 use crate::core::percent::percent_decode;
-use crate::core::digest::hmac_sha256;
 
 pub const COOKIE_NAMES: [&str; 2] = ["__Secure-better-auth.session_token", "better-auth.session_token"];
 /// Base64 of a 32-byte HMAC: 44 characters ending in `=`.
@@ -63,7 +63,10 @@ pub fn verify_signed(value: &str, secret: &str) -> Result<String, CreditError> {
 /// The session cookie's value from a `Cookie` header, the `__Secure-` name first.
 pub fn session_cookie(cookie_header: &str) -> Option<&str> {
     COOKIE_NAMES.iter().find_map(|name| {
-        cookie_header.split(';').map(str::trim).find_map(|pair| pair.strip_prefix(name).and_then(|rest| rest.strip_prefix('=')))
+        cookie_header
+            .split(';')
+            .map(str::trim)
+            .find_map(|pair| pair.strip_prefix(name).and_then(|rest| rest.strip_prefix('=')))
     })
 }
 
@@ -76,12 +79,18 @@ pub fn credential(
     secret: &str,
 ) -> Result<Option<Credential>, CreditError> {
     if let Some(header) = authorization.map(str::trim).filter(|h| !h.is_empty()) {
-        let (scheme, value) = header.split_once(' ').ok_or_else(|| CreditError::unauthenticated("Authorization must be `Bearer <token>`"))?;
+        let (scheme, value) = header
+            .split_once(' ')
+            .ok_or_else(|| CreditError::unauthenticated("Authorization must be `Bearer <token>`"))?;
         let value = value.trim();
         if !scheme.eq_ignore_ascii_case("bearer") || value.is_empty() {
             return Err(CreditError::unauthenticated("Authorization must be `Bearer <token>`"));
         }
-        return Ok(Some(if looks_signed(value) { Credential::Session(verify_signed(value, secret)?) } else { Credential::Bearer(value.to_string()) }));
+        return Ok(Some(if looks_signed(value) {
+            Credential::Session(verify_signed(value, secret)?)
+        } else {
+            Credential::Bearer(value.to_string())
+        }));
     }
     if let Some(key) = api_key.map(str::trim).filter(|k| !k.is_empty()) {
         return Ok(Some(Credential::ApiKey(key.to_string())));
@@ -94,7 +103,11 @@ pub fn credential(
 
 fn looks_signed(value: &str) -> bool {
     percent_decode(value)
-        .and_then(|decoded| decoded.rsplit_once('.').map(|(_, signature)| signature.len() == SIGNATURE_LENGTH && signature.ends_with('=')))
+        .and_then(|decoded| {
+            decoded
+                .rsplit_once('.')
+                .map(|(_, signature)| signature.len() == SIGNATURE_LENGTH && signature.ends_with('='))
+        })
         .unwrap_or(false)
 }
 
@@ -126,11 +139,23 @@ mod tests {
     fn credentials_come_from_bearer_then_api_key_then_cookie() {
         let cookie = format!("theme=dark; __Secure-better-auth.session_token={COOKIE}");
         assert_eq!(credential(None, None, Some(&cookie), SECRET).unwrap(), Some(Credential::Session(TOKEN.into())));
-        assert_eq!(credential(Some(&format!("bearer {COOKIE}")), None, None, SECRET).unwrap(), Some(Credential::Session(TOKEN.into())));
-        assert_eq!(credential(Some("Bearer raw"), Some("k"), None, SECRET).unwrap(), Some(Credential::Bearer("raw".into())));
-        assert_eq!(credential(None, Some("fltr_key"), Some(&cookie), SECRET).unwrap(), Some(Credential::ApiKey("fltr_key".into())));
+        assert_eq!(
+            credential(Some(&format!("bearer {COOKIE}")), None, None, SECRET).unwrap(),
+            Some(Credential::Session(TOKEN.into()))
+        );
+        assert_eq!(
+            credential(Some("Bearer raw"), Some("k"), None, SECRET).unwrap(),
+            Some(Credential::Bearer("raw".into()))
+        );
+        assert_eq!(
+            credential(None, Some("fltr_key"), Some(&cookie), SECRET).unwrap(),
+            Some(Credential::ApiKey("fltr_key".into()))
+        );
         assert_eq!(credential(Some("Basic abc"), None, None, SECRET).unwrap_err().code(), "unauthenticated");
-        assert_eq!(credential(None, None, Some("better-auth.session_token=abc.forged"), SECRET).unwrap_err().code(), "unauthenticated");
+        assert_eq!(
+            credential(None, None, Some("better-auth.session_token=abc.forged"), SECRET).unwrap_err().code(),
+            "unauthenticated"
+        );
         assert_eq!(credential(None, None, None, SECRET).unwrap(), None);
     }
 }

@@ -6,10 +6,10 @@
 //! Stripe's test-mode scheme and never trusted. A signature older than the tolerance is refused, so
 //! a captured delivery cannot be replayed later. The caller passes `now`: the core reads no clock.
 
-use crate::core::error::CreditError;
 use crate::core::digest::constant_time_eq;
-use crate::core::time::Timestamp;
 use crate::core::digest::{hex, hmac_sha256};
+use crate::core::error::CreditError;
+use crate::core::time::Timestamp;
 
 /// Stripe's own libraries use 300 s: older signatures are refused.
 pub const TOLERANCE_SECONDS: i64 = 300;
@@ -35,7 +35,10 @@ fn parse(header: &str) -> Result<(i64, Vec<&str>), CreditError> {
     for item in header.split(',') {
         let Some((key, value)) = item.trim().split_once('=') else { continue };
         match key {
-            "t" => timestamp = Some(value.parse::<i64>().map_err(|_| invalid("Stripe-Signature timestamp is not a number"))?),
+            "t" => {
+                timestamp =
+                    Some(value.parse::<i64>().map_err(|_| invalid("Stripe-Signature timestamp is not a number"))?)
+            }
             "v1" => signatures.push(value),
             _ => {}
         }
@@ -52,7 +55,8 @@ pub fn verify(header: Option<&str>, body: &[u8], secret: &str, now: Timestamp) -
     if secret.is_empty() {
         return Err(invalid("webhook secret is not configured (STRIPE_WEBHOOK_SECRET); nothing can be verified"));
     }
-    let header = header.map(str::trim).filter(|h| !h.is_empty()).ok_or_else(|| invalid("Stripe-Signature header is missing"))?;
+    let header =
+        header.map(str::trim).filter(|h| !h.is_empty()).ok_or_else(|| invalid("Stripe-Signature header is missing"))?;
     let (timestamp, signatures) = parse(header)?;
     let expected = sign(secret, timestamp, body);
     if !signatures.iter().any(|candidate| constant_time_eq(candidate.as_bytes(), expected.as_bytes())) {

@@ -36,9 +36,15 @@ impl Amount {
         match value {
             Value::Number(number) => match (number.as_i64(), number.as_f64()) {
                 (Some(integer), _) => Amount::new(integer),
-                (None, _) if number.as_u64().is_some() => Err(CreditError::invalid_amount(format!("amount must be at most {AMOUNT_MAX}"))),
-                (None, Some(float)) if float.fract() == 0.0 && float.abs() <= AMOUNT_MAX as f64 => Amount::new(float as i64),
-                (None, Some(float)) if float.fract() == 0.0 => Err(CreditError::invalid_amount(format!("amount must be between 1 and {AMOUNT_MAX}"))),
+                (None, _) if number.as_u64().is_some() => {
+                    Err(CreditError::invalid_amount(format!("amount must be at most {AMOUNT_MAX}")))
+                }
+                (None, Some(float)) if float.fract() == 0.0 && float.abs() <= AMOUNT_MAX as f64 => {
+                    Amount::new(float as i64)
+                }
+                (None, Some(float)) if float.fract() == 0.0 => {
+                    Err(CreditError::invalid_amount(format!("amount must be between 1 and {AMOUNT_MAX}")))
+                }
                 _ => Err(CreditError::invalid_amount(format!("amount must be an integer, got {number}"))),
             },
             Value::Null => Err(CreditError::invalid_request("amount is required")),
@@ -88,17 +94,24 @@ pub fn identifier<'a>(field: &str, value: &'a str) -> Result<&'a str, CreditErro
     }
     // Characters, as JSON Schema's maxLength counts them (openapi.json states the same bound).
     if value.chars().count() > IDENTIFIER_LENGTH_MAX {
-        return Err(CreditError::invalid_request(format!("{field} must be at most {IDENTIFIER_LENGTH_MAX} characters")));
+        return Err(CreditError::invalid_request(format!(
+            "{field} must be at most {IDENTIFIER_LENGTH_MAX} characters"
+        )));
     }
     if value.chars().any(char::is_control) || value.trim() != value {
-        return Err(CreditError::invalid_request(format!("{field} must not contain control characters or surrounding spaces")));
+        return Err(CreditError::invalid_request(format!(
+            "{field} must not contain control characters or surrounding spaces"
+        )));
     }
     Ok(value)
 }
 
 /// A caller-chosen idempotency key: printable ASCII, bounded.
 pub fn idempotency_key(value: &str) -> Result<&str, CreditError> {
-    if value.is_empty() || value.len() > IDEMPOTENCY_KEY_LENGTH_MAX || !value.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+    if value.is_empty()
+        || value.len() > IDEMPOTENCY_KEY_LENGTH_MAX
+        || !value.bytes().all(|b| (0x21..=0x7e).contains(&b))
+    {
         return Err(CreditError::invalid_request(format!(
             "idempotency key must be 1-{IDEMPOTENCY_KEY_LENGTH_MAX} printable ASCII characters without spaces"
         )));
@@ -113,7 +126,9 @@ pub fn metadata(value: &Value) -> Result<Option<String>, CreditError> {
         Value::Object(_) => {
             let text = value.to_string();
             if text.len() > METADATA_BYTES_MAX {
-                return Err(CreditError::invalid_request(format!("metadata must be at most {METADATA_BYTES_MAX} bytes of JSON")));
+                return Err(CreditError::invalid_request(format!(
+                    "metadata must be at most {METADATA_BYTES_MAX} bytes of JSON"
+                )));
             }
             Ok(Some(text))
         }
@@ -123,7 +138,8 @@ pub fn metadata(value: &Value) -> Result<Option<String>, CreditError> {
 
 /// Parses CLI `--metadata` text.
 pub fn metadata_text(text: &str) -> Result<Option<String>, CreditError> {
-    let value: Value = serde_json::from_str(text).map_err(|error| CreditError::invalid_request(format!("metadata is not JSON: {error}")))?;
+    let value: Value = serde_json::from_str(text)
+        .map_err(|error| CreditError::invalid_request(format!("metadata is not JSON: {error}")))?;
     metadata(&value)
 }
 
@@ -134,7 +150,8 @@ mod tests {
 
     #[test]
     fn amounts_outside_the_integer_column_are_invalid_amount() {
-        for bad in [json!(0), json!(-1), json!(2_147_483_648i64), json!(5.5), json!("5"), json!(u64::MAX), json!(true)] {
+        for bad in [json!(0), json!(-1), json!(2_147_483_648i64), json!(5.5), json!("5"), json!(u64::MAX), json!(true)]
+        {
             assert_eq!(Amount::from_json(&bad).unwrap_err().code(), "invalid_amount", "{bad}");
         }
         assert_eq!(Amount::from_json(&json!(null)).unwrap_err().code(), "invalid_request");

@@ -61,7 +61,13 @@ pub struct WindowUsage {
 
 impl WindowUsage {
     /// `stored_used` counts usage in the window that began at `stored_start`; an older window counts 0.
-    pub fn current(period: Period, limit: Option<i64>, stored_used: i64, stored_start: Option<Timestamp>, now: Timestamp) -> Self {
+    pub fn current(
+        period: Period,
+        limit: Option<i64>,
+        stored_used: i64,
+        stored_start: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Self {
         let start = period.start(now);
         let used = match stored_start {
             Some(stored) if stored >= start => stored_used.max(0),
@@ -82,7 +88,6 @@ impl WindowUsage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
 
     fn at(text: &str) -> Timestamp {
         Timestamp::parse(text).unwrap()
@@ -128,26 +133,33 @@ mod tests {
         assert_eq!(retry_after_seconds(at("2026-11-26T00:00:00Z"), at("2026-11-26T00:00:00Z")), 1);
     }
 
-    proptest! {
-        #[test]
-        fn now_lies_inside_its_window(micros in 0i64..8_000_000_000_000_000) {
-            let now = Timestamp(micros);
-            for period in [Period::Daily, Period::Monthly] {
-                let (start, reset) = (period.start(now), period.reset(now));
-                prop_assert!(start <= now && now < reset);
-                prop_assert_eq!(period.start(reset), reset, "the reset is the next window's start");
-                let len_days = (reset.0 - start.0) / 86_400_000_000;
-                let expected_length = if period == Period::Daily { len_days == 1 } else { (28..=31).contains(&len_days) };
-                prop_assert!(expected_length);
-            }
-        }
+    // Properties need proptest, which needs an OS RNG: native only (the rest also runs on wasm32).
+    #[cfg(not(target_arch = "wasm32"))]
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
 
-        #[test]
-        fn remaining_plus_used_is_the_limit(limit in 0i64..10_000, used in 0i64..20_000, amount in 1i64..100) {
-            let now = Timestamp(1_764_000_000_000_000);
-            let window = WindowUsage::current(Period::Daily, Some(limit), used, Some(now), now);
-            prop_assert_eq!(window.remaining, Some((limit - used).max(0)));
-            prop_assert_eq!(window.allows(amount), used + amount <= limit);
+        proptest! {
+            #[test]
+            fn now_lies_inside_its_window(micros in 0i64..8_000_000_000_000_000) {
+                let now = Timestamp(micros);
+                for period in [Period::Daily, Period::Monthly] {
+                    let (start, reset) = (period.start(now), period.reset(now));
+                    prop_assert!(start <= now && now < reset);
+                    prop_assert_eq!(period.start(reset), reset, "the reset is the next window's start");
+                    let len_days = (reset.0 - start.0) / 86_400_000_000;
+                    let expected_length = if period == Period::Daily { len_days == 1 } else { (28..=31).contains(&len_days) };
+                    prop_assert!(expected_length);
+                }
+            }
+
+            #[test]
+            fn remaining_plus_used_is_the_limit(limit in 0i64..10_000, used in 0i64..20_000, amount in 1i64..100) {
+                let now = Timestamp(1_764_000_000_000_000);
+                let window = WindowUsage::current(Period::Daily, Some(limit), used, Some(now), now);
+                prop_assert_eq!(window.remaining, Some((limit - used).max(0)));
+                prop_assert_eq!(window.allows(amount), used + amount <= limit);
+            }
         }
     }
 }

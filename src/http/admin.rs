@@ -1,10 +1,10 @@
 //! `/admin/*` (bearer `ADMIN_TOKEN`): migrate, verify, reconcile, grant.
 
 use crate::core::account::Account;
-use crate::http::auth;
 use crate::core::error::CreditError;
 use crate::core::validate::{metadata, Amount, Operation};
 use crate::engine::Engine;
+use crate::http::auth;
 use crate::http::body::{self, idempotency_header, json_object, only_fields, optional_identifier, optional_string};
 use crate::http::config::BODY_BYTES_MAX;
 use crate::http::request::HttpRequest;
@@ -55,7 +55,10 @@ pub async fn verify<S: BatchExecutor>(session: &S) -> Result<HttpResponse, Credi
 
 /// Accounts whose balance differs from their ledger. Read-only here (GET); adopting opening
 /// balances stays a deliberate CLI step.
-pub async fn reconcile<S: BatchExecutor>(engine: &Engine<S>, request: &HttpRequest) -> Result<HttpResponse, CreditError> {
+pub async fn reconcile<S: BatchExecutor>(
+    engine: &Engine<S>,
+    request: &HttpRequest,
+) -> Result<HttpResponse, CreditError> {
     let report = engine.reconcile(false, request.now).await?;
     let mut value = serde_json::to_value(&report).map_err(|error| CreditError::internal(error.to_string()))?;
     if let Some(object) = value.as_object_mut() {

@@ -34,7 +34,8 @@ fn bearer(request: &HttpRequest) -> Option<&str> {
 /// token leaks through timing. An empty configured token never matches.
 fn token_is(presented: Option<&str>, expected: &str) -> bool {
     let Some(presented) = presented else { return false };
-    let matches = constant_time_eq(sha256_hex(presented.as_bytes()).as_bytes(), sha256_hex(expected.as_bytes()).as_bytes());
+    let matches =
+        constant_time_eq(sha256_hex(presented.as_bytes()).as_bytes(), sha256_hex(expected.as_bytes()).as_bytes());
     matches && !expected.is_empty()
 }
 
@@ -49,8 +50,17 @@ fn is_service(request: &HttpRequest, config: &Config) -> bool {
 
 /// The request's end-user credential, or 401 when it has none.
 pub fn required_credential(request: &HttpRequest, config: &Config) -> Result<Credential, CreditError> {
-    credential(request.header("authorization"), request.header("x-api-key"), request.header("cookie"), &config.better_auth_secret)?
-        .ok_or_else(|| CreditError::unauthenticated("sign in: send a session (Authorization: Bearer, or the Better Auth cookie) or an API key"))
+    credential(
+        request.header("authorization"),
+        request.header("x-api-key"),
+        request.header("cookie"),
+        &config.better_auth_secret,
+    )?
+    .ok_or_else(|| {
+        CreditError::unauthenticated(
+            "sign in: send a session (Authorization: Bearer, or the Better Auth cookie) or an API key",
+        )
+    })
 }
 
 /// The service, or an end user's credential (401 when there is neither).
@@ -62,7 +72,11 @@ pub fn caller(request: &HttpRequest, config: &Config) -> Result<Caller, CreditEr
 }
 
 /// Resolves an end-user credential to a user or an API key (one read).
-pub async fn principal_of<E: Executor>(engine: &Engine<E>, credential: &Credential, request: &HttpRequest) -> Result<Principal, CreditError> {
+pub async fn principal_of<E: Executor>(
+    engine: &Engine<E>,
+    credential: &Credential,
+    request: &HttpRequest,
+) -> Result<Principal, CreditError> {
     engine.authenticate(credential, request.now).await
 }
 
@@ -89,7 +103,9 @@ where
     let mut last = CreditError::unauthenticated("sign in: send a session or an API key");
     for payer in payers {
         match charge(payer).await {
-            Err(CreditError::NotFound { .. }) => last = CreditError::unauthenticated("unknown or expired session, or unknown API key"),
+            Err(CreditError::NotFound { .. }) => {
+                last = CreditError::unauthenticated("unknown or expired session, or unknown API key")
+            }
             Err(error @ CreditError::Unauthenticated { .. }) => last = error,
             other => return other,
         }
@@ -99,7 +115,11 @@ where
 
 /// What an end user may not do: name an account (only the service acts for others). Checked
 /// after the credential is known to be valid, so a stranger learns 401, never 403.
-pub async fn refuse_named_account<E: Executor>(engine: &Engine<E>, credential: &Credential, request: &HttpRequest) -> CreditError {
+pub async fn refuse_named_account<E: Executor>(
+    engine: &Engine<E>,
+    credential: &Credential,
+    request: &HttpRequest,
+) -> CreditError {
     match principal_of(engine, credential, request).await {
         Ok(_) => CreditError::forbidden(
             "only the service credential may name an account (user_id, team_id, api_key_id); a session or API key acts on its own account",
@@ -110,7 +130,11 @@ pub async fn refuse_named_account<E: Executor>(engine: &Engine<E>, credential: &
 
 /// Service routes (`refund`, …): the service or admin token. A valid session or API key is 403
 /// (known but not allowed: the end user never decides that a job failed), anything else 401.
-pub async fn require_service<E: Executor>(engine: &Engine<E>, request: &HttpRequest, config: &Config) -> Result<(), CreditError> {
+pub async fn require_service<E: Executor>(
+    engine: &Engine<E>,
+    request: &HttpRequest,
+    config: &Config,
+) -> Result<(), CreditError> {
     if is_service(request, config) {
         return Ok(());
     }
@@ -119,22 +143,40 @@ pub async fn require_service<E: Executor>(engine: &Engine<E>, request: &HttpRequ
 
 /// Admin routes: `Authorization: Bearer <ADMIN_TOKEN>`. The service token or a valid session or
 /// API key is 403 (known but not allowed), anything else 401.
-pub async fn require_admin<E: Executor>(engine: &Engine<E>, request: &HttpRequest, config: &Config) -> Result<(), CreditError> {
+pub async fn require_admin<E: Executor>(
+    engine: &Engine<E>,
+    request: &HttpRequest,
+    config: &Config,
+) -> Result<(), CreditError> {
     if is_admin(request, config) {
         return Ok(());
     }
     if is_service(request, config) {
-        return Err(CreditError::forbidden("admin routes need the ADMIN_TOKEN bearer; the service token is not enough"));
+        return Err(CreditError::forbidden(
+            "admin routes need the ADMIN_TOKEN bearer; the service token is not enough",
+        ));
     }
-    refuse_end_user(engine, request, config, "admin routes need the ADMIN_TOKEN bearer; a session or API key is not enough")
-        .await
-        .map_err(|error| match error {
-            CreditError::Unauthenticated { .. } => CreditError::unauthenticated("admin routes need Authorization: Bearer <ADMIN_TOKEN>"),
-            other => other,
-        })
+    refuse_end_user(
+        engine,
+        request,
+        config,
+        "admin routes need the ADMIN_TOKEN bearer; a session or API key is not enough",
+    )
+    .await
+    .map_err(|error| match error {
+        CreditError::Unauthenticated { .. } => {
+            CreditError::unauthenticated("admin routes need Authorization: Bearer <ADMIN_TOKEN>")
+        }
+        other => other,
+    })
 }
 
-async fn refuse_end_user<E: Executor>(engine: &Engine<E>, request: &HttpRequest, config: &Config, why: &str) -> Result<(), CreditError> {
+async fn refuse_end_user<E: Executor>(
+    engine: &Engine<E>,
+    request: &HttpRequest,
+    config: &Config,
+    why: &str,
+) -> Result<(), CreditError> {
     let credential = required_credential(request, config)?;
     match principal_of(engine, &credential, request).await {
         Ok(_) => Err(CreditError::forbidden(why)),
@@ -150,5 +192,7 @@ pub fn named_account(given: [Option<&str>; 3]) -> Result<Option<Account>, Credit
 }
 
 pub fn service_needs_account() -> CreditError {
-    CreditError::invalid_request("the service credential acts for an account: name exactly one of user_id, team_id or api_key_id")
+    CreditError::invalid_request(
+        "the service credential acts for an account: name exactly one of user_id, team_id or api_key_id",
+    )
 }

@@ -1,7 +1,7 @@
 //! Reading a JSON body: size cap (413), media type (415), then shape (400), in that order.
 
 use crate::core::error::CreditError;
-use crate::core::validate::{identifier, idempotency_key};
+use crate::core::validate::{idempotency_key, identifier};
 use crate::http::request::HttpRequest;
 use serde_json::{Map, Value};
 
@@ -28,10 +28,16 @@ pub fn json_object(request: &HttpRequest, limit_bytes: u32, required: bool) -> R
         return Ok(Map::new());
     }
     if !is_json(request) {
-        return Err(CreditError::UnsupportedMediaType { message: "request body must be JSON, sent with Content-Type: application/json".into() });
+        return Err(CreditError::UnsupportedMediaType {
+            message: "request body must be JSON, sent with Content-Type: application/json".into(),
+        });
     }
     if request.body.iter().all(u8::is_ascii_whitespace) {
-        return if required { Err(CreditError::invalid_request("request body is empty; a JSON object is required")) } else { Ok(Map::new()) };
+        return if required {
+            Err(CreditError::invalid_request("request body is empty; a JSON object is required"))
+        } else {
+            Ok(Map::new())
+        };
     }
     match serde_json::from_slice::<Value>(&request.body) {
         Ok(Value::Object(map)) => Ok(map),

@@ -32,7 +32,11 @@ pub fn parse_cors_origins(text: &str) -> Vec<String> {
         Ok(list) => list,
         Err(_) => text.split(',').map(str::to_string).collect(),
     };
-    items.into_iter().map(|origin| origin.trim().trim_end_matches('/').to_string()).filter(|origin| !origin.is_empty()).collect()
+    items
+        .into_iter()
+        .map(|origin| origin.trim().trim_end_matches('/').to_string())
+        .filter(|origin| !origin.is_empty())
+        .collect()
 }
 
 #[cfg(test)]
@@ -41,8 +45,14 @@ mod tests {
 
     #[test]
     fn cors_origins_read_the_seed_json_array_or_a_plain_list() {
-        assert_eq!(parse_cors_origins(r#"["https://a.example/", "https://b.example"]"#), vec!["https://a.example", "https://b.example"]);
-        assert_eq!(parse_cors_origins("https://a.example, https://b.example"), vec!["https://a.example", "https://b.example"]);
+        assert_eq!(
+            parse_cors_origins(r#"["https://a.example/", "https://b.example"]"#),
+            vec!["https://a.example", "https://b.example"]
+        );
+        assert_eq!(
+            parse_cors_origins("https://a.example, https://b.example"),
+            vec!["https://a.example", "https://b.example"]
+        );
         assert!(parse_cors_origins("").is_empty());
         assert!(parse_cors_origins("[]").is_empty());
     }

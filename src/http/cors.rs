@@ -9,7 +9,8 @@ use crate::http::response::HttpResponse;
 const ALLOW_METHODS: &str = "GET, POST, OPTIONS";
 const ALLOW_HEADERS: &str = "Authorization, Content-Type, Idempotency-Key, X-Api-Key";
 /// Headers a browser script may read: replays, limits, the request id.
-const EXPOSE_HEADERS: &str = "Idempotent-Replayed, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, X-Request-Id";
+const EXPOSE_HEADERS: &str =
+    "Idempotent-Replayed, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, X-Request-Id";
 const MAX_AGE_SECONDS: &str = "600";
 
 /// The origin to echo, when it is allowed. `*` in the list allows any origin, but then without
@@ -28,7 +29,9 @@ pub fn decorate(config: &Config, request: &HttpRequest, mut response: HttpRespon
     response = response.with_header("Vary", "Origin");
     let Some(origin) = request.header("origin") else { return response };
     let Some((allow, credentials)) = allowed(config, origin) else { return response };
-    response = response.with_header("Access-Control-Allow-Origin", allow).with_header("Access-Control-Expose-Headers", EXPOSE_HEADERS);
+    response = response
+        .with_header("Access-Control-Allow-Origin", allow)
+        .with_header("Access-Control-Expose-Headers", EXPOSE_HEADERS);
     if credentials {
         response = response.with_header("Access-Control-Allow-Credentials", "true");
     }
@@ -38,7 +41,9 @@ pub fn decorate(config: &Config, request: &HttpRequest, mut response: HttpRespon
 /// Answers a preflight: 204 with the allowed methods and headers, 403 for an origin not in
 /// `CORS_ORIGINS` (the browser then blocks the real request).
 pub fn preflight(config: &Config, request: &HttpRequest) -> Result<HttpResponse, CreditError> {
-    let origin = request.header("origin").ok_or_else(|| CreditError::invalid_request("a CORS preflight needs an Origin header"))?;
+    let origin = request
+        .header("origin")
+        .ok_or_else(|| CreditError::invalid_request("a CORS preflight needs an Origin header"))?;
     if allowed(config, origin).is_none() {
         return Err(CreditError::forbidden(format!("origin {origin} is not in CORS_ORIGINS")));
     }

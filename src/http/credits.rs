@@ -55,7 +55,13 @@ fn query_account(request: &HttpRequest) -> Result<Option<Account>, CreditError> 
 }
 
 /// Who pays for a consume or check: the account the service names, or the end user's own.
-async fn charge<E, T, F, Fut>(engine: &Engine<E>, request: &HttpRequest, config: &Config, named: Option<Account>, mut run: F) -> Result<T, CreditError>
+async fn charge<E, T, F, Fut>(
+    engine: &Engine<E>,
+    request: &HttpRequest,
+    config: &Config,
+    named: Option<Account>,
+    mut run: F,
+) -> Result<T, CreditError>
 where
     E: Executor,
     F: FnMut(Payer) -> Fut,
@@ -69,7 +75,11 @@ where
     }
 }
 
-pub async fn consume<E: Executor>(engine: &Engine<E>, request: &HttpRequest, config: &Config) -> Result<HttpResponse, CreditError> {
+pub async fn consume<E: Executor>(
+    engine: &Engine<E>,
+    request: &HttpRequest,
+    config: &Config,
+) -> Result<HttpResponse, CreditError> {
     let body = json_object(request, BODY_BYTES_MAX, true)?;
     only_fields(&body, &CHARGE_FIELDS)?;
     let amount = amount(&body)?;
@@ -79,7 +89,14 @@ pub async fn consume<E: Executor>(engine: &Engine<E>, request: &HttpRequest, con
     let idempotency_key = idempotency_header(request)?;
     let named = body_account(&body)?;
     let result = charge(engine, request, config, named, |payer| {
-        let consume = ConsumeRequest { payer, amount, operation: operation.clone(), resource_id: resource_id.clone(), metadata: metadata.clone(), idempotency_key: idempotency_key.clone() };
+        let consume = ConsumeRequest {
+            payer,
+            amount,
+            operation: operation.clone(),
+            resource_id: resource_id.clone(),
+            metadata: metadata.clone(),
+            idempotency_key: idempotency_key.clone(),
+        };
         async move { engine.consume(&consume, request.now).await }
     })
     .await?;
@@ -87,7 +104,11 @@ pub async fn consume<E: Executor>(engine: &Engine<E>, request: &HttpRequest, con
 }
 
 /// Would a consume of `amount` (≥ 1, as for consume) succeed now? Nothing is written.
-pub async fn check<E: Executor>(engine: &Engine<E>, request: &HttpRequest, config: &Config) -> Result<HttpResponse, CreditError> {
+pub async fn check<E: Executor>(
+    engine: &Engine<E>,
+    request: &HttpRequest,
+    config: &Config,
+) -> Result<HttpResponse, CreditError> {
     let body = json_object(request, BODY_BYTES_MAX, true)?;
     only_fields(&body, &CHARGE_FIELDS)?;
     let amount = amount(&body)?;
@@ -97,13 +118,19 @@ pub async fn check<E: Executor>(engine: &Engine<E>, request: &HttpRequest, confi
     optional_identifier(&body, "resource_id")?;
     metadata(body.get("metadata").unwrap_or(body::null()))?;
     let named = body_account(&body)?;
-    let result = charge(engine, request, config, named, |payer| async move { engine.check(&payer, amount, request.now).await }).await?;
+    let result =
+        charge(engine, request, config, named, |payer| async move { engine.check(&payer, amount, request.now).await })
+            .await?;
     charge_response(&result)
 }
 
 /// Service only: giving credits back is decided by the backend that ran the job, never by the
 /// end user who was charged (who could otherwise make any usage free).
-pub async fn refund<E: Executor>(engine: &Engine<E>, request: &HttpRequest, config: &Config) -> Result<HttpResponse, CreditError> {
+pub async fn refund<E: Executor>(
+    engine: &Engine<E>,
+    request: &HttpRequest,
+    config: &Config,
+) -> Result<HttpResponse, CreditError> {
     let body = json_object(request, BODY_BYTES_MAX, true)?;
     only_fields(&body, &["transaction_id"])?;
     let transaction_id = identifier("transaction_id", required_string(&body, "transaction_id")?)?;
@@ -113,7 +140,11 @@ pub async fn refund<E: Executor>(engine: &Engine<E>, request: &HttpRequest, conf
 }
 
 /// The account a read is about: the one the service names, or the end user's own.
-async fn read_account<E: Executor>(engine: &Engine<E>, request: &HttpRequest, config: &Config) -> Result<Account, CreditError> {
+async fn read_account<E: Executor>(
+    engine: &Engine<E>,
+    request: &HttpRequest,
+    config: &Config,
+) -> Result<Account, CreditError> {
     let named = query_account(request)?;
     match (auth::caller(request, config)?, named) {
         (Caller::Service, Some(account)) => Ok(account),
@@ -123,20 +154,33 @@ async fn read_account<E: Executor>(engine: &Engine<E>, request: &HttpRequest, co
     }
 }
 
-pub async fn balance<E: Executor>(engine: &Engine<E>, request: &HttpRequest, config: &Config) -> Result<HttpResponse, CreditError> {
+pub async fn balance<E: Executor>(
+    engine: &Engine<E>,
+    request: &HttpRequest,
+    config: &Config,
+) -> Result<HttpResponse, CreditError> {
     request.only_query_params(&["user_id", "team_id", "api_key_id"])?;
     let account = read_account(engine, request, config).await?;
     HttpResponse::ok(&engine.balance(&account, request.now).await?)
 }
 
-pub async fn transactions<E: Executor>(engine: &Engine<E>, request: &HttpRequest, config: &Config) -> Result<HttpResponse, CreditError> {
+pub async fn transactions<E: Executor>(
+    engine: &Engine<E>,
+    request: &HttpRequest,
+    config: &Config,
+) -> Result<HttpResponse, CreditError> {
     request.only_query_params(&["limit", "cursor", "user_id", "team_id", "api_key_id"])?;
     let limit = match request.query_param("limit")? {
         None => None,
-        Some(text) => Some(text.trim().parse::<i64>().map_err(|_| CreditError::invalid_request(format!("limit must be an integer, got {text:?}")))?),
+        Some(text) => Some(
+            text.trim()
+                .parse::<i64>()
+                .map_err(|_| CreditError::invalid_request(format!("limit must be an integer, got {text:?}")))?,
+        ),
     };
     let limit = page_size(limit)?;
-    let cursor = request.query_param("cursor")?.filter(|text| !text.is_empty()).map(|text| Cursor::decode(&text)).transpose()?;
+    let cursor =
+        request.query_param("cursor")?.filter(|text| !text.is_empty()).map(|text| Cursor::decode(&text)).transpose()?;
     let account = read_account(engine, request, config).await?;
     HttpResponse::ok(&engine.transactions(&account, limit, cursor.as_ref()).await?)
 }
@@ -145,7 +189,12 @@ pub async fn transactions<E: Executor>(engine: &Engine<E>, request: &HttpRequest
 /// user's key is 404, like an unknown one, so keys cannot be probed); a team key only while its
 /// owner is a member of that team (403). An API key cannot fund keys (403). The service may fund
 /// any key.
-pub async fn allocate<E: Executor>(engine: &Engine<E>, request: &HttpRequest, config: &Config, api_key: &str) -> Result<HttpResponse, CreditError> {
+pub async fn allocate<E: Executor>(
+    engine: &Engine<E>,
+    request: &HttpRequest,
+    config: &Config,
+    api_key: &str,
+) -> Result<HttpResponse, CreditError> {
     let body = json_object(request, BODY_BYTES_MAX, true)?;
     only_fields(&body, &["amount"])?;
     let amount = amount(&body)?;
@@ -155,7 +204,9 @@ pub async fn allocate<E: Executor>(engine: &Engine<E>, request: &HttpRequest, co
         Caller::Service => None,
         Caller::EndUser(credential) => match auth::principal_of(engine, &credential, request).await? {
             Principal::User { user_id } => Some(user_id),
-            Principal::ApiKey { .. } => return Err(CreditError::forbidden("an API key cannot allocate credits; sign in as the key's owner")),
+            Principal::ApiKey { .. } => {
+                return Err(CreditError::forbidden("an API key cannot allocate credits; sign in as the key's owner"))
+            }
         },
     };
     let allocate = AllocateRequest { api_key, amount, idempotency_key, owner };

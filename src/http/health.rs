@@ -23,8 +23,15 @@ pub const SQL: &str = r#"SELECT json_build_object(
 )::text AS r"#;
 
 /// The tables every credit operation touches.
-pub const TABLES: [&str; 7] =
-    ["users", "sessions", "teams", "api_key_credits", "credit_transactions", "credit_idempotency_keys", "credit_unfulfilled_purchases"];
+pub const TABLES: [&str; 7] = [
+    "users",
+    "sessions",
+    "teams",
+    "api_key_credits",
+    "credit_transactions",
+    "credit_idempotency_keys",
+    "credit_unfulfilled_purchases",
+];
 
 #[derive(Debug, Deserialize)]
 struct Row {
@@ -60,20 +67,32 @@ pub async fn health<E: Executor>(executor: &E) -> HttpResponse {
             }
             response
         }
-        Ok(row) if row.latest.is_some_and(|latest| latest >= expected) => {
-            answer(503, "ok", "missing", Some(format!("{} of {} tables exist; run migrate", row.tables_found, TABLES.len())))
-        }
-        Ok(_) => answer(503, "ok", "pending", Some("migrations are pending; run `fltr-credits migrate` or POST /admin/migrate".into())),
-        Err(CreditError::SchemaNotReady { .. }) => {
-            answer(503, "ok", "missing", Some("the database was never migrated; run `fltr-credits migrate` or POST /admin/migrate".into()))
-        }
+        Ok(row) if row.latest.is_some_and(|latest| latest >= expected) => answer(
+            503,
+            "ok",
+            "missing",
+            Some(format!("{} of {} tables exist; run migrate", row.tables_found, TABLES.len())),
+        ),
+        Ok(_) => answer(
+            503,
+            "ok",
+            "pending",
+            Some("migrations are pending; run `fltr-credits migrate` or POST /admin/migrate".into()),
+        ),
+        Err(CreditError::SchemaNotReady { .. }) => answer(
+            503,
+            "ok",
+            "missing",
+            Some("the database was never migrated; run `fltr-credits migrate` or POST /admin/migrate".into()),
+        ),
         Err(error @ CreditError::DatabaseUnavailable { .. }) => {
             let mut response = answer(503, "unavailable", "unknown", Some("database unreachable".into()));
             response.log = error.detail().map(str::to_string);
             response
         }
         Err(other) => {
-            let mut response = answer(503, "error", "unknown", Some(format!("database check failed ({})", other.code())));
+            let mut response =
+                answer(503, "error", "unknown", Some(format!("database check failed ({})", other.code())));
             response.log = Some(other.detail().unwrap_or(&other.to_string()).to_string());
             response
         }

@@ -62,7 +62,10 @@ impl HttpRequest {
             let key = pair.split_once('=').map_or(pair, |(key, _)| key);
             if !allowed.contains(&key) {
                 let shown: String = key.chars().take(64).collect();
-                return Err(CreditError::invalid_request(format!("unknown query parameter {shown:?}; this route takes {}", allowed.join(", "))));
+                return Err(CreditError::invalid_request(format!(
+                    "unknown query parameter {shown:?}; this route takes {}",
+                    allowed.join(", ")
+                )));
             }
         }
         Ok(())
@@ -74,8 +77,9 @@ impl HttpRequest {
         for pair in self.query.split('&').filter(|pair| !pair.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             if key == name {
-                let decoded = percent_decode(&value.replace('+', " "))
-                    .ok_or_else(|| CreditError::invalid_request(format!("query parameter {name} is not valid percent-encoded UTF-8")))?;
+                let decoded = percent_decode(&value.replace('+', " ")).ok_or_else(|| {
+                    CreditError::invalid_request(format!("query parameter {name} is not valid percent-encoded UTF-8"))
+                })?;
                 return Ok(Some(decoded));
             }
         }

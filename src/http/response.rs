@@ -18,12 +18,18 @@ pub struct HttpResponse {
 
 impl HttpResponse {
     pub fn json(status: u16, body: Value) -> Self {
-        HttpResponse { status, headers: vec![("Content-Type".into(), "application/json".into())], body: Some(body), log: None }
+        HttpResponse {
+            status,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: Some(body),
+            log: None,
+        }
     }
 
     /// 200 with a serialisable result; a value that does not serialise is an internal error.
     pub fn ok<T: Serialize>(value: &T) -> Result<Self, CreditError> {
-        let body = serde_json::to_value(value).map_err(|error| CreditError::internal(format!("response did not serialise: {error}")))?;
+        let body = serde_json::to_value(value)
+            .map_err(|error| CreditError::internal(format!("response did not serialise: {error}")))?;
         Ok(HttpResponse::json(200, body))
     }
 
@@ -38,7 +44,11 @@ impl HttpResponse {
 
     /// `Idempotent-Replayed: true` when the answer is a stored outcome (API.md "Idempotency").
     pub fn replayed(self, replayed: bool) -> Self {
-        if replayed { self.with_header("Idempotent-Replayed", "true") } else { self }
+        if replayed {
+            self.with_header("Idempotent-Replayed", "true")
+        } else {
+            self
+        }
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -49,7 +59,10 @@ impl HttpResponse {
     /// goes to `log`, with the request id that the body carries), so no stack trace or SQL leaks.
     pub fn error(error: &CreditError, request_id: &str) -> Self {
         let body = match error {
-            CreditError::Internal { .. } => CreditError::internal(format!("internal error; quote request id {request_id} when reporting it")).to_json(),
+            CreditError::Internal { .. } => {
+                CreditError::internal(format!("internal error; quote request id {request_id} when reporting it"))
+                    .to_json()
+            }
             _ => error.to_json(),
         };
         let log = error.detail().map(|detail| format!("{}: {detail}", error.code()));

@@ -80,7 +80,11 @@ pub async fn handle<S: BatchExecutor>(session: &S, config: &Config, request: &Ht
     cors::decorate(config, request, response).with_header("X-Request-Id", request.request_id.clone())
 }
 
-async fn dispatch<S: BatchExecutor>(session: &S, config: &Config, request: &HttpRequest) -> Result<HttpResponse, CreditError> {
+async fn dispatch<S: BatchExecutor>(
+    session: &S,
+    config: &Config,
+    request: &HttpRequest,
+) -> Result<HttpResponse, CreditError> {
     let (method, route) = match_path(&request.path).ok_or_else(|| unknown_route(request))?;
     if request.method == "OPTIONS" {
         return cors::preflight(config, request);
@@ -101,11 +105,19 @@ async fn dispatch<S: BatchExecutor>(session: &S, config: &Config, request: &Http
         Route::Transactions => credits::transactions(&engine, request, config).await,
         Route::Allocate(api_key) => credits::allocate(&engine, request, config, &api_key).await,
         Route::StripeWebhook => webhook::stripe(&engine, request, config).await,
-        Route::AdminMigrate | Route::AdminVerify | Route::AdminReconcile | Route::AdminGrant => admin(&engine, session, route, request, config).await,
+        Route::AdminMigrate | Route::AdminVerify | Route::AdminReconcile | Route::AdminGrant => {
+            admin(&engine, session, route, request, config).await
+        }
     }
 }
 
-async fn admin<S: BatchExecutor>(engine: &Engine<&S>, session: &S, route: Route, request: &HttpRequest, config: &Config) -> Result<HttpResponse, CreditError> {
+async fn admin<S: BatchExecutor>(
+    engine: &Engine<&S>,
+    session: &S,
+    route: Route,
+    request: &HttpRequest,
+    config: &Config,
+) -> Result<HttpResponse, CreditError> {
     // Admin bodies are checked after the token: an outsider learns nothing about their shape.
     auth::require_admin(engine, request, config).await?;
     match route {
@@ -125,7 +137,14 @@ mod tests {
         assert_eq!(match_path("/health"), Some(("GET", Route::Health)));
         assert_eq!(match_path("/api/v1/credits/consume/"), Some(("POST", Route::Consume)));
         assert_eq!(match_path("/api/v1/api-keys/fltr%5Fk/allocate"), Some(("POST", Route::Allocate("fltr_k".into()))));
-        for unknown in ["/", "/api/v1/api-keys//allocate", "/api/v1/api-keys/a/b/allocate", "/api/v1/credits", "/healthz", "/api/v1/api-keys/%zz/allocate"] {
+        for unknown in [
+            "/",
+            "/api/v1/api-keys//allocate",
+            "/api/v1/api-keys/a/b/allocate",
+            "/api/v1/credits",
+            "/healthz",
+            "/api/v1/api-keys/%zz/allocate",
+        ] {
             assert_eq!(match_path(unknown), None, "{unknown}");
         }
         assert_eq!(ROUTES.len(), 12);

@@ -76,13 +76,20 @@ fn add_foreign_key(fk: &ForeignKey) -> String {
 }
 
 fn create_index(index: &Index) -> String {
-    format!("CREATE INDEX IF NOT EXISTS \"{}\" ON \"{}\" USING btree ({});", index.name, index.table, quote_list(index.columns))
+    format!(
+        "CREATE INDEX IF NOT EXISTS \"{}\" ON \"{}\" USING btree ({});",
+        index.name,
+        index.table,
+        quote_list(index.columns)
+    )
 }
 
 fn change_up(change: &Change) -> String {
     match change {
         Change::CreateTable(table) => create_table(table),
-        Change::AddColumn { table, column } => format!("ALTER TABLE \"{table}\" ADD COLUMN IF NOT EXISTS {};", column_ddl(column)),
+        Change::AddColumn { table, column } => {
+            format!("ALTER TABLE \"{table}\" ADD COLUMN IF NOT EXISTS {};", column_ddl(column))
+        }
         Change::AddForeignKey(fk) => add_foreign_key(fk),
         Change::CreateIndex(index) => create_index(index),
     }
@@ -91,23 +98,32 @@ fn change_up(change: &Change) -> String {
 fn change_down(change: &Change) -> String {
     match change {
         Change::CreateTable(table) => format!("DROP TABLE IF EXISTS \"{}\" CASCADE;", table.name),
-        Change::AddColumn { table, column } => format!("ALTER TABLE \"{table}\" DROP COLUMN IF EXISTS \"{}\";", column.name),
-        Change::AddForeignKey(fk) => format!("ALTER TABLE IF EXISTS \"{}\" DROP CONSTRAINT IF EXISTS \"{}\";", fk.table, fk.name),
+        Change::AddColumn { table, column } => {
+            format!("ALTER TABLE \"{table}\" DROP COLUMN IF EXISTS \"{}\";", column.name)
+        }
+        Change::AddForeignKey(fk) => {
+            format!("ALTER TABLE IF EXISTS \"{}\" DROP CONSTRAINT IF EXISTS \"{}\";", fk.table, fk.name)
+        }
         Change::CreateIndex(index) => format!("DROP INDEX IF EXISTS \"{}\";", index.name),
     }
 }
 
 fn timeouts() -> Vec<DdlStatement> {
-    [format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}';"), format!("SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}';")]
-        .into_iter()
-        .map(|sql| DdlStatement { sql, phase: Phase::Transaction })
-        .collect()
+    [
+        format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}';"),
+        format!("SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}';"),
+    ]
+    .into_iter()
+    .map(|sql| DdlStatement { sql, phase: Phase::Transaction })
+    .collect()
 }
 
 /// The up statements of one migration, in order.
 pub fn up(migration: &Migration) -> Vec<DdlStatement> {
     let mut statements = timeouts();
-    statements.extend(migration.changes.iter().map(|change| DdlStatement { sql: change_up(change), phase: Phase::Transaction }));
+    statements.extend(
+        migration.changes.iter().map(|change| DdlStatement { sql: change_up(change), phase: Phase::Transaction }),
+    );
     statements.extend(migration.foreign_keys().map(|fk| DdlStatement {
         sql: format!("ALTER TABLE \"{}\" VALIDATE CONSTRAINT \"{}\";", fk.table, fk.name),
         phase: Phase::Validate,
@@ -118,7 +134,13 @@ pub fn up(migration: &Migration) -> Vec<DdlStatement> {
 /// The down statements of one migration: its changes undone in reverse order.
 pub fn down(migration: &Migration) -> Vec<DdlStatement> {
     let mut statements = timeouts();
-    statements.extend(migration.changes.iter().rev().map(|change| DdlStatement { sql: change_down(change), phase: Phase::Transaction }));
+    statements.extend(
+        migration
+            .changes
+            .iter()
+            .rev()
+            .map(|change| DdlStatement { sql: change_down(change), phase: Phase::Transaction }),
+    );
     statements
 }
 

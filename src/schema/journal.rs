@@ -41,7 +41,10 @@ pub fn journal(migrations: &[Migration]) -> String {
             )
         })
         .collect();
-    format!("{{\n  \"version\": \"7\",\n  \"dialect\": \"postgresql\",\n  \"entries\": [\n{}\n  ]\n}}", entries.join(",\n"))
+    format!(
+        "{{\n  \"version\": \"7\",\n  \"dialect\": \"postgresql\",\n  \"entries\": [\n{}\n  ]\n}}",
+        entries.join(",\n")
+    )
 }
 
 /// Every file of the migrations folder: up files, `down/` files and the journal.
@@ -66,10 +69,12 @@ pub const READ_APPLIED_SQL: &str = "SELECT coalesce(json_agg(json_build_object('
 
 pub const RECORD_SQL: &str = "INSERT INTO \"drizzle\".\"__drizzle_migrations\" (\"hash\", \"created_at\") VALUES ($1::text, $2::bigint) RETURNING id::text AS r";
 
-pub const FORGET_SQL: &str = "DELETE FROM \"drizzle\".\"__drizzle_migrations\" WHERE created_at = $1::bigint RETURNING id::text AS r";
+pub const FORGET_SQL: &str =
+    "DELETE FROM \"drizzle\".\"__drizzle_migrations\" WHERE created_at = $1::bigint RETURNING id::text AS r";
 
 /// Whether the journal table exists (read-only; for `--dry-run`).
-pub const JOURNAL_EXISTS_SQL: &str = "SELECT (to_regclass('\"drizzle\".\"__drizzle_migrations\"') IS NOT NULL)::text AS r";
+pub const JOURNAL_EXISTS_SQL: &str =
+    "SELECT (to_regclass('\"drizzle\".\"__drizzle_migrations\"') IS NOT NULL)::text AS r";
 
 /// Whether any of the model's tables already exist (a `push`-style or hand-made database).
 pub const EXISTING_TABLES_SQL: &str = "SELECT coalesce(json_agg(table_name ORDER BY table_name), '[]'::json)::text AS r FROM information_schema.tables WHERE table_schema = 'public' AND table_name = ANY(string_to_array($1::text, ','))";

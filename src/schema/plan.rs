@@ -24,21 +24,27 @@ pub struct MigrationPlan<'a> {
     pub unknown_applied: usize,
 }
 
-
 pub fn plan<'a>(migrations: &'a [Migration], applied: &[AppliedMigration]) -> MigrationPlan<'a> {
     let last_applied = applied.iter().map(|row| row.created_at).max();
     let pending = migrations.iter().filter(|migration| last_applied.is_none_or(|last| migration.when > last)).collect();
     let hash_mismatches = migrations
         .iter()
-        .filter(|migration| applied.iter().any(|row| row.created_at == migration.when && row.hash != journal::hash(migration)))
+        .filter(|migration| {
+            applied.iter().any(|row| row.created_at == migration.when && row.hash != journal::hash(migration))
+        })
         .collect();
-    let unknown_applied = applied.iter().filter(|row| !migrations.iter().any(|migration| migration.when == row.created_at)).count();
+    let unknown_applied =
+        applied.iter().filter(|row| !migrations.iter().any(|migration| migration.when == row.created_at)).count();
     MigrationPlan { pending, hash_mismatches, unknown_applied }
 }
 
 /// The migrations to undo, newest first, so that `target` is the last one applied. `target`
 /// may be a tag or its four-digit index; `"none"` undoes everything.
-pub fn rollback<'a>(migrations: &'a [Migration], applied: &[AppliedMigration], target: &str) -> Result<Vec<&'a Migration>, CreditError> {
+pub fn rollback<'a>(
+    migrations: &'a [Migration],
+    applied: &[AppliedMigration],
+    target: &str,
+) -> Result<Vec<&'a Migration>, CreditError> {
     let target_when = if target == "none" {
         i64::MIN
     } else {
@@ -46,10 +52,19 @@ pub fn rollback<'a>(migrations: &'a [Migration], applied: &[AppliedMigration], t
             .iter()
             .find(|migration| migration.tag == target || migration.tag.get(..4) == Some(target))
             .map(|migration| migration.when)
-            .ok_or_else(|| CreditError::invalid_request(format!("unknown migration {target:?}; expected one of: none, {}", tags(migrations))))?
+            .ok_or_else(|| {
+                CreditError::invalid_request(format!(
+                    "unknown migration {target:?}; expected one of: none, {}",
+                    tags(migrations)
+                ))
+            })?
     };
     let last_applied = applied.iter().map(|row| row.created_at).max().unwrap_or(i64::MIN);
-    Ok(migrations.iter().rev().filter(|migration| migration.when > target_when && migration.when <= last_applied).collect())
+    Ok(migrations
+        .iter()
+        .rev()
+        .filter(|migration| migration.when > target_when && migration.when <= last_applied)
+        .collect())
 }
 
 /// `--to TAG` for `sql up`: the migrations up to and including `target` (all when `None`).
@@ -58,7 +73,9 @@ pub fn up_to<'a>(migrations: &'a [Migration], target: Option<&str>) -> Result<Ve
     let position = migrations
         .iter()
         .position(|migration| migration.tag == target || migration.tag.get(..4) == Some(target))
-        .ok_or_else(|| CreditError::invalid_request(format!("unknown migration {target:?}; expected one of: {}", tags(migrations))))?;
+        .ok_or_else(|| {
+            CreditError::invalid_request(format!("unknown migration {target:?}; expected one of: {}", tags(migrations)))
+        })?;
     Ok(migrations[..=position].iter().collect())
 }
 
@@ -85,7 +102,10 @@ mod tests {
     fn pending_follows_drizzles_largest_created_at_rule() {
         let all = migrations();
         let plan = plan(&all, &[recorded(&all[0])]);
-        assert_eq!(plan.pending.iter().map(|m| m.tag).collect::<Vec<_>>(), all[1..].iter().map(|m| m.tag).collect::<Vec<_>>());
+        assert_eq!(
+            plan.pending.iter().map(|m| m.tag).collect::<Vec<_>>(),
+            all[1..].iter().map(|m| m.tag).collect::<Vec<_>>()
+        );
         assert!(plan.hash_mismatches.is_empty());
     }
 
@@ -102,7 +122,10 @@ mod tests {
         let all = migrations();
         let applied: Vec<_> = all.iter().map(recorded).collect();
         let undo = rollback(&all, &applied, "0000_nifty_bruce_banner").unwrap();
-        assert_eq!(undo.iter().map(|m| m.tag).collect::<Vec<_>>(), all[1..].iter().rev().map(|m| m.tag).collect::<Vec<_>>());
+        assert_eq!(
+            undo.iter().map(|m| m.tag).collect::<Vec<_>>(),
+            all[1..].iter().rev().map(|m| m.tag).collect::<Vec<_>>()
+        );
         assert_eq!(rollback(&all, &applied, "none").unwrap().len(), all.len());
         assert_eq!(rollback(&all, &applied, "0009").unwrap_err().code(), "invalid_request");
         assert!(rollback(&all, &[], "0000").unwrap().is_empty(), "nothing applied, nothing to undo");

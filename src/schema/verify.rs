@@ -105,10 +105,16 @@ pub fn decode(rows: &[String]) -> Result<LiveSchema, CreditError> {
     let [row] = rows else {
         return Err(CreditError::internal(format!("introspection returned {} rows, expected 1", rows.len())));
     };
-    serde_json::from_str(row).map_err(|error| CreditError::internal(format!("introspection result not understood: {error}")))
+    serde_json::from_str(row)
+        .map_err(|error| CreditError::internal(format!("introspection result not understood: {error}")))
 }
 
-fn drift(kind: &'static str, object: impl Into<String>, expected: impl Into<String>, found: impl Into<String>) -> Drift {
+fn drift(
+    kind: &'static str,
+    object: impl Into<String>,
+    expected: impl Into<String>,
+    found: impl Into<String>,
+) -> Drift {
     Drift { kind, object: object.into(), expected: expected.into(), found: found.into() }
 }
 
@@ -142,11 +148,16 @@ fn compare_table(table: &Table, live: &LiveSchema, out: &mut Vec<Drift>) {
     if !primary.is_empty() {
         keys.push((format!("{}_pkey", table.name), primary, "p"));
     }
-    keys.extend(table.keys.iter().map(|key| (key.name.to_string(), key.columns.to_vec(), if key.primary { "p" } else { "u" })));
+    keys.extend(
+        table.keys.iter().map(|key| (key.name.to_string(), key.columns.to_vec(), if key.primary { "p" } else { "u" })),
+    );
     for (name, columns, kind) in keys {
         // Postgres names an inline primary key `<table>_pkey`; a database made elsewhere may
         // name it differently, so a primary key is matched by kind, a unique by name.
-        let found = live.constraints.iter().find(|c| c.table == table.name && c.kind == kind && (kind == "p" || c.name == name));
+        let found = live
+            .constraints
+            .iter()
+            .find(|c| c.table == table.name && c.kind == kind && (kind == "p" || c.name == name));
         let expected = columns.join(",");
         match found {
             None => out.push(drift("missing_constraint", name, format!("{kind} ({expected})"), "nothing")),
@@ -173,7 +184,8 @@ pub fn compare(state: &SchemaState, live: &LiveSchema) -> Vec<Drift> {
             fk.on_delete.ddl(),
             fk.on_update.ddl()
         );
-        let Some(found) = live.constraints.iter().find(|c| c.name == fk.name && c.table == fk.table && c.kind == "f") else {
+        let Some(found) = live.constraints.iter().find(|c| c.name == fk.name && c.table == fk.table && c.kind == "f")
+        else {
             out.push(drift("missing_constraint", fk.name, expected, "nothing"));
             continue;
         };
@@ -200,9 +212,12 @@ pub fn compare(state: &SchemaState, live: &LiveSchema) -> Vec<Drift> {
         let expected = index.columns.join(",");
         match live.indexes.iter().find(|i| i.name == index.name && i.table == index.table) {
             None => out.push(drift("missing_index", index.name, format!("{} ({expected})", index.table), "nothing")),
-            Some(found) if found.columns.clone().unwrap_or_default().join(",") != expected => {
-                out.push(drift("wrong_index", index.name, expected, found.columns.clone().unwrap_or_default().join(",")))
-            }
+            Some(found) if found.columns.clone().unwrap_or_default().join(",") != expected => out.push(drift(
+                "wrong_index",
+                index.name,
+                expected,
+                found.columns.clone().unwrap_or_default().join(","),
+            )),
             Some(_) => {}
         }
     }

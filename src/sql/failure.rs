@@ -33,11 +33,17 @@ impl DbFailure {
         };
         let detail = Some(text.clone());
         let Some(code) = self.sqlstate.as_deref() else {
-            return CreditError::DatabaseUnavailable { message: "the database could not be reached; nothing was written".into(), detail };
+            return CreditError::DatabaseUnavailable {
+                message: "the database could not be reached; nothing was written".into(),
+                detail,
+            };
         };
         let class = code.get(..2).unwrap_or("");
         match (class, code) {
-            (_, "42501") => CreditError::Forbidden { message: "the database role lacks a privilege this operation needs".into(), detail },
+            (_, "42501") => CreditError::Forbidden {
+                message: "the database role lacks a privilege this operation needs".into(),
+                detail,
+            },
             (_, "42P01" | "42703" | "42883" | "3F000") => CreditError::SchemaNotReady {
                 message: "the database schema is not ready; run `fltr-credits migrate` (or POST /admin/migrate)".into(),
                 detail,
@@ -45,7 +51,10 @@ impl DbFailure {
             // 57014: statement_timeout; 55P03: lock_timeout — the server gave up before the
             // caller did, so the statement was rolled back and nothing was written.
             ("08" | "53" | "57" | "28" | "3D", _) | (_, "40001" | "40P01" | "55P03" | "25006") => {
-                CreditError::DatabaseUnavailable { message: "the database is unavailable or busy; nothing was written, retry later".into(), detail }
+                CreditError::DatabaseUnavailable {
+                    message: "the database is unavailable or busy; nothing was written, retry later".into(),
+                    detail,
+                }
             }
             _ => CreditError::Internal { message: text },
         }
@@ -71,7 +80,8 @@ mod tests {
             (Some("22003"), "internal"),
         ];
         for (sqlstate, expected) in table {
-            let failure = DbFailure { sqlstate: sqlstate.map(String::from), message: "relation secret_table: m".into() };
+            let failure =
+                DbFailure { sqlstate: sqlstate.map(String::from), message: "relation secret_table: m".into() };
             let error = failure.into_credit_error();
             assert_eq!(error.code(), expected, "{sqlstate:?}");
             // Internal errors' bodies are replaced whole by HttpResponse::error; every other code

@@ -49,7 +49,10 @@ impl ChargeResult {
     /// The window that runs out first (smallest remaining), for the X-RateLimit-* headers.
     pub fn tightest_window(&self) -> Option<&WindowUsage> {
         let limits = self.limits.as_ref()?;
-        [&limits.daily, &limits.monthly].into_iter().filter(|w| w.limit.is_some()).min_by_key(|w| w.remaining.unwrap_or(i64::MAX))
+        [&limits.daily, &limits.monthly]
+            .into_iter()
+            .filter(|w| w.limit.is_some())
+            .min_by_key(|w| w.remaining.unwrap_or(i64::MAX))
     }
 }
 
@@ -60,7 +63,8 @@ fn missing(field: &str) -> CreditError {
 fn windows(facts: &ChargeFacts, now: Timestamp) -> (WindowUsage, WindowUsage) {
     // Counters in the facts are already normalised to the current windows by the statement.
     let daily = WindowUsage::current(Period::Daily, facts.daily_limit, facts.daily_used.unwrap_or(0), Some(now), now);
-    let monthly = WindowUsage::current(Period::Monthly, facts.monthly_limit, facts.monthly_used.unwrap_or(0), Some(now), now);
+    let monthly =
+        WindowUsage::current(Period::Monthly, facts.monthly_limit, facts.monthly_used.unwrap_or(0), Some(now), now);
     (daily, monthly)
 }
 
@@ -71,8 +75,14 @@ fn success(facts: &ChargeFacts, replayed: bool, writes: bool) -> Result<ChargeRe
     let balance = facts.balance.ok_or_else(|| missing("balance"))?;
     let (daily, monthly) = windows(facts, now);
     // Postconditions the statement must have kept; a violation is a bug, never a user error.
-    if writes && (balance < 0 || daily.limit.is_some_and(|l| daily.used > l) || monthly.limit.is_some_and(|l| monthly.used > l)) {
-        return Err(CreditError::internal(format!("charge broke an invariant: balance {balance}, daily {daily:?}, monthly {monthly:?}")));
+    if writes
+        && (balance < 0
+            || daily.limit.is_some_and(|l| daily.used > l)
+            || monthly.limit.is_some_and(|l| monthly.used > l))
+    {
+        return Err(CreditError::internal(format!(
+            "charge broke an invariant: balance {balance}, daily {daily:?}, monthly {monthly:?}"
+        )));
     }
     if writes && facts.transaction_id.is_none() {
         return Err(missing("transaction_id"));
@@ -91,7 +101,10 @@ fn success(facts: &ChargeFacts, replayed: bool, writes: bool) -> Result<ChargeRe
 /// A credit that would lift a balance past the seed's `integer` columns: refused whole, before
 /// Postgres would fail the statement with an overflow.
 pub fn out_of_range() -> CreditError {
-    CreditError::invalid_amount(format!("the balance would exceed {}, the largest the integer column holds; nothing was written", i32::MAX))
+    CreditError::invalid_amount(format!(
+        "the balance would exceed {}, the largest the integer column holds; nothing was written",
+        i32::MAX
+    ))
 }
 
 fn refusal(facts: &ChargeFacts) -> Result<CreditError, CreditError> {
@@ -108,7 +121,9 @@ fn refusal(facts: &ChargeFacts) -> Result<CreditError, CreditError> {
     }
     let now = Timestamp::parse(facts.now.as_deref().ok_or_else(|| missing("now"))?)?;
     let (daily, monthly) = windows(facts, now);
-    let limit_error = |window: &WindowUsage| (window.limit.unwrap_or(0), window.used, window.reset.to_rfc3339(), retry_after_seconds(now, window.reset));
+    let limit_error = |window: &WindowUsage| {
+        (window.limit.unwrap_or(0), window.used, window.reset.to_rfc3339(), retry_after_seconds(now, window.reset))
+    };
     Ok(match facts.status.as_str() {
         "insufficient_credits" => CreditError::InsufficientCredits {
             balance: facts.balance.ok_or_else(|| missing("balance"))?,
@@ -127,12 +142,19 @@ fn refusal(facts: &ChargeFacts) -> Result<CreditError, CreditError> {
 }
 
 /// Decodes a charge outcome. `writes` is false for `check`.
-pub fn decode_charge(operation: &str, rows: &[String], idempotency_key: Option<&str>, writes: bool) -> Result<ChargeResult, CreditError> {
+pub fn decode_charge(
+    operation: &str,
+    rows: &[String],
+    idempotency_key: Option<&str>,
+    writes: bool,
+) -> Result<ChargeResult, CreditError> {
     let facts: ChargeFacts = single_row(operation, rows)?;
     match facts.status.as_str() {
         "ok" => success(&facts, false, writes),
         "replay" => success(facts.original.as_deref().ok_or_else(|| missing("original"))?, true, writes),
-        "idempotency_conflict" => Err(CreditError::IdempotencyConflict { key: idempotency_key.unwrap_or_default().to_string() }),
+        "idempotency_conflict" => {
+            Err(CreditError::IdempotencyConflict { key: idempotency_key.unwrap_or_default().to_string() })
+        }
         "not_found" => Err(CreditError::not_found("no such account")),
         _ => Err(refusal(&facts)?),
     }
@@ -167,14 +189,24 @@ mod tests {
     #[test]
     fn refusals_by_precedence_become_contract_errors() {
         let base = r#""charged_kind":"api_key","charged_id":"k","amount":5,"balance":3,"daily_limit":10,"daily_used":10,"monthly_limit":null,"monthly_used":0,"now":"2026-11-25 23:00:00""#;
-        let table = [("insufficient_credits", "insufficient_credits", None), ("daily_limit_exceeded", "daily_limit_exceeded", Some(3600))];
+        let table = [
+            ("insufficient_credits", "insufficient_credits", None),
+            ("daily_limit_exceeded", "daily_limit_exceeded", Some(3600)),
+        ];
         for (status, code, retry_after) in table {
-            let error = decode_charge("consume", &row(&format!(r#"{{"status":"{status}",{base}}}"#)), None, true).unwrap_err();
+            let error =
+                decode_charge("consume", &row(&format!(r#"{{"status":"{status}",{base}}}"#)), None, true).unwrap_err();
             assert_eq!(error.code(), code);
             assert_eq!(error.retry_after(), retry_after);
         }
-        assert_eq!(decode_charge("consume", &row(r#"{"status":"not_found"}"#), None, true).unwrap_err().code(), "not_found");
-        assert_eq!(decode_charge("consume", &row(r#"{"status":"idempotency_conflict"}"#), Some("k"), true).unwrap_err().code(), "idempotency_conflict");
+        assert_eq!(
+            decode_charge("consume", &row(r#"{"status":"not_found"}"#), None, true).unwrap_err().code(),
+            "not_found"
+        );
+        assert_eq!(
+            decode_charge("consume", &row(r#"{"status":"idempotency_conflict"}"#), Some("k"), true).unwrap_err().code(),
+            "idempotency_conflict"
+        );
         assert_eq!(decode_charge("consume", &[], None, true).unwrap_err().code(), "internal");
     }
 
@@ -197,7 +229,10 @@ pub fn rate_limit_headers(outcome: Result<&ChargeResult, &CreditError>) -> Vec<(
             ],
             None => Vec::new(),
         },
-        Err(CreditError::DailyLimitExceeded { limit, reset, retry_after, .. } | CreditError::MonthlyLimitExceeded { limit, reset, retry_after, .. }) => {
+        Err(
+            CreditError::DailyLimitExceeded { limit, reset, retry_after, .. }
+            | CreditError::MonthlyLimitExceeded { limit, reset, retry_after, .. },
+        ) => {
             let reset_seconds = Timestamp::parse(reset).map(Timestamp::unix_seconds).unwrap_or(0);
             vec![
                 ("X-RateLimit-Limit", limit.to_string()),
@@ -222,7 +257,12 @@ mod header_tests {
         assert_eq!(headers[0], ("X-RateLimit-Limit", "1000".to_string()), "monthly has 5 left, daily 10");
         assert_eq!(headers[1].1, "5");
         assert_eq!(headers[2].1, Timestamp::parse("2026-12-01T00:00:00Z").unwrap().unix_seconds().to_string());
-        let error = CreditError::DailyLimitExceeded { limit: 10, used: 10, reset: "2026-11-26T00:00:00Z".into(), retry_after: 50400 };
+        let error = CreditError::DailyLimitExceeded {
+            limit: 10,
+            used: 10,
+            reset: "2026-11-26T00:00:00Z".into(),
+            retry_after: 50400,
+        };
         let headers = rate_limit_headers(Err(&error));
         assert_eq!(headers.last().unwrap(), &("Retry-After", "50400".to_string()));
         assert!(rate_limit_headers(Err(&CreditError::not_found("x"))).is_empty());

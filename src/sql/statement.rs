@@ -35,5 +35,6 @@ pub fn single_row<T: DeserializeOwned>(operation: &str, rows: &[String]) -> Resu
     let [row] = rows else {
         return Err(CreditError::internal(format!("{operation}: expected one result row, got {}", rows.len())));
     };
-    serde_json::from_str(row).map_err(|error| CreditError::internal(format!("{operation}: result row not understood: {error}")))
+    serde_json::from_str(row)
+        .map_err(|error| CreditError::internal(format!("{operation}: result row not understood: {error}")))
 }

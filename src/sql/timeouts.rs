@@ -44,7 +44,10 @@ impl Timeouts {
     /// Opens a transaction whose statements the server abandons first. If a `SET` here failed,
     /// the transaction is aborted and the statement after it fails too (25P02): fail-safe.
     pub fn begin_sql(self) -> String {
-        format!("BEGIN; SET LOCAL lock_timeout = '{}ms'; SET LOCAL statement_timeout = '{}ms'", self.lock_ms, self.statement_ms)
+        format!(
+            "BEGIN; SET LOCAL lock_timeout = '{}ms'; SET LOCAL statement_timeout = '{}ms'",
+            self.lock_ms, self.statement_ms
+        )
     }
 
     /// The same limits as connection startup options (`-c name=value`), for a direct connection.
@@ -59,14 +62,25 @@ mod tests {
 
     #[test]
     fn the_server_always_gives_up_before_the_client() {
-        for timeouts in [REQUEST, REQUEST.with_overrides(Some("500"), Some("1000")), REQUEST.with_overrides(Some("99999999"), Some("x"))] {
+        for timeouts in [
+            REQUEST,
+            REQUEST.with_overrides(Some("500"), Some("1000")),
+            REQUEST.with_overrides(Some("99999999"), Some("x")),
+        ] {
             assert!(timeouts.lock_ms <= timeouts.statement_ms);
             assert!(timeouts.statement_ms < timeouts.client_deadline_ms());
             assert!(timeouts.client_deadline_ms() < HYPERDRIVE_QUERY_LIMIT_MS);
         }
         assert_eq!(REQUEST.with_overrides(Some("500"), Some("1000")), Timeouts { lock_ms: 500, statement_ms: 1000 });
-        assert_eq!(REQUEST.with_overrides(Some("5000"), Some("1000")).lock_ms, 1000, "a lock wait never outlives the statement");
+        assert_eq!(
+            REQUEST.with_overrides(Some("5000"), Some("1000")).lock_ms,
+            1000,
+            "a lock wait never outlives the statement"
+        );
         assert_eq!(REQUEST.with_overrides(Some("0"), Some("-1")), REQUEST);
-        assert_eq!(REQUEST.begin_sql(), "BEGIN; SET LOCAL lock_timeout = '5000ms'; SET LOCAL statement_timeout = '20000ms'");
+        assert_eq!(
+            REQUEST.begin_sql(),
+            "BEGIN; SET LOCAL lock_timeout = '5000ms'; SET LOCAL statement_timeout = '20000ms'"
+        );
     }
 }

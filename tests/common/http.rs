@@ -51,7 +51,9 @@ pub fn get(path: &str) -> HttpRequest {
 }
 
 pub fn post(path: &str, body: Value) -> HttpRequest {
-    HttpRequest::new("POST", path, "req_test", now()).with_header("content-type", "application/json").with_body(body.to_string())
+    HttpRequest::new("POST", path, "req_test", now())
+        .with_header("content-type", "application/json")
+        .with_body(body.to_string())
 }
 
 pub fn bearer(request: HttpRequest, token: &str) -> HttpRequest {
@@ -81,5 +83,7 @@ pub fn consume_body(amount: i64) -> Value {
 
 pub fn webhook(body: &[u8], signed_at: i64, secret: &str) -> HttpRequest {
     let header = format!("t={signed_at},v1={}", stripe::sign(secret, signed_at, body));
-    HttpRequest::new("POST", "/api/v1/webhooks/stripe", "req_test", now()).with_header("stripe-signature", &header).with_body(body.to_vec())
+    HttpRequest::new("POST", "/api/v1/webhooks/stripe", "req_test", now())
+        .with_header("stripe-signature", &header)
+        .with_body(body.to_vec())
 }

@@ -21,12 +21,7 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 impl TestDb {
     pub async fn new(label: &str) -> TestDb {
-        let name = format!(
-            "fltr_test_{}_{}_{}",
-            label,
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
+        let name = format!("fltr_test_{}_{}_{}", label, std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
         let admin = database::connect(&format!("{}/postgres", server_url())).await.expect("test Postgres reachable");
         admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\"")).await.expect("drop old database");
         admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).await.expect("create database");
@@ -41,7 +36,9 @@ impl TestDb {
     pub async fn migrated(label: &str) -> TestDb {
         let db = TestDb::new(label).await;
         let client = db.client().await;
-        let report = fltr_credits::migrator::migrate(&fltr_credits::adapters::native::database::Native(&client), false).await.expect("migrate");
+        let report = fltr_credits::migrator::migrate(&fltr_credits::adapters::native::database::Native(&client), false)
+            .await
+            .expect("migrate");
         assert!(report.drift.is_empty(), "fresh migration has drift: {:?}", report.drift);
         db
     }
@@ -105,12 +102,22 @@ pub async fn user(client: &Client, id: &str, team: Option<&str>) {
 
 pub async fn team(client: &Client, id: &str, owner: Option<&str>) {
     client
-        .execute("INSERT INTO teams (id, name, owner_id, created_at, updated_at) VALUES ($1, $1, $2, now(), now())", &[&id, &owner])
+        .execute(
+            "INSERT INTO teams (id, name, owner_id, created_at, updated_at) VALUES ($1, $1, $2, now(), now())",
+            &[&id, &owner],
+        )
         .await
         .expect("insert team");
 }
 
-pub async fn api_key(client: &Client, key: &str, owner: &str, team: Option<&str>, daily: Option<i32>, monthly: Option<i32>) {
+pub async fn api_key(
+    client: &Client,
+    key: &str,
+    owner: &str,
+    team: Option<&str>,
+    daily: Option<i32>,
+    monthly: Option<i32>,
+) {
     client
         .execute(
             "INSERT INTO api_key_credits (api_key, user_id, team_id, daily_limit, monthly_limit, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, now(), now())",
@@ -123,7 +130,13 @@ pub async fn api_key(client: &Client, key: &str, owner: &str, team: Option<&str>
 /// Funds an account through the engine, so its ledger matches.
 pub async fn fund(client: &Client, account: Account, amount: i64) {
     let engine = Engine::new(Native(client));
-    let request = GrantRequest { account, amount: Amount::new(amount).unwrap(), operation: None, metadata: None, idempotency_key: None };
+    let request = GrantRequest {
+        account,
+        amount: Amount::new(amount).unwrap(),
+        operation: None,
+        metadata: None,
+        idempotency_key: None,
+    };
     engine.grant(&request, now()).await.expect("grant");
 }
 

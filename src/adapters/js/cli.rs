@@ -64,7 +64,9 @@ fn parse(args: &[String]) -> Result<Args, CreditError> {
             "--database-url" => parsed.database_url = Some(value("--database-url")?),
             "--amount" => parsed.amount = Some(value("--amount")?),
             "--to" => parsed.to = Some(value("--to")?),
-            flag if flag.starts_with('-') => return Err(CreditError::invalid_request(format!("unexpected argument {flag:?}\n\n{USAGE}"))),
+            flag if flag.starts_with('-') => {
+                return Err(CreditError::invalid_request(format!("unexpected argument {flag:?}\n\n{USAGE}")))
+            }
             _ => parsed.positional.push(arg.clone()),
         }
         index += 1;
@@ -73,10 +75,16 @@ fn parse(args: &[String]) -> Result<Args, CreditError> {
 }
 
 /// `core::database_url::resolve`, and a URL (the JS connector takes no key=value strings).
-fn resolve_url(flag: Option<&str>, database_url: Option<String>, auth_database_url: Option<String>) -> Result<String, CreditError> {
+fn resolve_url(
+    flag: Option<&str>,
+    database_url: Option<String>,
+    auth_database_url: Option<String>,
+) -> Result<String, CreditError> {
     let url = crate::core::database_url::resolve(flag, database_url.as_deref(), auth_database_url.as_deref())?;
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-        return Err(CreditError::invalid_request("database URL is not a valid Postgres URL (postgres://user@host:port/database)"));
+        return Err(CreditError::invalid_request(
+            "database URL is not a valid Postgres URL (postgres://user@host:port/database)",
+        ));
     }
     Ok(url)
 }
@@ -96,13 +104,19 @@ fn migrate_outcome(report: &MigrateReport) -> Outcome {
 }
 
 async fn connect(connect: &Function, url: &str) -> Result<JsExecutor, CreditError> {
-    let returned = connect.call1(&JsValue::UNDEFINED, &JsValue::from_str(url)).map_err(|e| failure(&e).into_credit_error())?;
+    let returned =
+        connect.call1(&JsValue::UNDEFINED, &JsValue::from_str(url)).map_err(|e| failure(&e).into_credit_error())?;
     let client = JsFuture::from(Promise::resolve(&returned)).await.map_err(|e| failure(&e).into_credit_error())?;
-    JsExecutor::from_object(&client).ok_or_else(|| CreditError::internal("connect() must resolve to an object with a query method"))
+    JsExecutor::from_object(&client)
+        .ok_or_else(|| CreditError::internal("connect() must resolve to an object with a query method"))
 }
 
 async fn execute(args: &Args, env: &JsValue, connector: &Function) -> Result<Outcome, CreditError> {
-    let command = args.positional.first().map(String::as_str).ok_or_else(|| CreditError::invalid_request(format!("a command is required\n\n{USAGE}")))?;
+    let command = args
+        .positional
+        .first()
+        .map(String::as_str)
+        .ok_or_else(|| CreditError::invalid_request(format!("a command is required\n\n{USAGE}")))?;
     let expect_positionals = |count: usize| -> Result<(), CreditError> {
         match args.positional.get(count) {
             Some(extra) => Err(CreditError::invalid_request(format!("unexpected argument {extra:?}"))),
@@ -114,7 +128,10 @@ async fn execute(args: &Args, env: &JsValue, connector: &Function) -> Result<Out
     match command {
         "sql" => {
             expect_positionals(2)?;
-            let direction = args.positional.get(1).ok_or_else(|| CreditError::invalid_request("sql needs a direction: up or down"))?;
+            let direction = args
+                .positional
+                .get(1)
+                .ok_or_else(|| CreditError::invalid_request("sql needs a direction: up or down"))?;
             let text = sql_text(direction, args.to.as_deref())?;
             Ok(Outcome { json: json!({ "sql": text }), text, exit_code: 0 })
         }
@@ -133,15 +150,24 @@ async fn execute(args: &Args, env: &JsValue, connector: &Function) -> Result<Out
         }
         "rollback" => {
             expect_positionals(1)?;
-            let to = args.to.as_deref().ok_or_else(|| CreditError::invalid_request("rollback needs --to TAG (or --to none)"))?;
+            let to = args
+                .to
+                .as_deref()
+                .ok_or_else(|| CreditError::invalid_request("rollback needs --to TAG (or --to none)"))?;
             let client = connect(connector, &url()?).await?;
             let report = migrator::rollback(&client, to).await?;
-            let text = if report.rolled_back.is_empty() { "nothing to roll back".to_string() } else { format!("rolled back {}", report.rolled_back.join(", ")) };
+            let text = if report.rolled_back.is_empty() {
+                "nothing to roll back".to_string()
+            } else {
+                format!("rolled back {}", report.rolled_back.join(", "))
+            };
             Ok(Outcome { json: to_json(&report), text, exit_code: 0 })
         }
         "seed-credits" => {
             expect_positionals(1)?;
-            let amount = Amount::parse(args.amount.as_deref().ok_or_else(|| CreditError::invalid_request("seed-credits needs --amount N"))?)?;
+            let amount = Amount::parse(
+                args.amount.as_deref().ok_or_else(|| CreditError::invalid_request("seed-credits needs --amount N"))?,
+            )?;
             let client = connect(connector, &url()?).await?;
             let result = run(&client, &seed::plan(amount, now()), seed::decode).await?;
             let text = format!("granted {} credits to {} user(s)", result.amount, result.granted_users);
@@ -172,7 +198,9 @@ pub fn run_cli(
         let json_output = args.iter().any(|a| a == "--json");
         let (stdout, stderr, exit_code) = match parse(&args) {
             Ok(parsed) if parsed.help => (line(USAGE.to_string()), String::new(), 0),
-            Ok(parsed) if parsed.version => (line(format!("fltr-credits {}", env!("CARGO_PKG_VERSION"))), String::new(), 0),
+            Ok(parsed) if parsed.version => {
+                (line(format!("fltr-credits {}", env!("CARGO_PKG_VERSION"))), String::new(), 0)
+            }
             parsed => match async { execute(&parsed?, &env, &connector).await }.await {
                 Ok(outcome) if json_output => (line(outcome.json.to_string()), String::new(), outcome.exit_code),
                 Ok(outcome) => (line(outcome.text), String::new(), outcome.exit_code),

@@ -11,7 +11,8 @@ use wasm_bindgen::JsValue;
 /// A contract object as a plain JS object (`JSON.parse` of its serde JSON: `None` is `null`,
 /// skipped fields are absent, integers are numbers).
 pub fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
-    let text = serde_json::to_string(value).map_err(|error| error_value(&CreditError::internal(format!("serialize: {error}"))))?;
+    let text = serde_json::to_string(value)
+        .map_err(|error| error_value(&CreditError::internal(format!("serialize: {error}"))))?;
     js_sys::JSON::parse(&text)
 }
 
@@ -47,15 +48,19 @@ pub fn options(value: &JsValue, what: &str, allowed: &[&str]) -> Result<Map<Stri
     if !value.is_object() || js_sys::Array::is_array(value) {
         return Err(CreditError::invalid_request(format!("{what} options must be an object")));
     }
-    let text = js_sys::JSON::stringify(value)
-        .ok()
-        .and_then(|text| text.as_string())
-        .ok_or_else(|| CreditError::invalid_request(format!("{what} options are not JSON-serialisable (a BigInt or a cycle?)")))?;
-    let Value::Object(map) = serde_json::from_str(&text).map_err(|error| CreditError::invalid_request(format!("{what} options: {error}")))? else {
+    let text = js_sys::JSON::stringify(value).ok().and_then(|text| text.as_string()).ok_or_else(|| {
+        CreditError::invalid_request(format!("{what} options are not JSON-serialisable (a BigInt or a cycle?)"))
+    })?;
+    let Value::Object(map) = serde_json::from_str(&text)
+        .map_err(|error| CreditError::invalid_request(format!("{what} options: {error}")))?
+    else {
         return Err(CreditError::invalid_request(format!("{what} options must be an object")));
     };
     if let Some(unknown) = map.keys().find(|key| !allowed.contains(&key.as_str())) {
-        return Err(CreditError::invalid_request(format!("{what}: unknown option {unknown:?}; expected {}", allowed.join(", "))));
+        return Err(CreditError::invalid_request(format!(
+            "{what}: unknown option {unknown:?}; expected {}",
+            allowed.join(", ")
+        )));
     }
     Ok(map)
 }

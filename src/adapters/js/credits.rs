@@ -42,7 +42,9 @@ pub struct Credits {
 /// Creates a client from `{ query(text, params) }` or any object with a `query` method (a pg
 /// `Pool`/`Client`, a neon `Pool`, neon's `sql`). `query` must resolve to `{ rows }` or an array.
 #[wasm_bindgen(js_name = createCredits)]
-pub fn create_credits(#[wasm_bindgen(unchecked_param_type = "CreateCreditsOptions")] options: JsValue) -> Result<Credits, JsValue> {
+pub fn create_credits(
+    #[wasm_bindgen(unchecked_param_type = "CreateCreditsOptions")] options: JsValue,
+) -> Result<Credits, JsValue> {
     let executor = JsExecutor::from_object(&options)
         .ok_or_else(|| invalid("createCredits needs { query(text, params) } or an object with a query method (pg Pool or Client, neon Pool)"))?;
     Ok(Credits { executor })
@@ -73,7 +75,9 @@ fn account(map: &Map<String, Value>, keys: &[&str; 3]) -> Result<Account, Credit
 
 /// A credential as `credentialFromRequest` returns it: `{ kind: "session"|"bearer"|"api_key", value }`.
 pub fn credential_from_json(value: &Value) -> Result<Credential, CreditError> {
-    let bad = || CreditError::invalid_request("credential must be { kind: \"session\" | \"bearer\" | \"api_key\", value: string } (from credentialFromRequest)");
+    let bad = || {
+        CreditError::invalid_request("credential must be { kind: \"session\" | \"bearer\" | \"api_key\", value: string } (from credentialFromRequest)")
+    };
     let kind = value.get("kind").and_then(Value::as_str).ok_or_else(bad)?;
     let text = value.get("value").and_then(Value::as_str).ok_or_else(bad)?;
     validate::identifier("credential", text)?;
@@ -97,7 +101,9 @@ pub fn credential_to_json(credential: &Credential) -> Value {
 fn principal_json(principal: &Principal) -> Value {
     match principal {
         Principal::User { user_id } => json!({ "kind": "user", "user_id": user_id }),
-        Principal::ApiKey { api_key, user_id } => json!({ "kind": "api_key", "api_key": mask_api_key(api_key), "user_id": user_id }),
+        Principal::ApiKey { api_key, user_id } => {
+            json!({ "kind": "api_key", "api_key": mask_api_key(api_key), "user_id": user_id })
+        }
     }
 }
 
@@ -112,7 +118,8 @@ enum Payers {
 const PAYER_KEYS: [&str; 5] = ["userId", "teamId", "apiKey", "sessionToken", "credential"];
 
 fn payers(map: &Map<String, Value>) -> Result<Payers, CreditError> {
-    let given: Vec<&str> = PAYER_KEYS.iter().copied().filter(|key| map.get(*key).is_some_and(|v| !v.is_null())).collect();
+    let given: Vec<&str> =
+        PAYER_KEYS.iter().copied().filter(|key| map.get(*key).is_some_and(|v| !v.is_null())).collect();
     let [key] = given.as_slice() else {
         return Err(CreditError::invalid_request(format!("pass exactly one of {}", PAYER_KEYS.join(", "))));
     };
@@ -169,7 +176,8 @@ fn metadata(map: &Map<String, Value>) -> Result<Option<String>, CreditError> {
 }
 
 fn consume_request(map: &Map<String, Value>, payer: Payer) -> Result<ConsumeRequest, CreditError> {
-    let operation = convert::text(map, "operation")?.ok_or_else(|| CreditError::invalid_request("operation is required"))?;
+    let operation =
+        convert::text(map, "operation")?.ok_or_else(|| CreditError::invalid_request("operation is required"))?;
     Ok(ConsumeRequest {
         payer,
         amount: amount(map)?,
@@ -189,12 +197,26 @@ impl Credits {
     /// Debits `amount` in one statement: `{ userId | teamId | apiKey | sessionToken | credential, amount,
     /// operation, resourceId?, metadata?, idempotencyKey? }`.
     #[wasm_bindgen(unchecked_return_type = "Promise<ChargeResult>")]
-    pub fn consume(&self, #[wasm_bindgen(unchecked_param_type = "ConsumeOptions")] options: JsValue) -> js_sys::Promise {
+    pub fn consume(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ConsumeOptions")] options: JsValue,
+    ) -> js_sys::Promise {
         let engine = self.engine();
         let parsed = convert::options(
             &options,
             "consume",
-            &["userId", "teamId", "apiKey", "sessionToken", "credential", "amount", "operation", "resourceId", "metadata", "idempotencyKey"],
+            &[
+                "userId",
+                "teamId",
+                "apiKey",
+                "sessionToken",
+                "credential",
+                "amount",
+                "operation",
+                "resourceId",
+                "metadata",
+                "idempotencyKey",
+            ],
         );
         promise(async move {
             let map = parsed?;
@@ -204,7 +226,8 @@ impl Credits {
             let now = now();
             let engine = &engine;
             let map = &map;
-            charge_first_known(payers, |payer| async move { engine.consume(&consume_request(map, payer)?, now).await }).await
+            charge_first_known(payers, |payer| async move { engine.consume(&consume_request(map, payer)?, now).await })
+                .await
         })
     }
 
@@ -214,7 +237,11 @@ impl Credits {
     #[wasm_bindgen(unchecked_return_type = "Promise<ChargeResult>")]
     pub fn check(&self, #[wasm_bindgen(unchecked_param_type = "CheckOptions")] options: JsValue) -> js_sys::Promise {
         let engine = self.engine();
-        let parsed = convert::options(&options, "check", &["userId", "teamId", "apiKey", "sessionToken", "credential", "amount"]);
+        let parsed = convert::options(
+            &options,
+            "check",
+            &["userId", "teamId", "apiKey", "sessionToken", "credential", "amount"],
+        );
         promise(async move {
             let map = parsed?;
             let payers = payers(&map)?;
@@ -229,7 +256,11 @@ impl Credits {
     #[wasm_bindgen(unchecked_return_type = "Promise<CreditResult>")]
     pub fn grant(&self, #[wasm_bindgen(unchecked_param_type = "GrantOptions")] options: JsValue) -> js_sys::Promise {
         let engine = self.engine();
-        let parsed = convert::options(&options, "grant", &["userId", "teamId", "apiKey", "amount", "operation", "metadata", "idempotencyKey"]);
+        let parsed = convert::options(
+            &options,
+            "grant",
+            &["userId", "teamId", "apiKey", "amount", "operation", "metadata", "idempotencyKey"],
+        );
         promise(async move {
             let map = parsed?;
             let request = GrantRequest {
@@ -253,7 +284,8 @@ impl Credits {
         let parsed = convert::options(&options, "refund", &["transactionId", "userId", "apiKey"]);
         promise(async move {
             let map = parsed?;
-            let transaction_id = convert::text(&map, "transactionId")?.ok_or_else(|| CreditError::invalid_request("transactionId is required"))?;
+            let transaction_id = convert::text(&map, "transactionId")?
+                .ok_or_else(|| CreditError::invalid_request("transactionId is required"))?;
             let scope = match (optional_identifier(&map, "userId")?, optional_identifier(&map, "apiKey")?) {
                 (None, None) => RefundScope::Any,
                 (Some(user), None) => RefundScope::User(user),
@@ -266,12 +298,16 @@ impl Credits {
 
     /// Funds an API key's allowance from its owner's pool: `{ apiKey, amount, idempotencyKey?, ownerId? }`.
     #[wasm_bindgen(unchecked_return_type = "Promise<ChargeResult>")]
-    pub fn allocate(&self, #[wasm_bindgen(unchecked_param_type = "AllocateOptions")] options: JsValue) -> js_sys::Promise {
+    pub fn allocate(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "AllocateOptions")] options: JsValue,
+    ) -> js_sys::Promise {
         let engine = self.engine();
         let parsed = convert::options(&options, "allocate", &["apiKey", "amount", "idempotencyKey", "ownerId"]);
         promise(async move {
             let map = parsed?;
-            let api_key = convert::text(&map, "apiKey")?.ok_or_else(|| CreditError::invalid_request("apiKey is required"))?;
+            let api_key =
+                convert::text(&map, "apiKey")?.ok_or_else(|| CreditError::invalid_request("apiKey is required"))?;
             validate::identifier("apiKey", &api_key)?;
             let request = AllocateRequest {
                 api_key,
@@ -285,7 +321,10 @@ impl Credits {
 
     /// `{ userId | teamId | apiKey }` → API.md's balance object.
     #[wasm_bindgen(unchecked_return_type = "Promise<Balance>")]
-    pub fn balance(&self, #[wasm_bindgen(unchecked_param_type = "AccountOptions")] options: JsValue) -> js_sys::Promise {
+    pub fn balance(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "AccountOptions")] options: JsValue,
+    ) -> js_sys::Promise {
         let engine = self.engine();
         let parsed = convert::options(&options, "balance", &ACCOUNT_KEYS);
         promise(async move {
@@ -296,16 +335,22 @@ impl Credits {
 
     /// `{ userId | teamId | apiKey, limit?, cursor? }` → a page of the ledger, newest first.
     #[wasm_bindgen(unchecked_return_type = "Promise<TransactionPage>")]
-    pub fn transactions(&self, #[wasm_bindgen(unchecked_param_type = "TransactionsOptions")] options: JsValue) -> js_sys::Promise {
+    pub fn transactions(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "TransactionsOptions")] options: JsValue,
+    ) -> js_sys::Promise {
         let engine = self.engine();
         let parsed = convert::options(&options, "transactions", &["userId", "teamId", "apiKey", "limit", "cursor"]);
         promise(async move {
             let map = parsed?;
             let account = account(&map, &ACCOUNT_KEYS)?;
-            let limit = match map.get("limit") {
-                None | Some(Value::Null) => None,
-                Some(value) => Some(value.as_i64().ok_or_else(|| CreditError::invalid_request(format!("limit must be an integer, got {value}")))?),
-            };
+            let limit =
+                match map.get("limit") {
+                    None | Some(Value::Null) => None,
+                    Some(value) => Some(value.as_i64().ok_or_else(|| {
+                        CreditError::invalid_request(format!("limit must be an integer, got {value}"))
+                    })?),
+                };
             let limit = transactions::page_size(limit)?;
             let cursor = convert::text(&map, "cursor")?.map(|text| Cursor::decode(&text)).transpose()?;
             engine.transactions(&account, limit, cursor.as_ref()).await
@@ -315,7 +360,10 @@ impl Credits {
     /// Resolves a credential (from `credentialFromRequest`) to `{ kind: "user", user_id }` or
     /// `{ kind: "api_key", api_key (masked), user_id }`; `unauthenticated` otherwise.
     #[wasm_bindgen(unchecked_return_type = "Promise<Principal>")]
-    pub fn authenticate(&self, #[wasm_bindgen(unchecked_param_type = "Credential")] credential: JsValue) -> js_sys::Promise {
+    pub fn authenticate(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Credential")] credential: JsValue,
+    ) -> js_sys::Promise {
         let engine = self.engine();
         let parsed = convert::options(&credential, "authenticate", &["kind", "value"]);
         promise(async move {
@@ -327,7 +375,10 @@ impl Credits {
     /// Applies pending migrations (one transaction, drizzle's journal). `query` must reach ONE
     /// connection (a pg `Client`, not a `Pool`): BEGIN and COMMIT are separate calls.
     #[wasm_bindgen(unchecked_return_type = "Promise<MigrateReport>")]
-    pub fn migrate(&self, #[wasm_bindgen(unchecked_optional_param_type = "{ dryRun?: boolean }")] options: JsValue) -> js_sys::Promise {
+    pub fn migrate(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ dryRun?: boolean }")] options: JsValue,
+    ) -> js_sys::Promise {
         let executor = self.executor.clone();
         let parsed = convert::options(&options, "migrate", &["dryRun"]);
         promise(async move {
@@ -348,7 +399,10 @@ impl Credits {
 
     /// Gives `amount` credits (with a ledger row) to every user with 0 credits never seeded.
     #[wasm_bindgen(js_name = seedCredits, unchecked_return_type = "Promise<{ granted_users: number; amount: number }>")]
-    pub fn seed_credits(&self, #[wasm_bindgen(unchecked_param_type = "{ amount: number }")] options: JsValue) -> js_sys::Promise {
+    pub fn seed_credits(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "{ amount: number }")] options: JsValue,
+    ) -> js_sys::Promise {
         let executor = self.executor.clone();
         let parsed = convert::options(&options, "seedCredits", &["amount"]);
         promise(async move {
@@ -359,11 +413,15 @@ impl Credits {
 
     /// Undoes applied migrations newer than `to` (`"none"`: all). One connection, like `migrate`.
     #[wasm_bindgen(unchecked_return_type = "Promise<{ rolled_back: string[] }>")]
-    pub fn rollback(&self, #[wasm_bindgen(unchecked_param_type = "{ to: string }")] options: JsValue) -> js_sys::Promise {
+    pub fn rollback(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "{ to: string }")] options: JsValue,
+    ) -> js_sys::Promise {
         let executor = self.executor.clone();
         let parsed = convert::options(&options, "rollback", &["to"]);
         promise(async move {
-            let to = convert::text(&parsed?, "to")?.ok_or_else(|| CreditError::invalid_request("to is required (a tag, or \"none\")"))?;
+            let to = convert::text(&parsed?, "to")?
+                .ok_or_else(|| CreditError::invalid_request("to is required (a tag, or \"none\")"))?;
             migrator::rollback(&executor, &to).await
         })
     }

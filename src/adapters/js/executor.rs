@@ -75,21 +75,31 @@ fn not_understood(detail: &str) -> DbFailure {
     // XX000 maps to `internal`: the query callback broke its contract, a programming error.
     DbFailure {
         sqlstate: Some("XX000".into()),
-        message: format!("query() must resolve to rows (an array, or {{ rows: [...] }}) whose `r` column is text: {detail}"),
+        message: format!(
+            "query() must resolve to rows (an array, or {{ rows: [...] }}) whose `r` column is text: {detail}"
+        ),
     }
 }
 
 /// Accepts `{ rows: [...] }` (pg, neon Pool/Client) and plain arrays (postgres.js, neon `sql`);
 /// each row `{ r: "…" }`, or an array row `["…"]` (array mode).
 fn rows(result: &JsValue) -> Result<Vec<String>, DbFailure> {
-    let list = if Array::is_array(result) { result.clone() } else { property(result, "rows").ok_or_else(|| not_understood("no rows"))? };
+    let list = if Array::is_array(result) {
+        result.clone()
+    } else {
+        property(result, "rows").ok_or_else(|| not_understood("no rows"))?
+    };
     if !Array::is_array(&list) {
         return Err(not_understood("rows is not an array"));
     }
     let list: Array = list.unchecked_into();
     let mut out = Vec::with_capacity(list.length() as usize);
     for row in list.iter() {
-        let cell = if Array::is_array(&row) { row.unchecked_ref::<Array>().get(0) } else { property(&row, "r").unwrap_or(JsValue::UNDEFINED) };
+        let cell = if Array::is_array(&row) {
+            row.unchecked_ref::<Array>().get(0)
+        } else {
+            property(&row, "r").unwrap_or(JsValue::UNDEFINED)
+        };
         out.push(cell.as_string().ok_or_else(|| not_understood("a row has no text `r` column"))?);
     }
     Ok(out)

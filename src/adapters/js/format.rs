@@ -123,13 +123,18 @@ thread_local! {
 
 /// `"empty"` (≤ 0), `"low"` (below `low`, default 10) or `"ok"`.
 #[wasm_bindgen(js_name = balanceStatus, unchecked_return_type = "'empty' | 'low' | 'ok'")]
-pub fn balance_status(balance: f64, #[wasm_bindgen(unchecked_optional_param_type = "{ low?: number }")] options: JsValue) -> Result<JsValue, JsValue> {
+pub fn balance_status(
+    balance: f64,
+    #[wasm_bindgen(unchecked_optional_param_type = "{ low?: number }")] options: JsValue,
+) -> Result<JsValue, JsValue> {
     if balance.is_nan() {
         return Err(error_value(&CreditError::invalid_amount("balance must be a number")));
     }
     let low = match convert::get(&options, "low") {
         None => LOW_BALANCE_DEFAULT,
-        Some(value) => value.as_f64().filter(|v| v.is_finite()).ok_or_else(|| invalid("low must be a finite number"))?,
+        Some(value) => {
+            value.as_f64().filter(|v| v.is_finite()).ok_or_else(|| invalid("low must be a finite number"))?
+        }
     };
     let index = if balance <= 0.0 {
         0
@@ -183,7 +188,9 @@ fn limit_error(value: &JsValue) -> Option<CreditError> {
 /// tightest window of an API key charge, plus `Retry-After` for a limit error. Pass a
 /// consume/check result or the error it threw; `{}` when no limit applies.
 #[wasm_bindgen(js_name = limitHeaders, unchecked_return_type = "Record<string, string>")]
-pub fn limit_headers(#[wasm_bindgen(unchecked_param_type = "ChargeResult | Error | unknown")] outcome: JsValue) -> JsValue {
+pub fn limit_headers(
+    #[wasm_bindgen(unchecked_param_type = "ChargeResult | Error | unknown")] outcome: JsValue,
+) -> JsValue {
     if let Some(error) = limit_error(&outcome) {
         return string_object(&rate_limit_headers(Err(&error)));
     }

@@ -28,7 +28,9 @@ fn header(headers: &JsValue, name: &str) -> Option<String> {
 /// result to `consume({ credential })` or `authenticate(credential)`.
 #[wasm_bindgen(js_name = credentialFromRequest, unchecked_return_type = "Credential | null")]
 pub fn credential_from_request(
-    #[wasm_bindgen(unchecked_param_type = "Request | { headers: Headers | Record<string, string | string[] | undefined> } | Headers | Record<string, string | string[] | undefined>")]
+    #[wasm_bindgen(
+        unchecked_param_type = "Request | { headers: Headers | Record<string, string | string[] | undefined> } | Headers | Record<string, string | string[] | undefined>"
+    )]
     request: JsValue,
     #[wasm_bindgen(unchecked_param_type = "string")] secret: JsValue,
 ) -> Result<JsValue, JsValue> {

@@ -22,7 +22,13 @@ struct MigrationFile {
 pub fn migrations() -> Result<JsValue, JsValue> {
     let files: Vec<MigrationFile> = all_migrations()
         .iter()
-        .map(|m| MigrationFile { tag: m.tag, when: m.when, hash: journal::hash(m), up: journal::up_file(m), down: journal::down_file(m) })
+        .map(|m| MigrationFile {
+            tag: m.tag,
+            when: m.when,
+            hash: journal::hash(m),
+            up: journal::up_file(m),
+            down: journal::down_file(m),
+        })
         .collect();
     to_js(&files)
 }
@@ -33,10 +39,13 @@ pub fn sql_text(direction: &str, to: Option<&str>) -> Result<String, CreditError
     let files: Vec<String> = match direction {
         "up" => plan::up_to(&all, to)?.into_iter().map(journal::up_file).collect(),
         "down" => {
-            let everything: Vec<_> = all.iter().map(|m| plan::AppliedMigration { hash: journal::hash(m), created_at: m.when }).collect();
+            let everything: Vec<_> =
+                all.iter().map(|m| plan::AppliedMigration { hash: journal::hash(m), created_at: m.when }).collect();
             plan::rollback(&all, &everything, to.unwrap_or("none"))?.into_iter().map(journal::down_file).collect()
         }
-        other => return Err(CreditError::invalid_request(format!("direction must be \"up\" or \"down\", got {other:?}"))),
+        other => {
+            return Err(CreditError::invalid_request(format!("direction must be \"up\" or \"down\", got {other:?}")))
+        }
     };
     Ok(files.join("\n--> statement-breakpoint\n"))
 }

@@ -1,11 +1,11 @@
 //! tokio-postgres carrying the core's statements.
 
+pub use crate::adapters::postgres::failure;
+use crate::adapters::postgres::text_column;
 use crate::core::error::CreditError;
 use crate::sql::failure::DbFailure;
 use crate::sql::statement::Statement;
 use crate::sql::timeouts;
-pub use crate::adapters::postgres::failure;
-use crate::adapters::postgres::text_column;
 use std::time::Duration;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, GenericClient, NoTls};
@@ -39,18 +39,19 @@ pub async fn connect(url: &str) -> Result<Client, CreditError> {
 /// Runs one statement (`query_typed`: no named prepared statement, as Hyperdrive requires too)
 /// and returns its `r` column.
 pub async fn run(client: &impl GenericClient, statement: &Statement) -> Result<Vec<String>, DbFailure> {
-    let params: Vec<(&(dyn tokio_postgres::types::ToSql + Sync), Type)> =
-        statement.params.iter().map(|param| (param as &(dyn tokio_postgres::types::ToSql + Sync), Type::TEXT)).collect();
+    let params: Vec<(&(dyn tokio_postgres::types::ToSql + Sync), Type)> = statement
+        .params
+        .iter()
+        .map(|param| (param as &(dyn tokio_postgres::types::ToSql + Sync), Type::TEXT))
+        .collect();
     let rows = client.query_typed(statement.sql, &params).await.map_err(failure)?;
     text_column(&rows)
 }
-
 
 /// Runs DDL or other statements with no parameters and no result, via the simple protocol.
 pub async fn execute_batch(client: &impl GenericClient, sql: &str) -> Result<(), DbFailure> {
     client.batch_execute(sql).await.map_err(failure)
 }
-
 
 /// A connection that prepares each statement once. Statement texts are `'static`, so the
 /// address identifies them; repeated operations then skip parsing and planning (Postgres may

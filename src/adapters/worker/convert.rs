@@ -13,12 +13,17 @@ use worker::{Headers, Request, Response, ResponseBuilder, Result};
 /// reading a byte, and an undeclared one (chunked) is counted while it is read and refused as
 /// soon as it passes the cap, so no body is ever held whole beyond it; the router enforces each
 /// route's own (smaller) cap on what was read.
-pub async fn request(mut request: Request, request_id: &str, now: Timestamp) -> std::result::Result<HttpRequest, CreditError> {
+pub async fn request(
+    mut request: Request,
+    request_id: &str,
+    now: Timestamp,
+) -> std::result::Result<HttpRequest, CreditError> {
     // The serialized URL is split by hand: `Request::url()` would reparse it with the `url` crate,
     // whose IDNA tables alone add ~100 KB to the Worker for no benefit (workerd already parsed it).
     let url = request.inner().url();
     let query = url.split_once('?').map(|(_, query)| query.split('#').next().unwrap_or("")).unwrap_or("").to_string();
-    let declared = request.headers().get("content-length").ok().flatten().and_then(|value| value.trim().parse::<u64>().ok());
+    let declared =
+        request.headers().get("content-length").ok().flatten().and_then(|value| value.trim().parse::<u64>().ok());
     if declared.is_some_and(|length| length > u64::from(WEBHOOK_BODY_BYTES_MAX)) {
         return Err(CreditError::PayloadTooLarge { limit_bytes: WEBHOOK_BODY_BYTES_MAX });
     }

@@ -42,5 +42,8 @@ pub fn config(env: &Env) -> Config {
 pub fn timeouts(env: &Env) -> Timeouts {
     let lock = text(env, "DB_LOCK_TIMEOUT_MS");
     let statement = text(env, "DB_STATEMENT_TIMEOUT_MS");
-    timeouts::REQUEST.with_overrides(Some(&lock).filter(|v| !v.is_empty()).map(String::as_str), Some(&statement).filter(|v| !v.is_empty()).map(String::as_str))
+    timeouts::REQUEST.with_overrides(
+        Some(&lock).filter(|v| !v.is_empty()).map(String::as_str),
+        Some(&statement).filter(|v| !v.is_empty()).map(String::as_str),
+    )
 }

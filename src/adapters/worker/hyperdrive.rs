@@ -18,11 +18,11 @@
 use crate::adapters::postgres::{failure, text_column};
 use crate::adapters::worker::environment;
 use crate::adapters::worker::timeout::{join2, within};
-use crate::sql::timeouts::Timeouts;
 use crate::sql::executor::BatchExecutor;
 use crate::sql::executor::Executor;
 use crate::sql::failure::DbFailure;
 use crate::sql::statement::Statement;
+use crate::sql::timeouts::Timeouts;
 use futures_channel::oneshot;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -51,11 +51,17 @@ pub struct Database {
     abandoned: Cell<bool>,
 }
 
-
 impl Database {
     pub fn new(env: &Env, binding: &str, timeouts: Timeouts) -> Self {
-        let binding = env.hyperdrive(binding).map_err(|error| format!("Hyperdrive binding {binding} is not configured: {error}"));
-        Database { binding, open: RefCell::new(None), timeouts, begin: timeouts.begin_sql(), abandoned: Cell::new(false) }
+        let binding =
+            env.hyperdrive(binding).map_err(|error| format!("Hyperdrive binding {binding} is not configured: {error}"));
+        Database {
+            binding,
+            open: RefCell::new(None),
+            timeouts,
+            begin: timeouts.begin_sql(),
+            abandoned: Cell::new(false),
+        }
     }
 
     async fn client(&self) -> Result<Rc<Client>, DbFailure> {
@@ -63,8 +69,10 @@ impl Database {
             return Ok(open.client.clone());
         }
         let binding = self.binding.as_ref().map_err(|message| DbFailure::connection(message.clone()))?;
-        let config: tokio_postgres::Config =
-            binding.connection_string().parse().map_err(|error| DbFailure::connection(format!("Hyperdrive connection string: {error}")))?;
+        let config: tokio_postgres::Config = binding
+            .connection_string()
+            .parse()
+            .map_err(|error| DbFailure::connection(format!("Hyperdrive connection string: {error}")))?;
         let socket = binding.connect().map_err(|error| DbFailure::connection(format!("Hyperdrive socket: {error}")))?;
         let (client, connection) = within(CONNECT_TIMEOUT, config.connect_raw(socket, NoTls))
             .await
@@ -104,18 +112,24 @@ const COMMIT_MARGIN_MS: u32 = 5_000;
 impl Executor for Database {
     async fn query(&self, statement: &Statement) -> Result<Vec<String>, DbFailure> {
         let client = self.client().await?;
-        let params: Vec<(&(dyn ToSql + Sync), Type)> = statement.params.iter().map(|param| (param as &(dyn ToSql + Sync), Type::TEXT)).collect();
+        let params: Vec<(&(dyn ToSql + Sync), Type)> =
+            statement.params.iter().map(|param| (param as &(dyn ToSql + Sync), Type::TEXT)).collect();
         let wait_ms = self.timeouts.client_deadline_ms();
-        let commit_by = environment::now().plus_millis(i64::from(wait_ms.saturating_sub(COMMIT_MARGIN_MS))).to_sql_literal();
+        let commit_by =
+            environment::now().plus_millis(i64::from(wait_ms.saturating_sub(COMMIT_MARGIN_MS))).to_sql_literal();
         let guard_params: [(&(dyn ToSql + Sync), Type); 1] = [(&commit_by, Type::TEXT)];
         // Polled together, the four requests leave in order before any answer is awaited.
         let pipeline = join2(
             join2(client.batch_execute(&self.begin), client.query_typed(statement.sql, &params)),
             join2(client.query_typed(DEADLINE_GUARD_SQL, &guard_params), client.batch_execute("COMMIT")),
         );
-        let Some(((begun, rows), (guard, committed))) = within(Duration::from_millis(u64::from(wait_ms)), pipeline).await else {
+        let Some(((begun, rows), (guard, committed))) =
+            within(Duration::from_millis(u64::from(wait_ms)), pipeline).await
+        else {
             self.abandoned.set(true);
-            return Err(DbFailure::connection("no answer within the client deadline; the server abandoned the statement before it"));
+            return Err(DbFailure::connection(
+                "no answer within the client deadline; the server abandoned the statement before it",
+            ));
         };
         // The statement's own error comes first: after it, COMMIT answers Ok but rolls back.
         let rows = rows.map_err(failure)?;
@@ -129,7 +143,10 @@ impl Executor for Database {
             // The statement ran and the connection broke during COMMIT: it may have committed.
             // Not "nothing was written" (503): the client must retry with its idempotency key.
             Err(DbFailure { sqlstate: None, message }) => {
-                return Err(DbFailure { sqlstate: Some("XX000".into()), message: format!("outcome unknown: the connection failed during COMMIT ({message})") })
+                return Err(DbFailure {
+                    sqlstate: Some("XX000".into()),
+                    message: format!("outcome unknown: the connection failed during COMMIT ({message})"),
+                })
             }
             Err(other) => return Err(other),
         }

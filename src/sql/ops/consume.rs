@@ -291,7 +291,8 @@ pub fn plan_check(payer: &Payer, amount: Amount, now: Timestamp) -> Statement {
 }
 
 pub fn decode_consume(rows: &[String], request: &ConsumeRequest) -> Result<ChargeResult, CreditError> {
-    decode_charge("consume", rows, request.idempotency_key.as_deref(), true).map_err(|error| named_missing(error, &request.payer))
+    decode_charge("consume", rows, request.idempotency_key.as_deref(), true)
+        .map_err(|error| named_missing(error, &request.payer))
 }
 
 pub fn decode_check(rows: &[String], payer: &Payer) -> Result<ChargeResult, CreditError> {

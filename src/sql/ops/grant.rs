@@ -100,7 +100,14 @@ pub struct GrantRequest {
 pub fn plan(request: &GrantRequest, now: Timestamp) -> Statement {
     let operation = request.operation.as_ref().map(Operation::as_str).unwrap_or("grant");
     let amount = request.amount.get().to_string();
-    let fingerprint = request_hash(&["grant", request.account.kind.as_str(), &request.account.id, &amount, operation, request.metadata.as_deref().unwrap_or("")]);
+    let fingerprint = request_hash(&[
+        "grant",
+        request.account.kind.as_str(),
+        &request.account.id,
+        &amount,
+        operation,
+        request.metadata.as_deref().unwrap_or(""),
+    ]);
     Statement::new(SQL)
         .param(request.account.kind.as_str())
         .param(&request.account.id)
@@ -133,8 +140,12 @@ pub fn decode(rows: &[String], idempotency_key: Option<&str>) -> Result<CreditRe
     match facts.status.as_str() {
         "ok" => credit_result(&facts, false),
         "replay" => credit_result(facts.original.as_deref().ok_or_else(|| missing("original"))?, true),
-        "idempotency_conflict" => Err(CreditError::IdempotencyConflict { key: idempotency_key.unwrap_or_default().to_string() }),
-        "unattributable" => Err(CreditError::invalid_request("the team has no owner_id and no members to attribute the ledger row to")),
+        "idempotency_conflict" => {
+            Err(CreditError::IdempotencyConflict { key: idempotency_key.unwrap_or_default().to_string() })
+        }
+        "unattributable" => {
+            Err(CreditError::invalid_request("the team has no owner_id and no members to attribute the ledger row to"))
+        }
         "not_found" => Err(CreditError::not_found("no such account")),
         "out_of_range" => Err(crate::sql::outcome::out_of_range()),
         other => Err(CreditError::internal(format!("unknown grant status {other:?}"))),

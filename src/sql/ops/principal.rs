@@ -43,7 +43,10 @@ pub fn decode(rows: &[String]) -> Result<Principal, CreditError> {
     let missing = || CreditError::internal("principal row lacks a field");
     match row.kind.as_str() {
         "user" => Ok(Principal::User { user_id: row.user_id.ok_or_else(missing)? }),
-        "api_key" => Ok(Principal::ApiKey { api_key: row.api_key.ok_or_else(missing)?, user_id: row.user_id.ok_or_else(missing)? }),
+        "api_key" => Ok(Principal::ApiKey {
+            api_key: row.api_key.ok_or_else(missing)?,
+            user_id: row.user_id.ok_or_else(missing)?,
+        }),
         _ => Err(CreditError::unauthenticated("unknown or expired session, or unknown API key")),
     }
 }

@@ -23,7 +23,9 @@ pub struct PruneResult {
 
 pub fn plan(retention_hours: i64, now: Timestamp) -> Result<Statement, CreditError> {
     if !(RETENTION_HOURS_MIN..=24 * 365 * 10).contains(&retention_hours) {
-        return Err(CreditError::invalid_request(format!("retention must be between {RETENTION_HOURS_MIN} hour and 10 years, in hours")));
+        return Err(CreditError::invalid_request(format!(
+            "retention must be between {RETENTION_HOURS_MIN} hour and 10 years, in hours"
+        )));
     }
     let cut_off = Timestamp(now.0 - retention_hours * 3600 * MICROS_PER_SECOND);
     Ok(Statement::new(SQL).param(cut_off.to_sql_literal()))

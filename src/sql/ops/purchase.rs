@@ -77,8 +77,19 @@ ON CONFLICT (payment_id) DO UPDATE SET attempts = credit_unfulfilled_purchases.a
   event_id = excluded.event_id, user_id = excluded.user_id, reason = excluded.reason, last_seen_at = excluded.last_seen_at
 RETURNING json_build_object('attempts', attempts)::text AS r"#;
 
-pub fn plan_record_unfulfilled(payment_id: &str, event_id: &str, user_id: Option<&str>, reason: &str, now: Timestamp) -> Statement {
-    Statement::new(RECORD_UNFULFILLED_SQL).param(payment_id).param(event_id).optional(user_id).param(reason).param(now.to_sql_literal())
+pub fn plan_record_unfulfilled(
+    payment_id: &str,
+    event_id: &str,
+    user_id: Option<&str>,
+    reason: &str,
+    now: Timestamp,
+) -> Statement {
+    Statement::new(RECORD_UNFULFILLED_SQL)
+        .param(payment_id)
+        .param(event_id)
+        .optional(user_id)
+        .param(reason)
+        .param(now.to_sql_literal())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,11 +117,13 @@ pub fn decode(rows: &[String], payment_id: &str) -> Result<CreditResult, CreditE
     let facts: CreditFacts = single_row("purchase", rows)?;
     match facts.status.as_str() {
         "ok" => credit_result(&facts, false),
-        "replay" => credit_result(facts.original.as_deref().ok_or_else(|| CreditError::internal("purchase replay lacks original"))?, true),
+        "replay" => credit_result(
+            facts.original.as_deref().ok_or_else(|| CreditError::internal("purchase replay lacks original"))?,
+            true,
+        ),
         "idempotency_conflict" => Err(CreditError::IdempotencyConflict { key: payment_id.to_string() }),
         "not_found" => Err(CreditError::not_found("no such user")),
         "out_of_range" => Err(crate::sql::outcome::out_of_range()),
         other => Err(CreditError::internal(format!("unknown purchase status {other:?}"))),
     }
 }
-

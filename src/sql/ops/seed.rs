@@ -4,10 +4,10 @@
 //! statement. The ledger id `seed_<user id>` is deterministic, so a second run (or two at once:
 //! the row lock re-checks `credits = 0`, the primary key backs it up) grants nothing.
 
+use crate::core::error::CreditError;
 use crate::core::time::Timestamp;
 use crate::core::validate::Amount;
 use crate::sql::statement::{single_row, Statement};
-use crate::core::error::CreditError;
 use serde::{Deserialize, Serialize};
 
 pub const SQL: &str = r#"WITH eligible AS (

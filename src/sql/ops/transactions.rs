@@ -83,7 +83,11 @@ impl Cursor {
         }
         let bytes = (0..text.len())
             .step_by(2)
-            .map(|i| text.get(i..i + 2).filter(|pair| pair.bytes().all(|b| b.is_ascii_hexdigit())).and_then(|pair| u8::from_str_radix(pair, 16).ok()))
+            .map(|i| {
+                text.get(i..i + 2)
+                    .filter(|pair| pair.bytes().all(|b| b.is_ascii_hexdigit()))
+                    .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+            })
             .collect::<Option<Vec<u8>>>()
             .ok_or_else(invalid)?;
         let plain = String::from_utf8(bytes).map_err(|_| invalid())?;
@@ -125,7 +129,9 @@ pub fn decode(rows: &[String], limit: u32) -> Result<TransactionPage, CreditErro
     let has_more = found.len() > limit as usize;
     found.truncate(limit as usize);
     let next_cursor = match (has_more, found.last()) {
-        (true, Some(last)) => Some(Cursor { created_at: Timestamp::parse(&last.created_at)?, id: last.id.clone() }.encode()),
+        (true, Some(last)) => {
+            Some(Cursor { created_at: Timestamp::parse(&last.created_at)?, id: last.id.clone() }.encode())
+        }
         _ => None,
     };
     let transactions = found
@@ -147,7 +153,6 @@ pub fn decode(rows: &[String], limit: u32) -> Result<TransactionPage, CreditErro
         .collect::<Result<Vec<_>, CreditError>>()?;
     Ok(TransactionPage { transactions, next_cursor })
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -33,7 +33,13 @@ fn optional_metadata(text: &Option<String>) -> Result<Option<String>, CreditErro
 }
 
 fn charge_sentence(verb: &str, result: &ChargeResult) -> String {
-    let mut text = format!("{verb} {} credits from {} {}: balance {}", result.amount, result.charged.kind.as_str(), result.charged.id, result.balance);
+    let mut text = format!(
+        "{verb} {} credits from {} {}: balance {}",
+        result.amount,
+        result.charged.kind.as_str(),
+        result.charged.id,
+        result.balance
+    );
     if let Some(limits) = &result.limits {
         for (name, window) in [("daily", &limits.daily), ("monthly", &limits.monthly)] {
             if let (Some(limit), Some(remaining)) = (window.limit, window.remaining) {
@@ -64,7 +70,13 @@ pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, Cre
             let client = client(cli).await?;
             let result = Engine::new(Native(&client)).grant(&request, now()).await?;
             let replay = if result.replayed { " (replayed)" } else { "" };
-            let text = format!("granted {} credits to {} {}: balance {}{replay}", result.amount, result.account.kind.as_str(), result.account.id, result.balance);
+            let text = format!(
+                "granted {} credits to {} {}: balance {}{replay}",
+                result.amount,
+                result.account.kind.as_str(),
+                result.account.id,
+                result.balance
+            );
             Ok(Outcome::ok(to_json(&result), text))
         }
         Command::Purchase { user, amount, payment_id } => {
@@ -77,7 +89,15 @@ pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, Cre
             };
             let client = client(cli).await?;
             let result = Engine::new(Native(&client)).purchase(&request, now()).await?;
-            let text = format!("purchase {} recorded: {} credits to {} {}: balance {}{}", payment_id, result.amount, result.account.kind.as_str(), result.account.id, result.balance, if result.replayed { " (already recorded)" } else { "" });
+            let text = format!(
+                "purchase {} recorded: {} credits to {} {}: balance {}{}",
+                payment_id,
+                result.amount,
+                result.account.kind.as_str(),
+                result.account.id,
+                result.balance,
+                if result.replayed { " (already recorded)" } else { "" }
+            );
             Ok(Outcome::ok(to_json(&result), text))
         }
         Command::Balance { account: args } => {
@@ -86,7 +106,10 @@ pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, Cre
             let balance = Engine::new(Native(&client)).balance(&account, now()).await?;
             let mut lines = Vec::new();
             if let Some(user) = &balance.user {
-                lines.push(format!("user {}: {} credits ({} purchased in total)", user.id, user.credits, user.total_credits_purchased));
+                lines.push(format!(
+                    "user {}: {} credits ({} purchased in total)",
+                    user.id, user.credits, user.total_credits_purchased
+                ));
             }
             if let Some(team) = &balance.team {
                 lines.push(format!("team {} ({}): {} credits", team.id, team.name, team.credits));
@@ -101,7 +124,10 @@ pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, Cre
                 payer: Payer::from_account(&account(args)?)?,
                 amount: Amount::parse(amount)?,
                 operation: Operation::new(operation)?,
-                resource_id: resource_id.as_deref().map(|id| validate::identifier("resource_id", id).map(String::from)).transpose()?,
+                resource_id: resource_id
+                    .as_deref()
+                    .map(|id| validate::identifier("resource_id", id).map(String::from))
+                    .transpose()?,
                 metadata: optional_metadata(metadata)?,
                 idempotency_key: optional_key(idempotency_key)?,
             };
@@ -119,7 +145,13 @@ pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, Cre
         Command::Refund { transaction_id } => {
             let client = client(cli).await?;
             let result = Engine::new(Native(&client)).refund(transaction_id, &RefundScope::Any, now()).await?;
-            let text = format!("refunded {} credits [transaction {}]: balance {}{}", result.refunded, result.transaction_id, result.balance, if result.replayed { " (already refunded)" } else { "" });
+            let text = format!(
+                "refunded {} credits [transaction {}]: balance {}{}",
+                result.refunded,
+                result.transaction_id,
+                result.balance,
+                if result.replayed { " (already refunded)" } else { "" }
+            );
             Ok(Outcome::ok(to_json(&result), text))
         }
         Command::Allocate { api_key, amount, idempotency_key } => {
@@ -142,7 +174,16 @@ pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, Cre
             let mut lines: Vec<String> = page
                 .transactions
                 .iter()
-                .map(|t| format!("{}  {:>8}  {:<10} {:<20} {}", t.created_at, t.amount, t.kind, t.operation.as_deref().unwrap_or("-"), t.id))
+                .map(|t| {
+                    format!(
+                        "{}  {:>8}  {:<10} {:<20} {}",
+                        t.created_at,
+                        t.amount,
+                        t.kind,
+                        t.operation.as_deref().unwrap_or("-"),
+                        t.id
+                    )
+                })
                 .collect();
             if let Some(next) = &page.next_cursor {
                 lines.push(format!("more: --cursor {next}"));
@@ -156,13 +197,29 @@ pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, Cre
             let client = client(cli).await?;
             let report = Engine::new(Native(&client)).reconcile(*adopt, now()).await?;
             let remaining = report.drift.len() as i64 - report.adopted;
-            let mut lines = vec![format!("{} accounts checked, {} differ from their ledger", report.accounts_checked, report.drift.len())];
-            lines.extend(report.drift.iter().map(|d| format!("  {} {}: balance {} ledger {} (difference {})", d.kind.as_str(), d.id, d.balance, d.ledger, d.difference)));
+            let mut lines = vec![format!(
+                "{} accounts checked, {} differ from their ledger",
+                report.accounts_checked,
+                report.drift.len()
+            )];
+            lines.extend(report.drift.iter().map(|d| {
+                format!(
+                    "  {} {}: balance {} ledger {} (difference {})",
+                    d.kind.as_str(),
+                    d.id,
+                    d.balance,
+                    d.ledger,
+                    d.difference
+                )
+            }));
             if *adopt {
                 lines.push(format!("adopted {} opening balance(s)", report.adopted));
             }
             lines.extend(report.unfulfilled_purchases.iter().map(|p| {
-                format!("  purchase {} paid but not credited ({}, {} attempt(s)); Stripe keeps retrying", p.payment_id, p.reason, p.attempts)
+                format!(
+                    "  purchase {} paid but not credited ({}, {} attempt(s)); Stripe keeps retrying",
+                    p.payment_id, p.reason, p.attempts
+                )
             }));
             // An unfulfilled purchase is money owed to a customer: not clean, like drift.
             let exit_code = if remaining > 0 || !report.unfulfilled_purchases.is_empty() { EXIT_DRIFT } else { 0 };

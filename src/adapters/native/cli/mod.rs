@@ -4,9 +4,9 @@
 mod credit_commands;
 
 use crate::adapters::native::database;
-use crate::migrator;
 use crate::core::error::CreditError;
 use crate::core::validate::Amount;
+use crate::migrator;
 use crate::schema::history::migrations;
 use crate::schema::{journal, plan};
 use crate::sql::ops::seed;
@@ -15,7 +15,11 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "fltr-credits", version, about = "FLTR's credit system: migrations, verification and credit operations on Postgres")]
+#[command(
+    name = "fltr-credits",
+    version,
+    about = "FLTR's credit system: migrations, verification and credit operations on Postgres"
+)]
 pub struct Cli {
     /// Postgres URL; defaults to DATABASE_URL, then AUTH_DATABASE_URL.
     #[arg(long, global = true)]
@@ -199,7 +203,8 @@ fn sql_text(direction: Direction, to: Option<&str>) -> Result<Outcome, CreditErr
     let files: Vec<String> = match direction {
         Direction::Up => plan::up_to(&all, to)?.into_iter().map(journal::up_file).collect(),
         Direction::Down => {
-            let everything: Vec<_> = all.iter().map(|m| plan::AppliedMigration { hash: journal::hash(m), created_at: m.when }).collect();
+            let everything: Vec<_> =
+                all.iter().map(|m| plan::AppliedMigration { hash: journal::hash(m), created_at: m.when }).collect();
             plan::rollback(&all, &everything, to.unwrap_or("none"))?.into_iter().map(journal::down_file).collect()
         }
     };
@@ -219,14 +224,20 @@ fn generate(check: bool, dir: &std::path::Path) -> Result<Outcome, CreditError> 
         differing.push(file.path.clone());
         if !check {
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| CreditError::invalid_request(format!("cannot create {}: {e}", parent.display())))?;
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| CreditError::invalid_request(format!("cannot create {}: {e}", parent.display())))?;
             }
-            std::fs::write(&path, &file.contents).map_err(|e| CreditError::invalid_request(format!("cannot write {}: {e}", path.display())))?;
+            std::fs::write(&path, &file.contents)
+                .map_err(|e| CreditError::invalid_request(format!("cannot write {}: {e}", path.display())))?;
         }
     }
     let text = match (check, differing.is_empty()) {
         (_, true) => format!("{} is in sync with the schema model", dir.display()),
-        (true, false) => format!("{} is out of sync with the schema model: {}; run `fltr-credits generate`", dir.display(), differing.join(", ")),
+        (true, false) => format!(
+            "{} is out of sync with the schema model: {}; run `fltr-credits generate`",
+            dir.display(),
+            differing.join(", ")
+        ),
         (false, false) => format!("wrote {}", differing.join(", ")),
     };
     let exit_code = if check && !differing.is_empty() { EXIT_DRIFT } else { 0 };

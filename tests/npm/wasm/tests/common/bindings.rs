@@ -120,7 +120,7 @@ fn driver_errors_keep_their_sqlstate_and_others_are_connection_failures() {
 #[wasm_bindgen_test]
 fn migrations_come_from_the_generator() {
     let files: js_sys::Array = migrations().unwrap().unchecked_into();
-    assert_eq!(files.length() as usize, fltr_credits::schema::fltr::migrations().len());
+    assert_eq!(files.length() as usize, fltr_credits::schema::history::migrations().len());
     let first = files.get(0);
     assert_eq!(get(&first, "tag").as_string().unwrap(), "0000_nifty_bruce_banner");
     assert_eq!(migration_sql("up", Some("0000".into())).unwrap(), get(&first, "up").as_string().unwrap());
