@@ -8,6 +8,7 @@
 
 pub mod core;
 pub mod engine;
+pub mod exit;
 pub mod migrator;
 pub mod schema;
 pub mod sql;

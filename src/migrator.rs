@@ -197,10 +197,6 @@ pub async fn rollback(client: &impl BatchExecutor, target: &str) -> Result<Rollb
     Ok(RollbackReport { rolled_back: undone })
 }
 
-/// Exit status of both CLIs (native and npm) when drift remains or generated files are out of
-/// sync — an extension of API.md's table; 1 stays reserved for `internal`.
-pub const EXIT_DRIFT: i32 = 8;
-
 impl MigrateReport {
     /// What a person reads after `migrate`, the same in both CLIs.
     pub fn sentences(&self) -> String {
@@ -232,7 +228,7 @@ impl MigrateReport {
         if self.drift.is_empty() {
             0
         } else {
-            EXIT_DRIFT
+            crate::exit::DRIFT
         }
     }
 }

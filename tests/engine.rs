@@ -40,7 +40,7 @@ async fn api_key_usage_is_bounded_by_balance_then_daily_then_monthly_limits() {
     let refused = engine.consume(&consume(Payer::ApiKey(KEY.into()), 5, None), now()).await.unwrap_err();
     assert_eq!(refused.code(), "daily_limit_exceeded");
     assert!(refused.retry_after().unwrap() > 0);
-    let body = refused.to_json();
+    let body = fltr_credits::http::error_body::of(&refused);
     assert_eq!((body["error"]["limit"].as_i64(), body["error"]["used"].as_i64()), (Some(10), Some(6)));
     engine.consume(&consume(Payer::ApiKey(KEY.into()), 4, None), now()).await.unwrap();
     // Move the daily window back a day: the monthly limit (15) is next.
@@ -75,7 +75,7 @@ async fn insufficient_credits_reports_balance_and_required_and_writes_nothing() 
     let engine = Engine::new(Native(&client));
     let error = engine.consume(&consume(Payer::User("u1".into()), 5, None), now()).await.unwrap_err();
     assert_eq!(
-        error.to_json()["error"],
+        fltr_credits::http::error_body::of(&error)["error"],
         serde_json::json!({"code": "insufficient_credits", "message": error.to_string(), "balance": 3, "required": 5})
     );
     assert_eq!(scalar(&client, "SELECT count(*) FROM credit_transactions WHERE type = 'usage'").await, "0");

@@ -2,9 +2,11 @@
 //!
 //! Codes are part of the public contract: a code is never renamed or reused. Variants are listed in
 //! the order a request is checked (input before authentication before accounts before funds), so a
-//! request with several faults always reports the first one.
+//! request with several faults always reports the first one. What a code means on each surface is
+//! mapped at that surface: HTTP status and the error object in `http::status` / `http::error_body`,
+//! the CLI's exit code in `exit`, the JS error in `adapters::js::convert`.
 
-use serde_json::{json, Map, Value};
+use crate::core::time::Timestamp;
 
 /// A failure with its stable code; the extra fields are those API.md puts beside `code` and `message`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,10 +37,10 @@ pub enum CreditError {
     UnsupportedMediaType { message: String },
     #[error("insufficient credits: balance {balance}, required {required}")]
     InsufficientCredits { balance: i64, required: i64 },
-    #[error("daily limit of {limit} credits reached ({used} used); resets at {reset}")]
-    DailyLimitExceeded { limit: i64, used: i64, reset: String, retry_after: i64 },
-    #[error("monthly limit of {limit} credits reached ({used} used); resets at {reset}")]
-    MonthlyLimitExceeded { limit: i64, used: i64, reset: String, retry_after: i64 },
+    #[error("daily limit of {limit} credits reached ({used} used); resets at {}", reset.to_rfc3339())]
+    DailyLimitExceeded { limit: i64, used: i64, reset: Timestamp, retry_after: i64 },
+    #[error("monthly limit of {limit} credits reached ({used} used); resets at {}", reset.to_rfc3339())]
+    MonthlyLimitExceeded { limit: i64, used: i64, reset: Timestamp, retry_after: i64 },
     #[error("{message}")]
     InvalidSignature { message: String },
     #[error("{message}")]
@@ -124,37 +126,6 @@ impl CreditError {
         }
     }
 
-    /// HTTP status of the Worker's answer.
-    pub fn http_status(&self) -> u16 {
-        match self {
-            Self::InvalidRequest { .. } | Self::InvalidAmount { .. } | Self::InvalidSignature { .. } => 400,
-            Self::Unauthenticated { .. } => 401,
-            Self::InsufficientCredits { .. } => 402,
-            Self::Forbidden { .. } => 403,
-            Self::NotFound { .. } => 404,
-            Self::MethodNotAllowed { .. } => 405,
-            Self::IdempotencyConflict { .. } => 409,
-            Self::PayloadTooLarge { .. } => 413,
-            Self::UnsupportedMediaType { .. } => 415,
-            Self::DailyLimitExceeded { .. } | Self::MonthlyLimitExceeded { .. } => 429,
-            Self::DatabaseUnavailable { .. } | Self::SchemaNotReady { .. } => 503,
-            Self::Internal { .. } | Self::PurchaseNotCredited { .. } => 500,
-        }
-    }
-
-    /// Exit status of the CLI.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            Self::Internal { .. } | Self::PurchaseNotCredited { .. } => 1,
-            Self::InsufficientCredits { .. } | Self::DailyLimitExceeded { .. } | Self::MonthlyLimitExceeded { .. } => 3,
-            Self::IdempotencyConflict { .. } => 4,
-            Self::NotFound { .. } => 5,
-            Self::DatabaseUnavailable { .. } => 6,
-            Self::SchemaNotReady { .. } => 7,
-            _ => 2,
-        }
-    }
-
     /// Seconds a client should wait before retrying (the `Retry-After` header), where that applies.
     pub fn retry_after(&self) -> Option<i64> {
         match self {
@@ -163,40 +134,6 @@ impl CreditError {
             }
             _ => None,
         }
-    }
-
-    /// `{"error": {"code", "message", …}}` as API.md shows it.
-    pub fn to_json(&self) -> Value {
-        let mut body = Map::new();
-        body.insert("code".into(), json!(self.code()));
-        body.insert("message".into(), json!(self.to_string()));
-        match self {
-            Self::InsufficientCredits { balance, required } => {
-                body.insert("balance".into(), json!(balance));
-                body.insert("required".into(), json!(required));
-            }
-            Self::DailyLimitExceeded { limit, used, reset, retry_after }
-            | Self::MonthlyLimitExceeded { limit, used, reset, retry_after } => {
-                body.insert("limit".into(), json!(limit));
-                body.insert("used".into(), json!(used));
-                body.insert("reset".into(), json!(reset));
-                body.insert("retry_after".into(), json!(retry_after));
-            }
-            Self::IdempotencyConflict { key } => {
-                body.insert("idempotency_key".into(), json!(key));
-            }
-            Self::PayloadTooLarge { limit_bytes } => {
-                body.insert("limit_bytes".into(), json!(limit_bytes));
-            }
-            Self::MethodNotAllowed { allow, .. } => {
-                body.insert("allow".into(), json!(allow));
-            }
-            Self::PurchaseNotCredited { payment_id, .. } => {
-                body.insert("payment_id".into(), json!(payment_id));
-            }
-            _ => {}
-        }
-        json!({ "error": Value::Object(body) })
     }
 }
 
@@ -220,86 +157,3 @@ pub const ALL_CODES: [&str; 17] = [
     "purchase_not_credited",
     "internal",
 ];
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Every code with its HTTP status and CLI exit code, in the contract's precedence order.
-    fn contract_table() -> Vec<(CreditError, &'static str, u16, i32)> {
-        let limit = |daily| {
-            let (limit, used, reset, retry_after) = (10, 10, "2026-11-26T00:00:00Z".to_string(), 60);
-            if daily {
-                CreditError::DailyLimitExceeded { limit, used, reset, retry_after }
-            } else {
-                CreditError::MonthlyLimitExceeded { limit, used, reset, retry_after }
-            }
-        };
-        vec![
-            (CreditError::invalid_request("x"), "invalid_request", 400, 2),
-            (CreditError::invalid_amount("x"), "invalid_amount", 400, 2),
-            (CreditError::unauthenticated("x"), "unauthenticated", 401, 2),
-            (CreditError::forbidden("x"), "forbidden", 403, 2),
-            (CreditError::not_found("x"), "not_found", 404, 5),
-            (
-                CreditError::MethodNotAllowed { method: "PUT".into(), allow: "POST".into() },
-                "method_not_allowed",
-                405,
-                2,
-            ),
-            (CreditError::IdempotencyConflict { key: "k".into() }, "idempotency_conflict", 409, 4),
-            (CreditError::PayloadTooLarge { limit_bytes: 1 }, "payload_too_large", 413, 2),
-            (CreditError::UnsupportedMediaType { message: "x".into() }, "unsupported_media_type", 415, 2),
-            (CreditError::InsufficientCredits { balance: 3, required: 5 }, "insufficient_credits", 402, 3),
-            (limit(true), "daily_limit_exceeded", 429, 3),
-            (limit(false), "monthly_limit_exceeded", 429, 3),
-            (CreditError::InvalidSignature { message: "x".into() }, "invalid_signature", 400, 2),
-            (CreditError::database_unavailable("x"), "database_unavailable", 503, 6),
-            (CreditError::schema_not_ready("x"), "schema_not_ready", 503, 7),
-            (
-                CreditError::PurchaseNotCredited { message: "x".into(), payment_id: "cs_1".into() },
-                "purchase_not_credited",
-                500,
-                1,
-            ),
-            (CreditError::internal("x"), "internal", 500, 1),
-        ]
-    }
-
-    #[test]
-    fn codes_statuses_and_exit_codes_match_the_contract_table() {
-        let table = contract_table();
-        assert_eq!(table.len(), ALL_CODES.len(), "every code is in the table");
-        for ((error, code, status, exit), listed) in table.into_iter().zip(ALL_CODES) {
-            assert_eq!(error.code(), code);
-            assert_eq!(code, listed, "ALL_CODES keeps the contract's order");
-            assert_eq!(error.http_status(), status, "{code}");
-            assert_eq!(error.exit_code(), exit, "{code}");
-        }
-    }
-
-    #[test]
-    fn a_database_detail_never_reaches_the_body() {
-        let error = CreditError::DatabaseUnavailable {
-            message: "database unavailable".into(),
-            detail: Some("relation \"users\" is locked".into()),
-        };
-        assert!(!error.to_json().to_string().contains("users"));
-        assert_eq!(error.detail(), Some("relation \"users\" is locked"));
-    }
-
-    #[test]
-    fn limit_errors_carry_retry_after_in_their_body() {
-        let error = CreditError::DailyLimitExceeded {
-            limit: 700,
-            used: 700,
-            reset: "2026-11-26T00:00:00Z".into(),
-            retry_after: 3600,
-        };
-        let body = error.to_json();
-        assert_eq!(body["error"]["code"], "daily_limit_exceeded");
-        assert_eq!(body["error"]["retry_after"], 3600);
-        assert_eq!(error.http_status(), 429);
-        assert_eq!(error.retry_after(), Some(3600));
-    }
-}

@@ -8,6 +8,7 @@ use crate::engine::Engine;
 use crate::http::auth::{self, Caller};
 use crate::http::body::{self, idempotency_header, json_object, only_fields, optional_identifier, required_string};
 use crate::http::config::{Config, BODY_BYTES_MAX};
+use crate::http::rate_limit;
 use crate::http::request::HttpRequest;
 use crate::http::response::HttpResponse;
 use crate::sql::executor::Executor;
@@ -16,7 +17,7 @@ use crate::sql::ops::consume::{ConsumeRequest, Payer};
 use crate::sql::ops::principal::Principal;
 use crate::sql::ops::refund::RefundScope;
 use crate::sql::ops::transactions::{page_size, Cursor};
-use crate::sql::outcome::{rate_limit_headers, ChargeResult};
+use crate::sql::outcome::ChargeResult;
 use serde_json::{Map, Value};
 
 /// The body of consume and check (the account fields only for the service credential).
@@ -29,7 +30,7 @@ fn amount(body: &Map<String, Value>) -> Result<Amount, CreditError> {
 /// A charge result with its rate-limit and replay headers.
 fn charge_response(result: &ChargeResult) -> Result<HttpResponse, CreditError> {
     let mut response = HttpResponse::ok(result)?.replayed(result.replayed);
-    for (name, value) in rate_limit_headers(Ok(result)) {
+    for (name, value) in rate_limit::for_result(result) {
         response = response.with_header(name, value);
     }
     Ok(response)

@@ -11,10 +11,13 @@ pub mod body;
 pub mod config;
 pub mod cors;
 pub mod credits;
+pub mod error_body;
 pub mod health;
+pub mod rate_limit;
 pub mod request;
 pub mod response;
 pub mod router;
+pub mod status;
 pub mod webhook;
 
 pub use config::Config;

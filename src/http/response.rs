@@ -2,7 +2,7 @@
 //! `{"error": {"code", "message", …}}` in exactly one place, here.
 
 use crate::core::error::CreditError;
-use crate::sql::outcome::rate_limit_headers;
+use crate::http::{error_body, rate_limit, status};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -59,20 +59,19 @@ impl HttpResponse {
     /// goes to `log`, with the request id that the body carries), so no stack trace or SQL leaks.
     pub fn error(error: &CreditError, request_id: &str) -> Self {
         let body = match error {
-            CreditError::Internal { .. } => {
-                CreditError::internal(format!("internal error; quote request id {request_id} when reporting it"))
-                    .to_json()
-            }
-            _ => error.to_json(),
+            CreditError::Internal { .. } => error_body::of(&CreditError::internal(format!(
+                "internal error; quote request id {request_id} when reporting it"
+            ))),
+            _ => error_body::of(error),
         };
         let log = error.detail().map(|detail| format!("{}: {detail}", error.code()));
         let mut body = body;
         if let Some(object) = body.get_mut("error").and_then(Value::as_object_mut) {
             object.insert("request_id".into(), Value::String(request_id.to_string()));
         }
-        let mut response = HttpResponse::json(error.http_status(), body);
+        let mut response = HttpResponse::json(status::of(error), body);
         response.log = log;
-        for (name, value) in rate_limit_headers(Err(error)) {
+        for (name, value) in rate_limit::for_error(error) {
             response = response.with_header(name, value);
         }
         if let CreditError::MethodNotAllowed { allow, .. } = error {

@@ -87,7 +87,10 @@ mod tests {
             // Internal errors' bodies are replaced whole by HttpResponse::error; every other code
             // carries its own sentence, never the database's.
             if expected != "internal" {
-                assert!(!error.to_json().to_string().contains("secret_table"), "no database text in a body");
+                assert!(
+                    !crate::http::error_body::of(&error).to_string().contains("secret_table"),
+                    "no database text in a body"
+                );
                 assert!(error.detail().is_some_and(|detail| detail.contains("secret_table")), "the log keeps it");
             }
         }

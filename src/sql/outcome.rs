@@ -45,11 +45,10 @@ pub struct ChargeResult {
     pub limits: Option<Limits>,
 }
 
-impl ChargeResult {
-    /// The window that runs out first (smallest remaining), for the X-RateLimit-* headers.
-    pub fn tightest_window(&self) -> Option<&WindowUsage> {
-        let limits = self.limits.as_ref()?;
-        [&limits.daily, &limits.monthly]
+impl Limits {
+    /// The limited window that runs out first (smallest remaining), for the X-RateLimit-* headers.
+    pub fn tightest(&self) -> Option<&WindowUsage> {
+        [&self.daily, &self.monthly]
             .into_iter()
             .filter(|w| w.limit.is_some())
             .min_by_key(|w| w.remaining.unwrap_or(i64::MAX))
@@ -122,7 +121,7 @@ fn refusal(facts: &ChargeFacts) -> Result<CreditError, CreditError> {
     let now = Timestamp::parse(facts.now.as_deref().ok_or_else(|| missing("now"))?)?;
     let (daily, monthly) = windows(facts, now);
     let limit_error = |window: &WindowUsage| {
-        (window.limit.unwrap_or(0), window.used, window.reset.to_rfc3339(), retry_after_seconds(now, window.reset))
+        (window.limit.unwrap_or(0), window.used, window.reset, retry_after_seconds(now, window.reset))
     };
     Ok(match facts.status.as_str() {
         "insufficient_credits" => CreditError::InsufficientCredits {
@@ -183,7 +182,7 @@ mod tests {
         assert_eq!(body["limits"]["daily"]["reset"], "2026-11-26T00:00:00Z");
         assert_eq!(body["limits"]["monthly"]["remaining"], serde_json::Value::Null);
         assert_eq!(body["limits"]["monthly"]["reset"], "2026-12-01T00:00:00Z");
-        assert_eq!(result.tightest_window().unwrap().limit, Some(700));
+        assert_eq!(result.limits.as_ref().and_then(Limits::tightest).unwrap().limit, Some(700));
     }
 
     #[test]
@@ -214,57 +213,5 @@ mod tests {
     fn an_outcome_that_broke_an_invariant_is_an_internal_error() {
         let json = r#"{"status":"ok","transaction_id":"t","charged_kind":"api_key","charged_id":"k","amount":5,"balance":5,"daily_limit":10,"daily_used":11,"monthly_limit":null,"monthly_used":0,"now":"2026-11-25 10:00:00"}"#;
         assert_eq!(decode_charge("consume", &row(json), None, true).unwrap_err().code(), "internal");
-    }
-}
-
-/// API.md's rate-limit headers: `X-RateLimit-Limit/Remaining/Reset` (unix seconds) for the
-/// tightest limited window of an API key, and `Retry-After` on a 429. Empty when no limit applies.
-pub fn rate_limit_headers(outcome: Result<&ChargeResult, &CreditError>) -> Vec<(&'static str, String)> {
-    match outcome {
-        Ok(result) => match result.tightest_window() {
-            Some(window) => vec![
-                ("X-RateLimit-Limit", window.limit.unwrap_or(0).to_string()),
-                ("X-RateLimit-Remaining", window.remaining.unwrap_or(0).to_string()),
-                ("X-RateLimit-Reset", window.reset.unix_seconds().to_string()),
-            ],
-            None => Vec::new(),
-        },
-        Err(
-            CreditError::DailyLimitExceeded { limit, reset, retry_after, .. }
-            | CreditError::MonthlyLimitExceeded { limit, reset, retry_after, .. },
-        ) => {
-            let reset_seconds = Timestamp::parse(reset).map(Timestamp::unix_seconds).unwrap_or(0);
-            vec![
-                ("X-RateLimit-Limit", limit.to_string()),
-                ("X-RateLimit-Remaining", "0".to_string()),
-                ("X-RateLimit-Reset", reset_seconds.to_string()),
-                ("Retry-After", retry_after.to_string()),
-            ]
-        }
-        Err(_) => Vec::new(),
-    }
-}
-
-#[cfg(test)]
-mod header_tests {
-    use super::*;
-
-    #[test]
-    fn headers_follow_the_tightest_window_and_429_adds_retry_after() {
-        let rows = vec![r#"{"status":"ok","transaction_id":"t","charged_kind":"api_key","charged_id":"k","amount":1,"balance":9,"daily_limit":100,"daily_used":90,"monthly_limit":1000,"monthly_used":995,"now":"2026-11-25 10:00:00"}"#.to_string()];
-        let result = decode_charge("consume", &rows, None, true).unwrap();
-        let headers = rate_limit_headers(Ok(&result));
-        assert_eq!(headers[0], ("X-RateLimit-Limit", "1000".to_string()), "monthly has 5 left, daily 10");
-        assert_eq!(headers[1].1, "5");
-        assert_eq!(headers[2].1, Timestamp::parse("2026-12-01T00:00:00Z").unwrap().unix_seconds().to_string());
-        let error = CreditError::DailyLimitExceeded {
-            limit: 10,
-            used: 10,
-            reset: "2026-11-26T00:00:00Z".into(),
-            retry_after: 50400,
-        };
-        let headers = rate_limit_headers(Err(&error));
-        assert_eq!(headers.last().unwrap(), &("Retry-After", "50400".to_string()));
-        assert!(rate_limit_headers(Err(&CreditError::not_found("x"))).is_empty());
     }
 }

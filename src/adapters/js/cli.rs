@@ -8,7 +8,7 @@ use crate::adapters::js::executor::{failure, JsExecutor};
 use crate::adapters::js::schema::sql_text;
 use crate::core::error::CreditError;
 use crate::core::validate::Amount;
-use crate::migrator::{self, MigrateReport, EXIT_DRIFT};
+use crate::migrator::{self, MigrateReport};
 use crate::sql::executor::run;
 use crate::sql::ops::seed;
 use js_sys::{Function, Promise};
@@ -145,7 +145,7 @@ async fn execute(args: &Args, env: &JsValue, connector: &Function) -> Result<Out
             let client = connect(connector, &url()?).await?;
             let drift = migrator::verify_schema(&client).await?;
             let text = migrator::drift_sentences(&drift);
-            let exit_code = if drift.is_empty() { 0 } else { EXIT_DRIFT };
+            let exit_code = if drift.is_empty() { 0 } else { crate::exit::DRIFT };
             Ok(Outcome { json: json!({ "ok": drift.is_empty(), "drift": to_json(&drift) }), text, exit_code })
         }
         "rollback" => {
@@ -204,8 +204,12 @@ pub fn run_cli(
             parsed => match async { execute(&parsed?, &env, &connector).await }.await {
                 Ok(outcome) if json_output => (line(outcome.json.to_string()), String::new(), outcome.exit_code),
                 Ok(outcome) => (line(outcome.text), String::new(), outcome.exit_code),
-                Err(error) if json_output => (line(error.to_json().to_string()), String::new(), error.exit_code()),
-                Err(error) => (String::new(), line(format!("error[{}]: {error}", error.code())), error.exit_code()),
+                Err(error) if json_output => {
+                    (line(crate::http::error_body::of(&error).to_string()), String::new(), crate::exit::code(&error))
+                }
+                Err(error) => {
+                    (String::new(), line(format!("error[{}]: {error}", error.code())), crate::exit::code(&error))
+                }
             },
         };
         to_js(&CliResult { stdout, stderr, exit_code })

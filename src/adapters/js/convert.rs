@@ -21,7 +21,7 @@ pub fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
 pub fn error_value(error: &CreditError) -> JsValue {
     let object = js_sys::Error::new(&error.to_string());
     object.set_name("CreditError");
-    let body = error.to_json();
+    let body = crate::http::error_body::of(error);
     if let Some(Value::Object(fields)) = body.get("error") {
         for (key, value) in fields {
             if key == "message" {
@@ -31,7 +31,7 @@ pub fn error_value(error: &CreditError) -> JsValue {
             let _ = Reflect::set(&object, &JsValue::from_str(key), &js);
         }
     }
-    let _ = Reflect::set(&object, &JsValue::from_str("status"), &JsValue::from(error.http_status()));
+    let _ = Reflect::set(&object, &JsValue::from_str("status"), &JsValue::from(crate::http::status::of(error)));
     object.into()
 }
 

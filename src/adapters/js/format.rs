@@ -2,11 +2,11 @@
 //! and the rate-limit headers of a charge outcome.
 
 use crate::adapters::js::convert::{self, error_value, invalid, string_object};
-use crate::core::account::{AccountKind, AccountRef};
 use crate::core::error::CreditError;
 use crate::core::time::Timestamp;
 use crate::core::window::WindowUsage;
-use crate::sql::outcome::{rate_limit_headers, ChargeResult, Limits};
+use crate::http::rate_limit;
+use crate::sql::outcome::Limits;
 use js_sys::{Function, Intl, Object, Reflect};
 use serde_json::Value;
 use wasm_bindgen::prelude::*;
@@ -155,20 +155,10 @@ fn window(value: &Value) -> Option<WindowUsage> {
     })
 }
 
-/// A consume/check result object back to the core's type (only what the headers need).
-fn charge_result(value: &Value) -> Option<ChargeResult> {
-    let limits = value.get("limits").filter(|l| !l.is_null()).and_then(|limits| {
-        Some(Limits { daily: window(limits.get("daily")?)?, monthly: window(limits.get("monthly")?)? })
-    });
-    Some(ChargeResult {
-        ok: true,
-        transaction_id: None,
-        replayed: false,
-        charged: AccountRef { kind: AccountKind::ApiKey, id: String::new() },
-        amount: value.get("amount").and_then(Value::as_i64).unwrap_or(0),
-        balance: value.get("balance").and_then(Value::as_i64).unwrap_or(0),
-        limits,
-    })
+/// The `limits` of a consume/check result object, back to the core's type.
+fn limits(value: &Value) -> Option<Limits> {
+    let limits = value.get("limits").filter(|l| !l.is_null())?;
+    Some(Limits { daily: window(limits.get("daily")?)?, monthly: window(limits.get("monthly")?)? })
 }
 
 /// A thrown limit error back to the core's type.
@@ -176,7 +166,7 @@ fn limit_error(value: &JsValue) -> Option<CreditError> {
     let code = convert::get(value, "code")?.as_string()?;
     let number = |key: &str| convert::get(value, key).and_then(|v| v.as_f64()).map(|v| v as i64);
     let (limit, used, retry_after) = (number("limit")?, number("used").unwrap_or(0), number("retry_after")?);
-    let reset = convert::get(value, "reset")?.as_string()?;
+    let reset = Timestamp::parse(&convert::get(value, "reset")?.as_string()?).ok()?;
     match code.as_str() {
         "daily_limit_exceeded" => Some(CreditError::DailyLimitExceeded { limit, used, reset, retry_after }),
         "monthly_limit_exceeded" => Some(CreditError::MonthlyLimitExceeded { limit, used, reset, retry_after }),
@@ -192,16 +182,16 @@ pub fn limit_headers(
     #[wasm_bindgen(unchecked_param_type = "ChargeResult | Error | unknown")] outcome: JsValue,
 ) -> JsValue {
     if let Some(error) = limit_error(&outcome) {
-        return string_object(&rate_limit_headers(Err(&error)));
+        return string_object(&rate_limit::for_error(&error));
     }
     let is_result = convert::get(&outcome, "ok").is_some_and(|ok| ok.as_bool() == Some(true));
     let parsed = is_result
         .then(|| js_sys::JSON::stringify(&outcome).ok().and_then(|t| t.as_string()))
         .flatten()
         .and_then(|text| serde_json::from_str::<Value>(&text).ok())
-        .and_then(|value| charge_result(&value));
+        .and_then(|value| limits(&value));
     match parsed {
-        Some(result) => string_object(&rate_limit_headers(Ok(&result))),
+        Some(limits) => string_object(&rate_limit::for_limits(&limits)),
         None => Object::new().into(),
     }
 }

@@ -1,7 +1,7 @@
 //! The credit operations on the command line: parse flags into the core's validated requests,
 //! run them with the engine over tokio-postgres, and say what happened.
 
-use super::{client, now, to_json, AccountArgs, Cli, Command, Outcome, EXIT_DRIFT};
+use super::{client, now, to_json, AccountArgs, Cli, Command, Outcome};
 use crate::adapters::native::database::Native;
 use crate::core::account::Account;
 use crate::core::error::CreditError;
@@ -222,7 +222,8 @@ pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, Cre
                 )
             }));
             // An unfulfilled purchase is money owed to a customer: not clean, like drift.
-            let exit_code = if remaining > 0 || !report.unfulfilled_purchases.is_empty() { EXIT_DRIFT } else { 0 };
+            let exit_code =
+                if remaining > 0 || !report.unfulfilled_purchases.is_empty() { crate::exit::DRIFT } else { 0 };
             Ok(Outcome { json: to_json(&report), text: lines.join("\n"), exit_code })
         }
         Command::PruneIdempotencyKeys { older_than_hours } => {

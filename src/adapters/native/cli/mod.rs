@@ -168,8 +168,6 @@ pub struct AccountArgs {
     pub api_key: Option<String>,
 }
 
-pub use crate::migrator::EXIT_DRIFT;
-
 /// A successful outcome: the JSON object and the sentence a person reads.
 pub struct Outcome {
     pub json: Value,
@@ -240,7 +238,7 @@ fn generate(check: bool, dir: &std::path::Path) -> Result<Outcome, CreditError> 
         ),
         (false, false) => format!("wrote {}", differing.join(", ")),
     };
-    let exit_code = if check && !differing.is_empty() { EXIT_DRIFT } else { 0 };
+    let exit_code = if check && !differing.is_empty() { crate::exit::DRIFT } else { 0 };
     Ok(Outcome { json: json!({ "in_sync": differing.is_empty() || !check, "files": differing }), text, exit_code })
 }
 
@@ -257,7 +255,7 @@ async fn execute(cli: &Cli) -> Result<Outcome, CreditError> {
             let client = client(cli).await?;
             let drift = migrator::verify_schema(&database::Native(&client)).await?;
             let text = migrator::drift_sentences(&drift);
-            let exit_code = if drift.is_empty() { 0 } else { EXIT_DRIFT };
+            let exit_code = if drift.is_empty() { 0 } else { crate::exit::DRIFT };
             Ok(Outcome { json: json!({ "ok": drift.is_empty(), "drift": to_json(&drift) }), text, exit_code })
         }
         Command::Rollback { to } => {
@@ -300,7 +298,7 @@ pub async fn main_with(cli: Cli) -> i32 {
         }
         Err(error) => {
             if json_output {
-                println!("{}", error.to_json());
+                println!("{}", crate::http::error_body::of(&error));
             } else {
                 eprintln!("error[{}]: {error}", error.code());
             }
@@ -309,7 +307,7 @@ pub async fn main_with(cli: Cli) -> i32 {
             if let Some(detail) = error.detail().filter(|detail| !detail.is_empty() && *detail != error.to_string()) {
                 eprintln!("  detail: {detail}");
             }
-            error.exit_code()
+            crate::exit::code(&error)
         }
     }
 }

@@ -71,7 +71,7 @@ fn balance_status_has_three_states() {
 
 #[wasm_bindgen_test]
 fn errors_are_error_objects_with_code_status_and_contract_fields() {
-    let error = error_value(&CreditError::DailyLimitExceeded { limit: 700, used: 700, reset: "2026-11-26T00:00:00Z".into(), retry_after: 3600 });
+    let error = error_value(&CreditError::DailyLimitExceeded { limit: 700, used: 700, reset: fltr_credits::core::time::Timestamp::parse("2026-11-26T00:00:00Z").unwrap(), retry_after: 3600 });
     assert!(error.is_instance_of::<js_sys::Error>());
     assert_eq!(get(&error, "name").as_string().unwrap(), "CreditError");
     assert_eq!(code(error.clone()), "daily_limit_exceeded");
