@@ -9,6 +9,7 @@ use crate::core::validate::Amount;
 use crate::sql::executor::{run, Executor};
 use crate::sql::ops::allocate::{self, AllocateRequest};
 use crate::sql::ops::balance::{self, Balance};
+use crate::sql::ops::check;
 use crate::sql::ops::consume::{self, ConsumeRequest, Payer};
 use crate::sql::ops::grant::{self, CreditResult, GrantRequest};
 use crate::sql::ops::principal::{self, Principal};
@@ -34,13 +35,13 @@ impl<E: Executor> Engine<E> {
     }
 
     pub async fn consume(&self, request: &ConsumeRequest, now: Timestamp) -> Result<ChargeResult, CreditError> {
-        run(&self.executor, &consume::plan_consume(request, now), |rows| consume::decode_consume(rows, request)).await
+        run(&self.executor, &consume::plan(request, now), |rows| consume::decode(rows, request)).await
     }
 
     /// Would a consume of `amount` succeed now? `Amount` is positive by construction: 0 is refused
     /// before any round trip, as for consume.
     pub async fn check(&self, payer: &Payer, amount: Amount, now: Timestamp) -> Result<ChargeResult, CreditError> {
-        run(&self.executor, &consume::plan_check(payer, amount, now), |rows| consume::decode_check(rows, payer)).await
+        run(&self.executor, &check::plan(payer, amount, now), |rows| check::decode(rows, payer)).await
     }
 
     pub async fn grant(&self, request: &GrantRequest, now: Timestamp) -> Result<CreditResult, CreditError> {

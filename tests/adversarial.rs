@@ -627,7 +627,7 @@ mod reads_scale {
     use fltr_credits::core::session::Credential;
     use fltr_credits::core::time::Timestamp;
     use fltr_credits::core::validate::{Amount, Operation};
-    use fltr_credits::sql::ops::{allocate, balance, consume, principal, transactions};
+    use fltr_credits::sql::ops::{allocate, balance, check, consume, principal, transactions};
     use fltr_credits::sql::Statement;
 
     /// Every statement a request runs, for the caller `u1` (key `KEY`, session `tok_u1`).
@@ -647,10 +647,10 @@ mod reads_scale {
             ("principal", principal::plan(&Credential::Bearer("tok_u1".into()), now)),
             ("balance of a user", balance::plan(&user, now)),
             ("balance of a key", balance::plan(&key, now)),
-            ("consume by session", consume::plan_consume(&charge(consume::Payer::Session("tok_u1".into())), now)),
-            ("consume by key", consume::plan_consume(&charge(consume::Payer::ApiKey(KEY.into())), now)),
-            ("check by session", consume::plan_check(&consume::Payer::Session("tok_u1".into()), amount, now)),
-            ("check by key", consume::plan_check(&consume::Payer::ApiKey(KEY.into()), amount, now)),
+            ("consume by session", consume::plan(&charge(consume::Payer::Session("tok_u1".into())), now)),
+            ("consume by key", consume::plan(&charge(consume::Payer::ApiKey(KEY.into())), now)),
+            ("check by session", check::plan(&consume::Payer::Session("tok_u1".into()), amount, now)),
+            ("check by key", check::plan(&consume::Payer::ApiKey(KEY.into()), amount, now)),
             (
                 "allocate (403/404 path: someone else's key)",
                 allocate::plan(

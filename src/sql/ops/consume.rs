@@ -1,4 +1,4 @@
-//! `consume` and `check`: debit an account in ONE statement — balance, daily and monthly limits
+//! `consume`: debit an account in ONE statement — balance, daily and monthly limits
 //! decided on the locked row, the ledger row and the idempotency record written with it.
 //!
 //! Why this is exact under READ COMMITTED: the target row is read `FOR UPDATE`, which waits for
@@ -11,7 +11,6 @@
 //! winner's primary key, which aborts its whole statement (nothing written); the executor then runs
 //! it once more and gets the replay.
 
-use crate::core::account::{Account, AccountKind};
 use crate::core::error::CreditError;
 use crate::core::idempotency::request_hash;
 use crate::core::time::Timestamp;
@@ -19,6 +18,8 @@ use crate::core::validate::{Amount, Operation};
 use crate::core::window::Period;
 use crate::sql::outcome::{decode_charge, ChargeResult};
 use crate::sql::statement::Statement;
+
+pub use crate::sql::ops::payer::Payer;
 
 /// Shared tail: from `prior` (with `same`: whether the stored request equals this one),
 /// `decision` (with the `request_hash` to store), `debited` (balance and counters after) and
@@ -153,83 +154,6 @@ pub const CONSUME_USER_SQL: &str = concat!(
     charge_tail!()
 );
 
-/// `check` for an API key: the same decision on the current row, nothing written, no lock.
-pub const CHECK_API_KEY_SQL: &str = r#"SELECT coalesce((
-  SELECT json_build_object('status', CASE
-      WHEN k.team_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM users o WHERE o.id = k.user_id AND o.team_id = k.team_id)
-        THEN 'not_a_member'
-      WHEN k.credits < $2::int THEN 'insufficient_credits'
-      WHEN k.daily_limit IS NOT NULL AND w.daily_used::bigint + $2::bigint > k.daily_limit THEN 'daily_limit_exceeded'
-      WHEN k.monthly_limit IS NOT NULL AND w.monthly_used::bigint + $2::bigint > k.monthly_limit THEN 'monthly_limit_exceeded'
-      ELSE 'ok' END,
-    'charged_kind', 'api_key', 'charged_id', k.api_key, 'amount', $2::int, 'balance', k.credits,
-    'daily_limit', k.daily_limit, 'daily_used', w.daily_used, 'monthly_limit', k.monthly_limit,
-    'monthly_used', w.monthly_used, 'now', $3::text, 'read_at', clock_timestamp())
-  FROM api_key_credits k,
-    LATERAL (SELECT CASE WHEN k.daily_window_start >= $5::timestamp THEN k.daily_used ELSE 0 END AS daily_used,
-                    CASE WHEN k.monthly_window_start >= $6::timestamp THEN k.monthly_used ELSE 0 END AS monthly_used) w
-  WHERE k.api_key = $1 AND $4::text = 'api_key'
-), json_build_object('status', 'not_found'))::text AS r"#;
-
-/// `check` for a user (team pool or personal) or, for the service, a team; nothing written.
-pub const CHECK_USER_SQL: &str = r#"SELECT coalesce((
-  SELECT json_build_object('status', CASE WHEN p.credits < $2::int THEN 'insufficient_credits' ELSE 'ok' END,
-    'charged_kind', p.kind, 'charged_id', p.id, 'amount', $2::int, 'balance', p.credits,
-    'daily_limit', NULL, 'daily_used', 0, 'monthly_limit', NULL, 'monthly_used', 0, 'now', $3::text,
-    'read_at', clock_timestamp())
-  FROM (
-    SELECT 'team' AS kind, tm.id, tm.credits FROM users u JOIN teams tm ON tm.id = u.team_id
-    WHERE $4::text <> 'team' AND u.id = CASE WHEN $4::text = 'session'
-      THEN (SELECT s.user_id FROM sessions s WHERE s.token = $1 AND s.expires_at > $3::timestamp) ELSE $1 END
-    UNION ALL
-    SELECT 'user', u.id, u.credits FROM users u
-    WHERE $4::text <> 'team' AND u.team_id IS NULL AND u.id = CASE WHEN $4::text = 'session'
-      THEN (SELECT s.user_id FROM sessions s WHERE s.token = $1 AND s.expires_at > $3::timestamp) ELSE $1 END
-    UNION ALL
-    SELECT 'team', tm.id, tm.credits FROM teams tm WHERE $4::text = 'team' AND tm.id = $1
-  ) p
-), json_build_object('status', 'not_found'))::text AS r"#;
-
-/// Who pays: a user (their team's pool or their own), found by id or by a live Better Auth
-/// session token (resolved inside the same statement), or an API key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Payer {
-    User(String),
-    Session(String),
-    ApiKey(String),
-    /// A team's pool itself: only the service credential names one.
-    Team(String),
-}
-
-impl Payer {
-    pub fn from_account(account: &Account) -> Result<Self, CreditError> {
-        match account.kind {
-            AccountKind::User => Ok(Payer::User(account.id.clone())),
-            AccountKind::ApiKey => Ok(Payer::ApiKey(account.id.clone())),
-            AccountKind::Team => Ok(Payer::Team(account.id.clone())),
-        }
-    }
-
-    fn parts(&self) -> (&'static str, &str) {
-        match self {
-            Payer::User(id) => ("user", id),
-            Payer::Session(token) => ("session", token),
-            Payer::ApiKey(key) => ("api_key", key),
-            Payer::Team(id) => ("team", id),
-        }
-    }
-
-    /// A missing account is `not_found` when named, `unauthenticated` when it was a credential.
-    fn missing(&self) -> CreditError {
-        match self {
-            Payer::User(_) => CreditError::not_found("no such user"),
-            Payer::Session(_) => CreditError::unauthenticated("session is unknown or expired"),
-            Payer::ApiKey(_) => CreditError::not_found("no such API key"),
-            Payer::Team(_) => CreditError::not_found("no such team"),
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumeRequest {
     pub payer: Payer,
@@ -256,7 +180,7 @@ impl ConsumeRequest {
     }
 }
 
-pub fn plan_consume(request: &ConsumeRequest, now: Timestamp) -> Statement {
+pub fn plan(request: &ConsumeRequest, now: Timestamp) -> Statement {
     let (kind, id) = request.payer.parts();
     let sql = if kind == "api_key" { CONSUME_API_KEY_SQL } else { CONSUME_USER_SQL };
     let statement = Statement::new(sql)
@@ -277,31 +201,7 @@ pub fn plan_consume(request: &ConsumeRequest, now: Timestamp) -> Statement {
     }
 }
 
-/// `check` takes a positive amount like `consume` (API.md): a gate built on `check` with 0 would
-/// let an empty account or an exhausted key through.
-pub fn plan_check(payer: &Payer, amount: Amount, now: Timestamp) -> Statement {
-    let (kind, id) = payer.parts();
-    let sql = if kind == "api_key" { CHECK_API_KEY_SQL } else { CHECK_USER_SQL };
-    let statement = Statement::new(sql).param(id).param(amount.get()).param(now.to_sql_literal()).param(kind);
-    if kind == "api_key" {
-        statement.param(Period::Daily.start(now).to_sql_literal()).param(Period::Monthly.start(now).to_sql_literal())
-    } else {
-        statement
-    }
-}
-
-pub fn decode_consume(rows: &[String], request: &ConsumeRequest) -> Result<ChargeResult, CreditError> {
+pub fn decode(rows: &[String], request: &ConsumeRequest) -> Result<ChargeResult, CreditError> {
     decode_charge("consume", rows, request.idempotency_key.as_deref(), true)
-        .map_err(|error| named_missing(error, &request.payer))
-}
-
-pub fn decode_check(rows: &[String], payer: &Payer) -> Result<ChargeResult, CreditError> {
-    decode_charge("check", rows, None, false).map_err(|error| named_missing(error, payer))
-}
-
-fn named_missing(error: CreditError, payer: &Payer) -> CreditError {
-    match error {
-        CreditError::NotFound { .. } => payer.missing(),
-        other => other,
-    }
+        .map_err(|error| request.payer.named_missing(error))
 }

@@ -2,8 +2,10 @@
 
 pub mod allocate;
 pub mod balance;
+pub mod check;
 pub mod consume;
 pub mod grant;
+pub mod payer;
 pub mod principal;
 pub mod prune;
 pub mod purchase;
@@ -51,13 +53,13 @@ mod parameter_tests {
         use super::consume::Payer;
         let user = Account::user("u").unwrap();
         let statements: Vec<Statement> = vec![
-            super::consume::plan_consume(&consume(Payer::User("u".into())), now),
-            super::consume::plan_consume(&consume(Payer::Session("t".into())), now),
-            super::consume::plan_consume(&consume(Payer::ApiKey("k".into())), now),
-            super::consume::plan_check(&Payer::User("u".into()), amount, now),
-            super::consume::plan_check(&Payer::ApiKey("k".into()), amount, now),
-            super::consume::plan_check(&Payer::Team("t".into()), amount, now),
-            super::consume::plan_consume(&consume(Payer::Team("t".into())), now),
+            super::consume::plan(&consume(Payer::User("u".into())), now),
+            super::consume::plan(&consume(Payer::Session("t".into())), now),
+            super::consume::plan(&consume(Payer::ApiKey("k".into())), now),
+            super::check::plan(&Payer::User("u".into()), amount, now),
+            super::check::plan(&Payer::ApiKey("k".into()), amount, now),
+            super::check::plan(&Payer::Team("t".into()), amount, now),
+            super::consume::plan(&consume(Payer::Team("t".into())), now),
             super::grant::plan(
                 &super::grant::GrantRequest {
                     account: user.clone(),

@@ -1,0 +1,52 @@
+//! Who pays for a consume or a check: the account a credential or the service names.
+
+use crate::core::account::{Account, AccountKind};
+use crate::core::error::CreditError;
+
+/// Who pays: a user (their team's pool or their own), found by id or by a live Better Auth
+/// session token (resolved inside the same statement), or an API key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Payer {
+    User(String),
+    Session(String),
+    ApiKey(String),
+    /// A team's pool itself: only the service credential names one.
+    Team(String),
+}
+
+impl Payer {
+    pub fn from_account(account: &Account) -> Result<Self, CreditError> {
+        match account.kind {
+            AccountKind::User => Ok(Payer::User(account.id.clone())),
+            AccountKind::ApiKey => Ok(Payer::ApiKey(account.id.clone())),
+            AccountKind::Team => Ok(Payer::Team(account.id.clone())),
+        }
+    }
+
+    pub(crate) fn parts(&self) -> (&'static str, &str) {
+        match self {
+            Payer::User(id) => ("user", id),
+            Payer::Session(token) => ("session", token),
+            Payer::ApiKey(key) => ("api_key", key),
+            Payer::Team(id) => ("team", id),
+        }
+    }
+
+    /// A missing account is `not_found` when named, `unauthenticated` when it was a credential.
+    fn missing(&self) -> CreditError {
+        match self {
+            Payer::User(_) => CreditError::not_found("no such user"),
+            Payer::Session(_) => CreditError::unauthenticated("session is unknown or expired"),
+            Payer::ApiKey(_) => CreditError::not_found("no such API key"),
+            Payer::Team(_) => CreditError::not_found("no such team"),
+        }
+    }
+
+    /// A statement's `not_found` said as this payer means it (see `missing`).
+    pub(crate) fn named_missing(&self, error: CreditError) -> CreditError {
+        match error {
+            CreditError::NotFound { .. } => self.missing(),
+            other => other,
+        }
+    }
+}
