@@ -2,6 +2,7 @@
 
 pub mod executor;
 pub mod failure;
+pub mod idempotency;
 pub mod ops;
 pub mod outcome;
 pub mod statement;

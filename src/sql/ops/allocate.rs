@@ -18,10 +18,12 @@ use crate::core::idempotency::request_hash;
 use crate::core::time::Timestamp;
 use crate::core::validate::Amount;
 use crate::core::window::Period;
+use crate::sql::idempotency::idempotent_tail;
 use crate::sql::outcome::{decode_charge, ChargeResult};
 use crate::sql::statement::Statement;
 
-pub const SQL: &str = r#"WITH visible AS (
+pub const SQL: &str = concat!(
+    r#"WITH visible AS (
   SELECT k.api_key FROM api_key_credits k WHERE k.api_key = $1::text AND ($8::text IS NULL OR k.user_id = $8::text)
 ), prior AS (
   SELECT request_hash = $7::text AS same, response FROM credit_idempotency_keys
@@ -81,19 +83,17 @@ pub const SQL: &str = r#"WITH visible AS (
     'amount', $2::int, 'balance', c.credits, 'daily_limit', c.daily_limit, 'daily_used', c.daily_used,
     'monthly_limit', c.monthly_limit, 'monthly_used', c.monthly_used, 'now', $4::text) AS body
   FROM decision d, credit_key c, ledger l
-), remember AS (
-  INSERT INTO credit_idempotency_keys (account_kind, account_id, idempotency_key, request_hash, response, created_at)
-  SELECT 'api_key', $1::text, 'allocate:' || $3::text, $7::text, f.body::text, $4::timestamp FROM facts f WHERE $3::text IS NOT NULL
-)
-SELECT (CASE
-  WHEN EXISTS (SELECT 1 FROM prior WHERE same)
-    THEN (SELECT json_build_object('status', 'replay', 'original', response::json) FROM prior)
-  WHEN EXISTS (SELECT 1 FROM prior) THEN json_build_object('status', 'idempotency_conflict')
-  WHEN EXISTS (SELECT 1 FROM facts) THEN (SELECT body FROM facts)
-  WHEN EXISTS (SELECT 1 FROM decision) THEN (SELECT json_build_object('status', d.status, 'charged_kind', d.source_kind,
-    'charged_id', d.source_id, 'amount', $2::int, 'balance', d.source_credits, 'now', $4::text) FROM decision d)
-  ELSE json_build_object('status', 'not_found')
-END)::text AS r"#;
+), remember_as AS (
+  SELECT 'api_key' AS account_kind, $1::text AS account_id, 'allocate:' || $3::text AS idempotency_key,
+    $7::text AS request_hash, $4::timestamp AS created_at
+  WHERE $3::text IS NOT NULL
+), refused AS (
+  SELECT coalesce((SELECT json_build_object('status', d.status, 'charged_kind', d.source_kind,
+    'charged_id', d.source_id, 'amount', $2::int, 'balance', d.source_credits, 'now', $4::text) FROM decision d),
+    json_build_object('status', 'not_found')) AS body
+), "#,
+    idempotent_tail!()
+);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AllocateRequest {

@@ -16,35 +16,34 @@ use crate::core::idempotency::request_hash;
 use crate::core::time::Timestamp;
 use crate::core::validate::{Amount, Operation};
 use crate::core::window::Period;
+use crate::sql::idempotency::idempotent_tail;
 use crate::sql::outcome::{decode_charge, ChargeResult};
 use crate::sql::statement::Statement;
 
 pub use crate::sql::ops::payer::Payer;
 
-/// Shared tail: from `prior` (with `same`: whether the stored request equals this one),
-/// `decision` (with the `request_hash` to store), `debited` (balance and counters after) and
-/// `ledger`, build the outcome row and remember successful outcomes under the idempotency key.
+/// What consume adds to the idempotency fragment: the success from `decision`, `debited` (balance
+/// and counters after) and `ledger`; where it is remembered; the refusal from `decision`.
 macro_rules! charge_tail {
     () => {
-        r#"facts AS (
+        concat!(
+            r#"facts AS (
   SELECT json_build_object('status', 'ok', 'transaction_id', l.id, 'charged_kind', d.kind, 'charged_id', d.id,
     'amount', $2::int, 'balance', b.credits, 'daily_limit', d.daily_limit, 'daily_used', b.daily_used,
     'monthly_limit', d.monthly_limit, 'monthly_used', b.monthly_used, 'now', $8::text) AS body
   FROM decision d, debited b, ledger l
-), remember AS (
-  INSERT INTO credit_idempotency_keys (account_kind, account_id, idempotency_key, request_hash, response, created_at)
-  SELECT d.kind, d.id, $6::text, d.request_hash, f.body::text, $8::timestamp FROM decision d, facts f WHERE $6::text IS NOT NULL
-)
-SELECT (CASE
-  WHEN EXISTS (SELECT 1 FROM prior WHERE same)
-    THEN (SELECT json_build_object('status', 'replay', 'original', response::json) FROM prior)
-  WHEN EXISTS (SELECT 1 FROM prior) THEN json_build_object('status', 'idempotency_conflict')
-  WHEN EXISTS (SELECT 1 FROM facts) THEN (SELECT body FROM facts)
-  WHEN EXISTS (SELECT 1 FROM decision) THEN (SELECT json_build_object('status', d.status, 'charged_kind', d.kind,
+), remember_as AS (
+  SELECT d.kind AS account_kind, d.id AS account_id, $6::text AS idempotency_key, d.request_hash,
+    $8::timestamp AS created_at
+  FROM decision d WHERE $6::text IS NOT NULL
+), refused AS (
+  SELECT coalesce((SELECT json_build_object('status', d.status, 'charged_kind', d.kind,
     'charged_id', d.id, 'amount', $2::int, 'balance', d.credits, 'daily_limit', d.daily_limit, 'daily_used', d.daily_used,
-    'monthly_limit', d.monthly_limit, 'monthly_used', d.monthly_used, 'now', $8::text) FROM decision d)
-  ELSE json_build_object('status', 'not_found')
-END)::text AS r"#
+    'monthly_limit', d.monthly_limit, 'monthly_used', d.monthly_used, 'now', $8::text) FROM decision d),
+    json_build_object('status', 'not_found')) AS body
+), "#,
+            idempotent_tail!()
+        )
     };
 }
 

@@ -10,12 +10,14 @@ use crate::core::error::CreditError;
 use crate::core::idempotency::request_hash;
 use crate::core::time::Timestamp;
 use crate::core::validate::{Amount, Operation};
+use crate::sql::idempotency::idempotent_tail;
 use crate::sql::statement::{single_row, Statement};
 use serde::{Deserialize, Serialize};
 
 /// Team rows in the ledger need a `user_id` (NOT NULL in the seed): the owner, else the first member.
-pub const SQL: &str = r#"WITH prior AS (
-  SELECT request_hash, response FROM credit_idempotency_keys
+pub const SQL: &str = concat!(
+    r#"WITH prior AS (
+  SELECT request_hash = $6::text AS same, response FROM credit_idempotency_keys
   WHERE $5::text IS NOT NULL AND account_kind = $1::text AND account_id = $2::text
     AND (idempotency_key = 'grant:' || $5::text OR (idempotency_key = $5::text AND request_hash = $6::text))
 ), credit_user AS (
@@ -47,22 +49,24 @@ pub const SQL: &str = r#"WITH prior AS (
   SELECT json_build_object('status', 'ok', 'transaction_id', l.id, 'account_kind', $1::text, 'account_id', $2::text,
     'amount', $3::int, 'balance', c.credits) AS body
   FROM credited c, ledger l
-), remember AS (
-  INSERT INTO credit_idempotency_keys (account_kind, account_id, idempotency_key, request_hash, response, created_at)
-  SELECT $1::text, $2::text, 'grant:' || $5::text, $6::text, f.body::text, $7::timestamp FROM facts f WHERE $5::text IS NOT NULL
-)
-SELECT (CASE
-  WHEN EXISTS (SELECT 1 FROM prior WHERE request_hash = $6::text)
-    THEN (SELECT json_build_object('status', 'replay', 'original', response::json) FROM prior)
-  WHEN EXISTS (SELECT 1 FROM prior) THEN json_build_object('status', 'idempotency_conflict')
-  WHEN EXISTS (SELECT 1 FROM facts) THEN (SELECT body FROM facts)
-  WHEN $1::text = 'user' AND EXISTS (SELECT 1 FROM users WHERE id = $2::text) THEN json_build_object('status', 'out_of_range')
-  WHEN $1::text = 'api_key' AND EXISTS (SELECT 1 FROM api_key_credits WHERE api_key = $2::text) THEN json_build_object('status', 'out_of_range')
-  WHEN $1::text = 'team' AND EXISTS (SELECT 1 FROM teams WHERE id = $2::text
-    AND coalesce(owner_id, (SELECT min(m.id) FROM users m WHERE m.team_id = $2::text)) IS NULL) THEN json_build_object('status', 'unattributable')
-  WHEN $1::text = 'team' AND EXISTS (SELECT 1 FROM teams WHERE id = $2::text) THEN json_build_object('status', 'out_of_range')
-  ELSE json_build_object('status', 'not_found')
-END)::text AS r"#;
+), remember_as AS (
+  SELECT $1::text AS account_kind, $2::text AS account_id, 'grant:' || $5::text AS idempotency_key,
+    $6::text AS request_hash, $7::timestamp AS created_at
+  WHERE $5::text IS NOT NULL
+), refused AS (
+  SELECT (CASE
+    WHEN $1::text = 'user' AND EXISTS (SELECT 1 FROM users WHERE id = $2::text) THEN json_build_object('status', 'out_of_range')
+    WHEN $1::text = 'api_key' AND EXISTS (SELECT 1 FROM api_key_credits WHERE api_key = $2::text)
+      THEN json_build_object('status', 'out_of_range')
+    WHEN $1::text = 'team' AND EXISTS (SELECT 1 FROM teams WHERE id = $2::text
+      AND coalesce(owner_id, (SELECT min(m.id) FROM users m WHERE m.team_id = $2::text)) IS NULL)
+      THEN json_build_object('status', 'unattributable')
+    WHEN $1::text = 'team' AND EXISTS (SELECT 1 FROM teams WHERE id = $2::text) THEN json_build_object('status', 'out_of_range')
+    ELSE json_build_object('status', 'not_found')
+  END) AS body
+), "#,
+    idempotent_tail!()
+);
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct CreditFacts {
