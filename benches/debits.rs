@@ -1,7 +1,8 @@
 //! Debits per second, side by side in one run (issue 3's benchmark; results in BENCHMARKS.md):
 //! 1. fltr-credits: `Engine::consume` on an API key — one statement, one round trip;
 //! 2. naive: BEGIN; SELECT … FOR UPDATE; check in the app; UPDATE; INSERT; COMMIT;
-//! 3. pgbench running the minimal single statement performing the same writes (the machine's limit).
+//! 3. pgbench running the minimal single statement performing the same writes (the machine's limit);
+//! 4. pgbench running fltr-credits' own consume statement (the statement's cost, without Rust's).
 //!
 //! At 1, 4, 16 and 64 clients, on distinct keys and on one hot key, on loopback and through a TCP
 //! proxy adding 2 ms each way (an edge Worker is milliseconds from its database).
@@ -19,7 +20,8 @@ use fltr_credits::engine::Engine;
 use fltr_credits::migrator::migrate;
 use fltr_credits::sql::executor::Executor;
 use fltr_credits::sql::failure::DbFailure;
-use fltr_credits::sql::ops::consume::{ConsumeRequest, Payer};
+use fltr_credits::core::window::Period;
+use fltr_credits::sql::ops::consume::{self, ConsumeRequest, Payer};
 use fltr_credits::sql::statement::Statement;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -162,15 +164,49 @@ async fn run_cell(url: &str, system: System, clients: usize, hot: bool, seconds:
     }
 }
 
-fn pgbench(host: &str, port: u16, database: &str, clients: usize, hot: bool, seconds: u64) -> f64 {
+/// The SQL each pgbench client runs.
+enum Script {
+    /// The minimal single statement performing the same writes, no checks: the machine's limit.
+    Limit,
+    /// fltr-credits' own consume statement (`consume::CONSUME_API_KEY_SQL`), its parameters as
+    /// pgbench variables: the statement's cost without the Rust client's.
+    Ours,
+}
+
+fn pgbench(host: &str, port: u16, database: &str, clients: usize, hot: bool, seconds: u64, script: Script) -> f64 {
     let key = if hot {
         format!("'{HOT_KEY}'")
     } else {
         "'bench_key_' || lpad(:client_id::text, 6, '0') || '_0000000'".to_string()
     };
-    let script = format!(
-        "WITH d AS (UPDATE api_key_credits SET credits = credits - 1, daily_used = daily_used + 1, monthly_used = monthly_used + 1, updated_at = now() WHERE api_key = {key} AND credits >= 1 RETURNING user_id, team_id, api_key) INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, api_key_id, created_at) SELECT 'pgb_' || replace(gen_random_uuid()::text, '-', ''), user_id, team_id, -1, 'usage', 'bench', api_key, now() FROM d;\n"
-    );
+    let now = now();
+    let script = match script {
+        Script::Limit => format!(
+            "WITH d AS (UPDATE api_key_credits SET credits = credits - 1, daily_used = daily_used + 1, monthly_used = monthly_used + 1, updated_at = now() WHERE api_key = {key} AND credits >= 1 RETURNING user_id, team_id, api_key) INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, api_key_id, created_at) SELECT 'pgb_' || replace(gen_random_uuid()::text, '-', ''), user_id, team_id, -1, 'usage', 'bench', api_key, now() FROM d;\n"
+        ),
+        Script::Ours => {
+            // The parameters `consume::plan` binds, in its order; highest first so `$1` never
+            // rewrites the start of `$10`. Text values are quoted literals, as pgbench's variables
+            // are numbers only.
+            let values = [
+                format!("({key})"),
+                "1".to_string(),
+                "'bench'".to_string(),
+                "NULL".to_string(),
+                "NULL".to_string(),
+                "NULL".to_string(),
+                "'pgbench'".to_string(),
+                format!("'{}'", now.to_sql_literal()),
+                format!("'{}'", Period::Daily.start(now).to_sql_literal()),
+                format!("'{}'", Period::Monthly.start(now).to_sql_literal()),
+            ];
+            let mut sql = consume::CONSUME_API_KEY_SQL.to_string();
+            for (index, value) in values.iter().enumerate().rev() {
+                sql = sql.replace(&format!("${}", index + 1), value);
+            }
+            format!("{};\n", sql.replace('\n', " "))
+        }
+    };
     let path = std::env::temp_dir().join(format!("fltr-pgbench-{}.sql", std::process::id()));
     std::fs::write(&path, script).expect("pgbench script");
     let output = std::process::Command::new("pgbench")
@@ -219,22 +255,27 @@ async fn main() {
     prepare(&database).await;
     let direct: std::net::SocketAddr = "127.0.0.1:5432".parse().unwrap();
     let proxy = proxy::LatencyProxy::start(direct, Duration::from_millis(2)).await;
-    println!("| network | keys | clients | fltr-credits ops/s | naive ops/s | pgbench limit tps | fltr/limit | fltr/naive | round trips fltr / naive | p50 ms fltr / naive | p99 ms fltr / naive |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("| network | keys | clients | fltr-credits ops/s | naive ops/s | pgbench limit tps | pgbench, our statement tps | fltr/limit | ours-in-pgbench/limit | fltr/ours-in-pgbench | fltr/naive | round trips fltr / naive | p50 ms fltr / naive | p99 ms fltr / naive |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (network, address) in [("loopback", direct), ("+2 ms each way", proxy.address)] {
         let url = format!("postgres://postgres@{address}/{database}");
         for hot in [false, true] {
             for clients in CLIENTS {
                 let ours = run_cell(&url, System::FltrCredits, clients, hot, seconds).await;
                 let naive = run_cell(&url, System::Naive, clients, hot, seconds).await;
-                let limit = pgbench(&address.ip().to_string(), address.port(), &database, clients, hot, seconds);
+                let host = address.ip().to_string();
+                let limit = pgbench(&host, address.port(), &database, clients, hot, seconds, Script::Limit);
+                let statement = pgbench(&host, address.port(), &database, clients, hot, seconds, Script::Ours);
                 println!(
-                    "| {network} | {} | {clients} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.1} / {:.1} | {:.2} / {:.2} | {:.2} / {:.2} |",
+                    "| {network} | {} | {clients} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} / {:.1} | {:.2} / {:.2} | {:.2} / {:.2} |",
                     if hot { "one hot key" } else { "distinct" },
                     ours.ops_per_second,
                     naive.ops_per_second,
                     limit,
+                    statement,
                     ours.ops_per_second / limit,
+                    statement / limit,
+                    ours.ops_per_second / statement,
                     ours.ops_per_second / naive.ops_per_second,
                     ours.round_trips_per_op,
                     naive.round_trips_per_op,
