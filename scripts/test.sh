@@ -35,6 +35,10 @@ suite() { # name log command...
 echo "== cargo test (unit, real Postgres, concurrency, adversarial, CLI)"
 suite cargo "$log" cargo test --quiet
 
+echo "== the pure modules' unit tests on wasm32 (wasm-bindgen-test-runner in Node)"
+suite cargo-wasm32 "$log" env CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="$HOME/.cargo/bin/wasm-bindgen-test-runner" \
+  cargo test --quiet --target wasm32-unknown-unknown --no-default-features --lib
+
 echo "== Cloudflare Worker end to end (wrangler dev, Hyperdrive, better-auth, stripe)"
 worker_log=target/test-worker.log
 : > "$worker_log"
@@ -64,7 +68,7 @@ echo "suites: cargo ${cargo_passed}/${cargo_failed}, worker ${worker_passed}/${w
 passed=$((cargo_passed + worker_passed + npm_passed + schemathesis_passed))
 failed=$((cargo_failed + worker_failed + npm_failed + schemathesis_failed))
 for name in "${broken[@]}"; do
-  counted="${name}_failed"
+  counted="${name%%-*}_failed"
   if [ "${!counted}" -eq 0 ]; then failed=$((failed + 1)); fi
   echo "suite ${name} exited non-zero"
 done

@@ -116,6 +116,8 @@ impl AccountRef {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn keys_show_only_their_first_and_last_four_characters() {

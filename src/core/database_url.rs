@@ -26,6 +26,8 @@ pub fn resolve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn differing_database_and_auth_urls_are_refused() {

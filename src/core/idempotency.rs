@@ -17,6 +17,8 @@ pub fn request_hash(fields: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn field_boundaries_matter() {

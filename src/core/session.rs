@@ -114,6 +114,8 @@ fn looks_signed(value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     const SECRET: &str = "test-secret-0123456789abcdefghijklmnopqrstuvwxyz";
     const TOKEN: &str = "Xq3fT9bLk2Vw8PzR1nYc7HdJ4sMa6GuE";

@@ -72,6 +72,8 @@ pub fn verify(header: Option<&str>, body: &[u8], secret: &str, now: Timestamp) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     const SECRET: &str = "whsec_test_secret";
     const BODY: &[u8] = b"{\n  \"id\": \"evt_test_webhook\",\n  \"object\": \"event\"\n}";

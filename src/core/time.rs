@@ -153,6 +153,8 @@ impl Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn epoch_and_known_dates_convert_both_ways() {

@@ -147,6 +147,8 @@ pub fn metadata_text(text: &str) -> Result<Option<String>, CreditError> {
 mod tests {
     use super::*;
     use serde_json::json;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn amounts_outside_the_integer_column_are_invalid_amount() {

@@ -88,6 +88,8 @@ impl WindowUsage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn at(text: &str) -> Timestamp {
         Timestamp::parse(text).unwrap()

@@ -42,6 +42,8 @@ pub fn parse_cors_origins(text: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn cors_origins_read_the_seed_json_array_or_a_plain_list() {

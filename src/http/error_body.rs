@@ -41,6 +41,8 @@ pub fn of(error: &CreditError) -> Value {
 mod tests {
     use super::*;
     use crate::core::time::Timestamp;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn limit_errors_carry_their_window_and_retry_after() {

@@ -43,6 +43,8 @@ mod tests {
     use super::*;
     use crate::core::time::Timestamp;
     use crate::sql::outcome::decode_charge;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn headers_follow_the_tightest_window_and_429_adds_retry_after() {

@@ -131,6 +131,8 @@ async fn admin<S: BatchExecutor>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn paths_match_routes_and_nothing_else() {

@@ -25,6 +25,8 @@ pub fn of(error: &CreditError) -> u16 {
 mod tests {
     use crate::core::error::{CreditError, ALL_CODES};
     use crate::core::time::Timestamp;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     /// The contract's table, written once: every code with its HTTP status and CLI exit code, in
     /// the precedence order API.md lists them.

@@ -87,6 +87,8 @@ fn tags(migrations: &[Migration]) -> String {
 mod tests {
     use super::*;
     use crate::schema::history::migrations;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn recorded(migration: &Migration) -> AppliedMigration {
         AppliedMigration { hash: journal::hash(migration), created_at: migration.when }

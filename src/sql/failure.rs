@@ -64,6 +64,8 @@ impl DbFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn sqlstates_map_to_stable_codes() {

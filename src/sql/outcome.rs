@@ -162,6 +162,8 @@ pub fn decode_charge(
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn row(json: &str) -> Vec<String> {
         vec![json.to_string()]

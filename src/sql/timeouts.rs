@@ -59,6 +59,8 @@ impl Timeouts {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn the_server_always_gives_up_before_the_client() {

@@ -18,6 +18,8 @@ pub mod transactions;
 mod parameter_tests {
     //! Every statement references exactly the parameters it binds, `$1..$n`. Drivers that send
     //! untyped parameters (pg, neon, postgres.js) fail on one the SQL never uses.
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use crate::core::account::Account;
     use crate::core::session::Credential;

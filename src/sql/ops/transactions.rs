@@ -157,6 +157,8 @@ pub fn decode(rows: &[String], limit: u32) -> Result<TransactionPage, CreditErro
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
