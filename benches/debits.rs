@@ -16,11 +16,11 @@ mod proxy;
 
 use fltr_credits::adapters::native::database::{connect, Connection, Native};
 use fltr_credits::core::validate::{Amount, Operation};
+use fltr_credits::core::window::Period;
 use fltr_credits::engine::Engine;
 use fltr_credits::migrator::migrate;
 use fltr_credits::sql::executor::Executor;
 use fltr_credits::sql::failure::DbFailure;
-use fltr_credits::core::window::Period;
 use fltr_credits::sql::ops::consume::{self, ConsumeRequest, Payer};
 use fltr_credits::sql::statement::Statement;
 use std::sync::atomic::{AtomicU64, Ordering};
