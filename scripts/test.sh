@@ -37,7 +37,7 @@ suite cargo "$log" cargo test --quiet
 
 echo "== the pure modules' unit tests on wasm32 (wasm-bindgen-test-runner in Node)"
 suite cargo-wasm32 "$log" env CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="$HOME/.cargo/bin/wasm-bindgen-test-runner" \
-  cargo test --quiet --target wasm32-unknown-unknown --no-default-features --lib
+  cargo test --target wasm32-unknown-unknown --no-default-features --lib
 
 echo "== Cloudflare Worker end to end (wrangler dev, Hyperdrive, better-auth, stripe)"
 worker_log=target/test-worker.log
