@@ -113,17 +113,49 @@ where
     Err(last)
 }
 
-/// What an end user may not do: name an account (only the service acts for others). Checked
-/// after the credential is known to be valid, so a stranger learns 401, never 403.
-pub async fn refuse_named_account<E: Executor>(
+/// Whose account a shared route acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acting {
+    /// The account the service named.
+    Named(Account),
+    /// The end user's own, from the credential (resolved by the statement or a read).
+    Own(Credential),
+}
+
+/// The one rule of API.md "Who may do what" for routes end users and the service share: the
+/// service must name exactly one account; an end user must not name one (403 once the credential
+/// is known to be valid, so a stranger learns 401, never 403).
+pub async fn acting<E: Executor>(
+    engine: &Engine<E>,
+    request: &HttpRequest,
+    config: &Config,
+    named: Option<Account>,
+) -> Result<Acting, CreditError> {
+    match (caller(request, config)?, named) {
+        (Caller::Service, Some(account)) => Ok(Acting::Named(account)),
+        (Caller::Service, None) => Err(CreditError::invalid_request(
+            "the service credential acts for an account: name exactly one of user_id, team_id or api_key_id",
+        )),
+        (Caller::EndUser(credential), Some(_)) => Err(forbidden_unless_stranger(
+            engine,
+            &credential,
+            request,
+            "only the service credential may name an account (user_id, team_id, api_key_id); a session or API key acts on its own account",
+        )
+        .await),
+        (Caller::EndUser(credential), None) => Ok(Acting::Own(credential)),
+    }
+}
+
+/// 403 for a valid end-user credential (known but not allowed), its own 401 otherwise.
+async fn forbidden_unless_stranger<E: Executor>(
     engine: &Engine<E>,
     credential: &Credential,
     request: &HttpRequest,
+    why: &str,
 ) -> CreditError {
     match principal_of(engine, credential, request).await {
-        Ok(_) => CreditError::forbidden(
-            "only the service credential may name an account (user_id, team_id, api_key_id); a session or API key acts on its own account",
-        ),
+        Ok(_) => CreditError::forbidden(why),
         Err(error) => error,
     }
 }
@@ -178,10 +210,7 @@ async fn refuse_end_user<E: Executor>(
     why: &str,
 ) -> Result<(), CreditError> {
     let credential = required_credential(request, config)?;
-    match principal_of(engine, &credential, request).await {
-        Ok(_) => Err(CreditError::forbidden(why)),
-        Err(error) => Err(error),
-    }
+    Err(forbidden_unless_stranger(engine, &credential, request, why).await)
 }
 
 /// The account a service call names: exactly one of `user_id`, `team_id`, `api_key_id`.
@@ -189,10 +218,4 @@ pub const ACCOUNT_FIELDS: [&str; 3] = ["user_id", "team_id", "api_key_id"];
 
 pub fn named_account(given: [Option<&str>; 3]) -> Result<Option<Account>, CreditError> {
     Account::exactly_one(given, ACCOUNT_FIELDS)
-}
-
-pub fn service_needs_account() -> CreditError {
-    CreditError::invalid_request(
-        "the service credential acts for an account: name exactly one of user_id, team_id or api_key_id",
-    )
 }

@@ -5,7 +5,7 @@ use crate::core::account::Account;
 use crate::core::error::CreditError;
 use crate::core::validate::{identifier, metadata, Amount, Operation};
 use crate::engine::Engine;
-use crate::http::auth::{self, Caller};
+use crate::http::auth::{self, Acting, Caller};
 use crate::http::body::{self, idempotency_header, json_object, only_fields, optional_identifier, required_string};
 use crate::http::config::{Config, BODY_BYTES_MAX};
 use crate::http::rate_limit;
@@ -68,11 +68,9 @@ where
     F: FnMut(Payer) -> Fut,
     Fut: std::future::Future<Output = Result<T, CreditError>>,
 {
-    match (auth::caller(request, config)?, named) {
-        (Caller::Service, Some(account)) => run(Payer::from_account(&account)?).await,
-        (Caller::Service, None) => Err(auth::service_needs_account()),
-        (Caller::EndUser(credential), Some(_)) => Err(auth::refuse_named_account(engine, &credential, request).await),
-        (Caller::EndUser(credential), None) => auth::charge_first_known(auth::payers_of(credential), run).await,
+    match auth::acting(engine, request, config, named).await? {
+        Acting::Named(account) => run(Payer::from_account(&account)).await,
+        Acting::Own(credential) => auth::charge_first_known(auth::payers_of(credential), run).await,
     }
 }
 
@@ -146,12 +144,9 @@ async fn read_account<E: Executor>(
     request: &HttpRequest,
     config: &Config,
 ) -> Result<Account, CreditError> {
-    let named = query_account(request)?;
-    match (auth::caller(request, config)?, named) {
-        (Caller::Service, Some(account)) => Ok(account),
-        (Caller::Service, None) => Err(auth::service_needs_account()),
-        (Caller::EndUser(credential), Some(_)) => Err(auth::refuse_named_account(engine, &credential, request).await),
-        (Caller::EndUser(credential), None) => own_account(&auth::principal_of(engine, &credential, request).await?),
+    match auth::acting(engine, request, config, query_account(request)?).await? {
+        Acting::Named(account) => Ok(account),
+        Acting::Own(credential) => own_account(&auth::principal_of(engine, &credential, request).await?),
     }
 }
 

@@ -106,34 +106,36 @@ pub fn out_of_range() -> CreditError {
     ))
 }
 
+/// A team charged by the service, or granted to, with neither an owner nor a member to put on
+/// the ledger row (`credit_transactions.user_id` is NOT NULL in the seed).
+pub fn unattributable() -> CreditError {
+    CreditError::invalid_request("the team has no owner_id and no members to attribute the ledger row to")
+}
+
 fn refusal(facts: &ChargeFacts) -> Result<CreditError, CreditError> {
-    // Refusals that carry no numbers: decided before funds and windows.
-    match facts.status.as_str() {
-        "not_a_member" => {
-            return Ok(CreditError::forbidden(
-                "this team key's owner is no longer a member of its team: it cannot spend or be funded from the team pool until they rejoin (its allowance is kept)",
-            ))
-        }
-        "unattributable" => return Ok(CreditError::invalid_request("the team has no owner_id and no members to attribute the ledger row to")),
-        "out_of_range" => return Ok(out_of_range()),
-        _ => {}
-    }
-    let now = Timestamp::parse(facts.now.as_deref().ok_or_else(|| missing("now"))?)?;
-    let (daily, monthly) = windows(facts, now);
-    let limit_error = |window: &WindowUsage| {
-        (window.limit.unwrap_or(0), window.used, window.reset, retry_after_seconds(now, window.reset))
+    // A limit refusal reports its window as of the statement's own `now`.
+    let limit_error = |period: Period| -> Result<(i64, i64, Timestamp, i64), CreditError> {
+        let now = Timestamp::parse(facts.now.as_deref().ok_or_else(|| missing("now"))?)?;
+        let (daily, monthly) = windows(facts, now);
+        let window = if period == Period::Daily { daily } else { monthly };
+        Ok((window.limit.unwrap_or(0), window.used, window.reset, retry_after_seconds(now, window.reset)))
     };
     Ok(match facts.status.as_str() {
+        "not_a_member" => CreditError::forbidden(
+            "this team key's owner is no longer a member of its team: it cannot spend or be funded from the team pool until they rejoin (its allowance is kept)",
+        ),
+        "unattributable" => unattributable(),
+        "out_of_range" => out_of_range(),
         "insufficient_credits" => CreditError::InsufficientCredits {
             balance: facts.balance.ok_or_else(|| missing("balance"))?,
             required: facts.amount.ok_or_else(|| missing("amount"))?,
         },
         "daily_limit_exceeded" => {
-            let (limit, used, reset, retry_after) = limit_error(&daily);
+            let (limit, used, reset, retry_after) = limit_error(Period::Daily)?;
             CreditError::DailyLimitExceeded { limit, used, reset, retry_after }
         }
         "monthly_limit_exceeded" => {
-            let (limit, used, reset, retry_after) = limit_error(&monthly);
+            let (limit, used, reset, retry_after) = limit_error(Period::Monthly)?;
             CreditError::MonthlyLimitExceeded { limit, used, reset, retry_after }
         }
         other => return Err(CreditError::internal(format!("unknown charge status {other:?}"))),

@@ -147,9 +147,7 @@ pub fn decode(rows: &[String], idempotency_key: Option<&str>) -> Result<CreditRe
         "idempotency_conflict" => {
             Err(CreditError::IdempotencyConflict { key: idempotency_key.unwrap_or_default().to_string() })
         }
-        "unattributable" => {
-            Err(CreditError::invalid_request("the team has no owner_id and no members to attribute the ledger row to"))
-        }
+        "unattributable" => Err(crate::sql::outcome::unattributable()),
         "not_found" => Err(CreditError::not_found("no such account")),
         "out_of_range" => Err(crate::sql::outcome::out_of_range()),
         other => Err(CreditError::internal(format!("unknown grant status {other:?}"))),

@@ -15,11 +15,11 @@ pub enum Payer {
 }
 
 impl Payer {
-    pub fn from_account(account: &Account) -> Result<Self, CreditError> {
+    pub fn from_account(account: &Account) -> Self {
         match account.kind {
-            AccountKind::User => Ok(Payer::User(account.id.clone())),
-            AccountKind::ApiKey => Ok(Payer::ApiKey(account.id.clone())),
-            AccountKind::Team => Ok(Payer::Team(account.id.clone())),
+            AccountKind::User => Payer::User(account.id.clone()),
+            AccountKind::ApiKey => Payer::ApiKey(account.id.clone()),
+            AccountKind::Team => Payer::Team(account.id.clone()),
         }
     }
 

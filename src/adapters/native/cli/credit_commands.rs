@@ -121,7 +121,7 @@ pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, Cre
         }
         Command::Consume { account: args, amount, operation, resource_id, metadata, idempotency_key } => {
             let request = ConsumeRequest {
-                payer: Payer::from_account(&account(args)?)?,
+                payer: Payer::from_account(&account(args)?),
                 amount: Amount::parse(amount)?,
                 operation: Operation::new(operation)?,
                 resource_id: resource_id
@@ -136,7 +136,7 @@ pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, Cre
             Ok(Outcome::ok(to_json(&result), charge_sentence("consumed", &result)))
         }
         Command::Check { account: args, amount } => {
-            let payer = Payer::from_account(&account(args)?)?;
+            let payer = Payer::from_account(&account(args)?);
             let amount = Amount::parse(amount)?;
             let client = client(cli).await?;
             let result = Engine::new(Native(&client)).check(&payer, amount, now()).await?;
