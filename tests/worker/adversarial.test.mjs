@@ -73,24 +73,34 @@ test('503 means nothing was written: a consume behind a held row lock is abandon
 });
 
 test('a chunked body far over the cap is refused while it is read (413), not buffered whole', { timeout: 60_000 }, async () => {
-  const chunk = new Uint8Array(64 * 1024).fill(0x61);
-  let sent = 0;
   const total = 24 * 1024 * 1024;
-  const body = new ReadableStream({
-    pull(controller) {
-      if (sent >= total) return controller.close();
-      sent += chunk.length;
-      controller.enqueue(chunk);
-    },
-  });
-  const response = await fetch(`${worker.base}/api/v1/credits/consume`, {
-    method: 'POST', body, duplex: 'half', headers: { ...as(alice), 'content-type': 'application/json' },
-  }).catch((error) => ({ status: 'aborted', error }));
-  if (response.status !== 'aborted') {
-    assert.equal(response.status, 413);
-    assert.equal((await response.json()).error.code, 'payload_too_large');
+  const send = async () => {
+    const chunk = new Uint8Array(64 * 1024).fill(0x61);
+    let sent = 0;
+    const body = new ReadableStream({
+      pull(controller) {
+        if (sent >= total) return controller.close();
+        sent += chunk.length;
+        controller.enqueue(chunk);
+      },
+    });
+    const response = await fetch(`${worker.base}/api/v1/credits/consume`, {
+      method: 'POST', body, duplex: 'half', headers: { ...as(alice), 'content-type': 'application/json' },
+    }).catch((error) => ({ status: 'aborted', error }));
+    // The Worker answers while the client is still uploading, so the connection may close before
+    // the answer's body is read: the status line is what always arrives.
+    const text = response.status === 'aborted' ? '' : await response.text().catch(() => '');
+    return { status: response.status, text, sent };
+  };
+  let answer = await send();
+  // wrangler dev's own proxy (not the Worker) now and then answers an aborted streaming upload with
+  // "Your worker restarted mid-request" (seen in about 1 of 10 isolated runs here): send it again.
+  if (answer.status === 503 && answer.text.includes('restarted mid-request')) answer = await send();
+  if (answer.status !== 'aborted') {
+    assert.equal(answer.status, 413, answer.text);
+    if (answer.text) assert.equal(JSON.parse(answer.text).error.code, 'payload_too_large');
   }
-  assert.ok(sent < total, `the Worker stopped reading early (${sent} of ${total} bytes pulled)`);
+  assert.ok(answer.sent < total, `the Worker stopped reading early (${answer.sent} of ${total} bytes pulled)`);
   assert.equal((await api('/health')).status, 200, 'and keeps serving');
 });
 
