@@ -51,7 +51,7 @@ struct Counting<'a> {
 }
 
 impl Executor for Counting<'_> {
-    async fn query(&self, statement: &Statement) -> Result<Vec<String>, DbFailure> {
+    async fn query(&self, statement: &Statement) -> Result<Vec<fltr_credits::sql::row::Row>, DbFailure> {
         self.round_trips.fetch_add(1, Ordering::Relaxed);
         self.inner.query(statement).await
     }

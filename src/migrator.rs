@@ -10,12 +10,13 @@
 use crate::core::error::CreditError;
 use crate::schema::ddl::{self, Phase};
 use crate::schema::history::migrations;
-use crate::schema::journal::{self, JournalRow};
+use crate::schema::journal;
 use crate::schema::model::{Migration, SchemaState};
 use crate::schema::plan::{self, AppliedMigration};
 use crate::schema::verify::{self, Drift};
 use crate::sql::executor::{BatchExecutor, Executor};
 use crate::sql::failure::DbFailure;
+use crate::sql::row::single;
 use crate::sql::statement::Statement;
 use serde::Serialize;
 
@@ -42,16 +43,11 @@ fn db(failure: DbFailure) -> CreditError {
     failure.into_credit_error()
 }
 
-async fn single_text(client: &impl BatchExecutor, statement: Statement) -> Result<String, CreditError> {
-    let rows = client.query(&statement).await.map_err(db)?;
-    rows.into_iter().next().ok_or_else(|| CreditError::internal("expected one row"))
-}
-
 async fn read_applied(client: &impl BatchExecutor) -> Result<Vec<AppliedMigration>, CreditError> {
-    let text = single_text(client, Statement::new(journal::READ_APPLIED_SQL)).await?;
-    let rows: Vec<JournalRow> =
-        serde_json::from_str(&text).map_err(|error| CreditError::internal(format!("journal: {error}")))?;
-    Ok(rows.into_iter().map(|row| AppliedMigration { hash: row.hash, created_at: row.created_at }).collect())
+    let rows = client.query(&Statement::new(journal::READ_APPLIED_SQL)).await.map_err(db)?;
+    rows.iter()
+        .map(|row| Ok(AppliedMigration { hash: row.owned("hash")?, created_at: row.int("created_at")? }))
+        .collect()
 }
 
 async fn ensure_journal(client: &impl BatchExecutor) -> Result<(), CreditError> {
@@ -82,9 +78,9 @@ async fn in_transaction<S: BatchExecutor, T>(
 }
 
 async fn existing_tables(client: &impl BatchExecutor, state: &SchemaState) -> Result<Vec<String>, CreditError> {
-    let text = single_text(client, Statement::new(journal::EXISTING_TABLES_SQL).param(verify::introspect_param(state)))
-        .await?;
-    serde_json::from_str(&text).map_err(|error| CreditError::internal(format!("existing tables: {error}")))
+    let statement = Statement::new(journal::EXISTING_TABLES_SQL).param(verify::introspect_param(state));
+    let rows = client.query(&statement).await.map_err(db)?;
+    rows.iter().map(|row| row.owned("name")).collect()
 }
 
 fn transaction_sql(migration: &Migration) -> Vec<String> {
@@ -95,7 +91,9 @@ pub async fn migrate(client: &impl BatchExecutor, dry_run: bool) -> Result<Migra
     let all = migrations();
     let state = SchemaState::after(&all);
     if dry_run {
-        let journal_exists = single_text(client, Statement::new(journal::JOURNAL_EXISTS_SQL)).await? == "true";
+        let journal_exists =
+            single("journal", &client.query(&Statement::new(journal::JOURNAL_EXISTS_SQL)).await.map_err(db)?)?
+                .boolean("exists")?;
         let applied = if journal_exists { read_applied(client).await? } else { Vec::new() };
         let plan = plan::plan(&all, &applied);
         let existing = if applied.is_empty() { existing_tables(client, &state).await? } else { Vec::new() };
@@ -147,9 +145,11 @@ pub async fn migrate(client: &impl BatchExecutor, dry_run: bool) -> Result<Migra
 /// Validates every model foreign key still marked NOT VALID, each in its own transaction.
 async fn validate_foreign_keys(client: &impl BatchExecutor, state: &SchemaState) -> Result<Vec<String>, CreditError> {
     let names = state.foreign_keys.iter().map(|fk| fk.name).collect::<Vec<_>>().join(",");
-    let text = single_text(client, Statement::new(journal::UNVALIDATED_SQL).param(names)).await?;
-    let pending: Vec<(String, String)> =
-        serde_json::from_str(&text).map_err(|error| CreditError::internal(format!("{error}")))?;
+    let rows = client.query(&Statement::new(journal::UNVALIDATED_SQL).param(names)).await.map_err(db)?;
+    let pending = rows
+        .iter()
+        .map(|row| Ok((row.owned("table_name")?, row.owned("name")?)))
+        .collect::<Result<Vec<_>, CreditError>>()?;
     let mut validated = Vec::new();
     for (table, name) in pending {
         let sql = format!(

@@ -569,7 +569,7 @@ struct Counting<'a> {
 }
 
 impl Executor for Counting<'_> {
-    async fn query(&self, statement: &Statement) -> Result<Vec<String>, DbFailure> {
+    async fn query(&self, statement: &Statement) -> Result<Vec<fltr_credits::sql::row::Row>, DbFailure> {
         self.statements.set(self.statements.get() + 1);
         self.inner.query(statement).await
     }

@@ -2,10 +2,10 @@
 
 use crate::core::error::CreditError;
 use crate::core::validate::identifier;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// The three pools of the seed's schema: `users.credits`, `teams.credits`, `api_key_credits.credits`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AccountKind {
     User,
@@ -22,12 +22,12 @@ impl AccountKind {
         }
     }
 
-    pub fn parse(text: &str) -> Result<Self, CreditError> {
+    pub fn from_word(text: &str) -> Option<Self> {
         match text {
-            "user" => Ok(AccountKind::User),
-            "team" => Ok(AccountKind::Team),
-            "api_key" => Ok(AccountKind::ApiKey),
-            other => Err(CreditError::internal(format!("unknown account kind {other:?}"))),
+            "user" => Some(AccountKind::User),
+            "team" => Some(AccountKind::Team),
+            "api_key" => Some(AccountKind::ApiKey),
+            _ => None,
         }
     }
 }
@@ -101,7 +101,7 @@ pub fn public_id(kind: AccountKind, id: &str) -> String {
 }
 
 /// `{"kind": …, "id": …}` with the id made public.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AccountRef {
     pub kind: AccountKind,
     pub id: String,

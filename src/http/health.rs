@@ -8,19 +8,17 @@ use crate::http::config::VERSION;
 use crate::http::response::HttpResponse;
 use crate::schema::history::migrations;
 use crate::sql::executor::Executor;
-use crate::sql::statement::{single_row, Statement};
-use serde::Deserialize;
+use crate::sql::row::{single, Row};
+use crate::sql::statement::Statement;
 use serde_json::json;
 
 /// The newest applied migration and which of the tables the engine uses exist. A missing
 /// `drizzle` journal fails the statement with 3F000/42P01: the schema was never migrated.
-pub const SQL: &str = r#"SELECT json_build_object(
-  'latest', (SELECT max(created_at) FROM "drizzle"."__drizzle_migrations"),
-  'tables_found', (SELECT count(*) FROM unnest(string_to_array($1::text, ',')) AS t(name)
-    WHERE to_regclass(quote_ident('public') || '.' || quote_ident(t.name)) IS NOT NULL),
-  'unfulfilled_purchases', (SELECT count(*) FROM credit_unfulfilled_purchases),
-  'read_at', clock_timestamp()
-)::text AS r"#;
+pub const SQL: &str = r#"SELECT (SELECT max(created_at) FROM "drizzle"."__drizzle_migrations")::text AS latest,
+  (SELECT count(*) FROM unnest(string_to_array($1::text, ',')) AS t(name)
+    WHERE to_regclass(quote_ident('public') || '.' || quote_ident(t.name)) IS NOT NULL)::text AS tables_found,
+  (SELECT count(*) FROM credit_unfulfilled_purchases)::text AS unfulfilled_purchases,
+  clock_timestamp()::text AS read_at"#;
 
 /// The tables every credit operation touches.
 pub const TABLES: [&str; 7] = [
@@ -33,11 +31,19 @@ pub const TABLES: [&str; 7] = [
     "credit_unfulfilled_purchases",
 ];
 
-#[derive(Debug, Deserialize)]
-struct Row {
+struct Found {
     latest: Option<i64>,
     tables_found: i64,
     unfulfilled_purchases: i64,
+}
+
+fn found(rows: &[Row]) -> Result<Found, CreditError> {
+    let row = single("health", rows)?;
+    Ok(Found {
+        latest: row.opt_int("latest")?,
+        tables_found: row.int("tables_found")?,
+        unfulfilled_purchases: row.int("unfulfilled_purchases")?,
+    })
 }
 
 fn answer(status: u16, database: &str, schema: &str, detail: Option<String>) -> HttpResponse {
@@ -57,7 +63,7 @@ pub async fn health<E: Executor>(executor: &E) -> HttpResponse {
     let expected = migrations().last().map(|migration| migration.when).unwrap_or(0);
     let statement = Statement::new(SQL).param(TABLES.join(","));
     let outcome = executor.query(&statement).await.map_err(|failure| failure.into_credit_error());
-    match outcome.and_then(|rows| single_row::<Row>("health", &rows)) {
+    match outcome.and_then(|rows| found(&rows)) {
         Ok(row) if row.tables_found == TABLES.len() as i64 && row.latest.is_some_and(|latest| latest >= expected) => {
             // Still 200: the service works; the count tells the operator that Stripe is retrying
             // purchases that need their attention (`reconcile` lists them).

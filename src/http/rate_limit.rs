@@ -43,12 +43,25 @@ mod tests {
     use super::*;
     use crate::core::time::Timestamp;
     use crate::sql::outcome::decode_charge;
+    use crate::sql::row::Row;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn headers_follow_the_tightest_window_and_429_adds_retry_after() {
-        let rows = vec![r#"{"status":"ok","transaction_id":"t","charged_kind":"api_key","charged_id":"k","amount":1,"balance":9,"daily_limit":100,"daily_used":90,"monthly_limit":1000,"monthly_used":995,"now":"2026-11-25 10:00:00"}"#.to_string()];
+        let rows = [Row::of(&[
+            ("status", Some("ok")),
+            ("transaction_id", Some("t")),
+            ("charged_kind", Some("api_key")),
+            ("charged_id", Some("k")),
+            ("amount", Some("1")),
+            ("balance", Some("9")),
+            ("daily_limit", Some("100")),
+            ("daily_used", Some("90")),
+            ("monthly_limit", Some("1000")),
+            ("monthly_used", Some("995")),
+            ("now", Some("2026-11-25 10:00:00")),
+        ])];
         let result = decode_charge("consume", &rows, None, true).unwrap();
         let headers = for_result(&result);
         assert_eq!(headers[0], ("X-RateLimit-Limit", "1000".to_string()), "monthly has 5 left, daily 10");

@@ -65,25 +65,20 @@ pub const JOURNAL_TABLE_SQL: &str = "CREATE SCHEMA IF NOT EXISTS \"drizzle\";\nC
 /// it is transaction-scoped and survives Hyperdrive's transaction pooling.
 pub const LOCK_SQL: &str = "LOCK TABLE \"drizzle\".\"__drizzle_migrations\" IN SHARE ROW EXCLUSIVE MODE";
 
-pub const READ_APPLIED_SQL: &str = "SELECT coalesce(json_agg(json_build_object('hash', hash, 'created_at', created_at) ORDER BY created_at), '[]'::json)::text AS r FROM \"drizzle\".\"__drizzle_migrations\"";
+pub const READ_APPLIED_SQL: &str =
+    "SELECT hash, created_at::text AS created_at FROM \"drizzle\".\"__drizzle_migrations\" ORDER BY created_at";
 
-pub const RECORD_SQL: &str = "INSERT INTO \"drizzle\".\"__drizzle_migrations\" (\"hash\", \"created_at\") VALUES ($1::text, $2::bigint) RETURNING id::text AS r";
+pub const RECORD_SQL: &str = "INSERT INTO \"drizzle\".\"__drizzle_migrations\" (\"hash\", \"created_at\") VALUES ($1::text, $2::bigint) RETURNING id::text AS id";
 
 pub const FORGET_SQL: &str =
-    "DELETE FROM \"drizzle\".\"__drizzle_migrations\" WHERE created_at = $1::bigint RETURNING id::text AS r";
+    "DELETE FROM \"drizzle\".\"__drizzle_migrations\" WHERE created_at = $1::bigint RETURNING id::text AS id";
 
 /// Whether the journal table exists (read-only; for `--dry-run`).
 pub const JOURNAL_EXISTS_SQL: &str =
-    "SELECT (to_regclass('\"drizzle\".\"__drizzle_migrations\"') IS NOT NULL)::text AS r";
+    "SELECT (to_regclass('\"drizzle\".\"__drizzle_migrations\"') IS NOT NULL)::text AS exists";
 
 /// Whether any of the model's tables already exist (a `push`-style or hand-made database).
-pub const EXISTING_TABLES_SQL: &str = "SELECT coalesce(json_agg(table_name ORDER BY table_name), '[]'::json)::text AS r FROM information_schema.tables WHERE table_schema = 'public' AND table_name = ANY(string_to_array($1::text, ','))";
+pub const EXISTING_TABLES_SQL: &str = "SELECT table_name::text AS name FROM information_schema.tables WHERE table_schema = 'public' AND table_name = ANY(string_to_array($1::text, ',')) ORDER BY table_name";
 
 /// The model's foreign keys still marked NOT VALID (`$1`: comma-separated constraint names).
-pub const UNVALIDATED_SQL: &str = "SELECT coalesce(json_agg(json_build_array(rel.relname, con.conname)), '[]'::json)::text AS r FROM pg_constraint con JOIN pg_class rel ON rel.oid = con.conrelid JOIN pg_namespace ns ON ns.oid = rel.relnamespace WHERE ns.nspname = 'public' AND con.contype = 'f' AND NOT con.convalidated AND con.conname = ANY(string_to_array($1::text, ','))";
-
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct JournalRow {
-    pub hash: String,
-    pub created_at: i64,
-}
+pub const UNVALIDATED_SQL: &str = "SELECT rel.relname::text AS table_name, con.conname::text AS name FROM pg_constraint con JOIN pg_class rel ON rel.oid = con.conrelid JOIN pg_namespace ns ON ns.oid = rel.relnamespace WHERE ns.nspname = 'public' AND con.contype = 'f' AND NOT con.convalidated AND con.conname = ANY(string_to_array($1::text, ','))";

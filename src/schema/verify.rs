@@ -4,57 +4,56 @@
 
 use crate::core::error::CreditError;
 use crate::schema::model::{SchemaState, Table};
-use serde::{Deserialize, Serialize};
+use crate::sql::row::Row;
+use serde::Serialize;
 
 /// Reads columns, constraints and non-constraint indexes of the given tables (`$1`: a
-/// comma-separated list of table names) in the `public` schema, as one JSON text column.
+/// comma-separated list of table names) in the `public` schema, one row each, told apart by
+/// `part`; column lists are comma-joined in key order.
 pub const INTROSPECT_SQL: &str = r#"WITH wanted AS (SELECT unnest(string_to_array($1::text, ',')) AS name)
-SELECT json_build_object(
-  'columns', (SELECT coalesce(json_agg(json_build_object(
-      'table', c.table_name, 'column', c.column_name, 'type', c.data_type,
-      'nullable', c.is_nullable = 'YES', 'default', c.column_default)), '[]'::json)
-    FROM information_schema.columns c
-    WHERE c.table_schema = 'public' AND c.table_name IN (SELECT name FROM wanted)),
-  'constraints', (SELECT coalesce(json_agg(json_build_object(
-      'table', rel.relname, 'name', con.conname, 'type', con.contype,
-      'columns', (SELECT json_agg(att.attname ORDER BY k.ord) FROM unnest(con.conkey) WITH ORDINALITY AS k(num, ord)
-                  JOIN pg_attribute att ON att.attrelid = con.conrelid AND att.attnum = k.num),
-      'foreign_table', frel.relname,
-      'foreign_columns', (SELECT json_agg(att.attname ORDER BY k.ord) FROM unnest(con.confkey) WITH ORDINALITY AS k(num, ord)
-                  JOIN pg_attribute att ON att.attrelid = con.confrelid AND att.attnum = k.num),
-      'on_delete', con.confdeltype, 'on_update', con.confupdtype, 'validated', con.convalidated)), '[]'::json)
-    FROM pg_constraint con
-    JOIN pg_class rel ON rel.oid = con.conrelid
-    JOIN pg_namespace ns ON ns.oid = rel.relnamespace
-    LEFT JOIN pg_class frel ON frel.oid = con.confrelid
-    WHERE ns.nspname = 'public' AND rel.relname IN (SELECT name FROM wanted) AND con.contype IN ('p', 'u', 'f')),
-  'indexes', (SELECT coalesce(json_agg(json_build_object(
-      'table', tbl.relname, 'name', idx.relname,
-      'columns', (SELECT json_agg(att.attname ORDER BY k.ord) FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(num, ord)
-                  JOIN pg_attribute att ON att.attrelid = i.indrelid AND att.attnum = k.num))), '[]'::json)
-    FROM pg_index i
-    JOIN pg_class idx ON idx.oid = i.indexrelid
-    JOIN pg_class tbl ON tbl.oid = i.indrelid
-    JOIN pg_namespace ns ON ns.oid = tbl.relnamespace
-    WHERE ns.nspname = 'public' AND tbl.relname IN (SELECT name FROM wanted)
-      AND NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = i.indexrelid))
-)::text AS r"#;
+SELECT 'column' AS part, c.table_name::text AS "table", c.column_name::text AS name, c.data_type::text AS type,
+  (c.is_nullable = 'YES')::text AS nullable, c.column_default::text AS "default", NULL AS columns,
+  NULL AS foreign_table, NULL AS foreign_columns, NULL AS on_delete, NULL AS on_update, NULL AS validated
+FROM information_schema.columns c
+WHERE c.table_schema = 'public' AND c.table_name IN (SELECT name FROM wanted)
+UNION ALL
+SELECT 'constraint', rel.relname::text, con.conname::text, con.contype::text, NULL, NULL,
+  (SELECT string_agg(att.attname, ',' ORDER BY k.ord) FROM unnest(con.conkey) WITH ORDINALITY AS k(num, ord)
+    JOIN pg_attribute att ON att.attrelid = con.conrelid AND att.attnum = k.num),
+  frel.relname::text,
+  (SELECT string_agg(att.attname, ',' ORDER BY k.ord) FROM unnest(con.confkey) WITH ORDINALITY AS k(num, ord)
+    JOIN pg_attribute att ON att.attrelid = con.confrelid AND att.attnum = k.num),
+  con.confdeltype::text, con.confupdtype::text, con.convalidated::text
+FROM pg_constraint con
+JOIN pg_class rel ON rel.oid = con.conrelid
+JOIN pg_namespace ns ON ns.oid = rel.relnamespace
+LEFT JOIN pg_class frel ON frel.oid = con.confrelid
+WHERE ns.nspname = 'public' AND rel.relname IN (SELECT name FROM wanted) AND con.contype IN ('p', 'u', 'f')
+UNION ALL
+SELECT 'index', tbl.relname::text, idx.relname::text, NULL, NULL, NULL,
+  (SELECT string_agg(att.attname, ',' ORDER BY k.ord) FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(num, ord)
+    JOIN pg_attribute att ON att.attrelid = i.indrelid AND att.attnum = k.num),
+  NULL, NULL, NULL, NULL, NULL
+FROM pg_index i
+JOIN pg_class idx ON idx.oid = i.indexrelid
+JOIN pg_class tbl ON tbl.oid = i.indrelid
+JOIN pg_namespace ns ON ns.oid = tbl.relnamespace
+WHERE ns.nspname = 'public' AND tbl.relname IN (SELECT name FROM wanted)
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = i.indexrelid)"#;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct LiveColumn {
     pub table: String,
     pub column: String,
-    #[serde(rename = "type")]
     pub data_type: String,
     pub nullable: bool,
     pub default: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct LiveConstraint {
     pub table: String,
     pub name: String,
-    #[serde(rename = "type")]
     pub kind: String,
     pub columns: Option<Vec<String>>,
     pub foreign_table: Option<String>,
@@ -64,14 +63,14 @@ pub struct LiveConstraint {
     pub validated: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct LiveIndex {
     pub table: String,
     pub name: String,
     pub columns: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct LiveSchema {
     pub columns: Vec<LiveColumn>,
     pub constraints: Vec<LiveConstraint>,
@@ -101,12 +100,41 @@ pub fn introspect_param(state: &SchemaState) -> String {
     state.tables.iter().map(|table| table.name).collect::<Vec<_>>().join(",")
 }
 
-pub fn decode(rows: &[String]) -> Result<LiveSchema, CreditError> {
-    let [row] = rows else {
-        return Err(CreditError::internal(format!("introspection returned {} rows, expected 1", rows.len())));
-    };
-    serde_json::from_str(row)
-        .map_err(|error| CreditError::internal(format!("introspection result not understood: {error}")))
+fn list(row: &Row, name: &str) -> Result<Option<Vec<String>>, CreditError> {
+    Ok(row.opt_text(name)?.map(|text| text.split(',').map(str::to_string).collect()))
+}
+
+pub fn decode(rows: &[Row]) -> Result<LiveSchema, CreditError> {
+    let mut live = LiveSchema { columns: Vec::new(), constraints: Vec::new(), indexes: Vec::new() };
+    for row in rows {
+        match row.text("part")? {
+            "column" => live.columns.push(LiveColumn {
+                table: row.owned("table")?,
+                column: row.owned("name")?,
+                data_type: row.owned("type")?,
+                nullable: row.boolean("nullable")?,
+                default: row.opt_owned("default")?,
+            }),
+            "constraint" => live.constraints.push(LiveConstraint {
+                table: row.owned("table")?,
+                name: row.owned("name")?,
+                kind: row.owned("type")?,
+                columns: list(row, "columns")?,
+                foreign_table: row.opt_owned("foreign_table")?,
+                foreign_columns: list(row, "foreign_columns")?,
+                on_delete: row.owned("on_delete")?,
+                on_update: row.owned("on_update")?,
+                validated: row.boolean("validated")?,
+            }),
+            "index" => live.indexes.push(LiveIndex {
+                table: row.owned("table")?,
+                name: row.owned("name")?,
+                columns: list(row, "columns")?,
+            }),
+            _ => return Err(CreditError::internal("introspection: unknown row part")),
+        }
+    }
+    Ok(live)
 }
 
 fn drift(

@@ -1,12 +1,13 @@
-//! The one thing an adapter implements: carry a statement, return its `r` column.
+//! The one thing an adapter implements: carry a statement, return its rows (text columns).
 
 use crate::core::error::CreditError;
 use crate::sql::failure::{DbFailure, IN_FAILED_TRANSACTION};
+use crate::sql::row::Row;
 use crate::sql::statement::Statement;
 
 #[allow(async_fn_in_trait)]
 pub trait Executor {
-    async fn query(&self, statement: &Statement) -> Result<Vec<String>, DbFailure>;
+    async fn query(&self, statement: &Statement) -> Result<Vec<Row>, DbFailure>;
 }
 
 /// Runs an operation's statement and decodes its rows.
@@ -17,7 +18,7 @@ pub trait Executor {
 pub async fn run<E: Executor, T>(
     executor: &E,
     statement: &Statement,
-    decode: impl Fn(&[String]) -> Result<T, CreditError>,
+    decode: impl Fn(&[Row]) -> Result<T, CreditError>,
 ) -> Result<T, CreditError> {
     let rows = match executor.query(statement).await {
         Ok(rows) => rows,
@@ -38,7 +39,7 @@ pub async fn run<E: Executor, T>(
 
 /// An executor is also usable through a shared reference.
 impl<E: Executor> Executor for &E {
-    async fn query(&self, statement: &Statement) -> Result<Vec<String>, DbFailure> {
+    async fn query(&self, statement: &Statement) -> Result<Vec<Row>, DbFailure> {
         (**self).query(statement).await
     }
 }

@@ -5,6 +5,7 @@ pub mod failure;
 pub mod idempotency;
 pub mod ops;
 pub mod outcome;
+pub mod row;
 pub mod statement;
 pub mod timeouts;
 

@@ -1,12 +1,9 @@
 //! A statement as the core hands it to an adapter: SQL text plus text parameters.
 //!
-//! Every parameter travels as text and is cast in SQL (`$1::int`), and every operation returns its
-//! rows as one text column `r` holding JSON. That keeps the contract with each adapter tiny — the
-//! same bytes go through tokio-postgres, a Hyperdrive socket or a JS `query(text, params)`
-//! callback, and no driver's type mapping (JS numbers, Date objects) can change a value.
-
-use crate::core::error::CreditError;
-use serde::de::DeserializeOwned;
+//! Every parameter travels as text and is cast in SQL (`$1::int`), and every statement selects
+//! text columns only (`sql::row`). That keeps the contract with each adapter tiny — the same bytes
+//! go through tokio-postgres, a Hyperdrive socket or a JS `query(text, params)` callback, and no
+//! driver's type mapping (JS numbers, Date objects) can change a value.
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Statement {
@@ -28,13 +25,4 @@ impl Statement {
         self.params.push(value.map(|value| value.to_string()));
         self
     }
-}
-
-/// Decodes the single JSON row an operation returns, failing loudly on any other row count.
-pub fn single_row<T: DeserializeOwned>(operation: &str, rows: &[String]) -> Result<T, CreditError> {
-    let [row] = rows else {
-        return Err(CreditError::internal(format!("{operation}: expected one result row, got {}", rows.len())));
-    };
-    serde_json::from_str(row)
-        .map_err(|error| CreditError::internal(format!("{operation}: result row not understood: {error}")))
 }

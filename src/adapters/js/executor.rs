@@ -1,16 +1,17 @@
 //! The JS executor: carries each statement through the caller's `query(text, params)` — any
-//! Postgres driver (`pg`, `@neondatabase/serverless`, `postgres`) — and reads the `r` column.
+//! Postgres driver (`pg`, `@neondatabase/serverless`, `postgres`) — and reads its rows.
 //!
-//! Every parameter is a string or null (the SQL casts it), every statement returns one text
-//! column `r`, so no driver's type mapping can change a value. A thrown error whose `.code` is a
+//! Every parameter is a string or null (the SQL casts it), every statement selects text columns
+//! only, so no driver's type mapping can change a value. A thrown error whose `.code` is a
 //! SQLSTATE (pg, neon and postgres.js set it) keeps its meaning; anything else (ECONNREFUSED, a
 //! closed socket) is a connection failure: `database_unavailable`.
 
 use crate::sql::executor::BatchExecutor;
 use crate::sql::executor::Executor;
 use crate::sql::failure::DbFailure;
+use crate::sql::row::Row;
 use crate::sql::statement::Statement;
-use js_sys::{Array, Function, Promise, Reflect};
+use js_sys::{Array, Function, Object, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
@@ -76,14 +77,14 @@ fn not_understood(detail: &str) -> DbFailure {
     DbFailure {
         sqlstate: Some("XX000".into()),
         message: format!(
-            "query() must resolve to rows (an array, or {{ rows: [...] }}) whose `r` column is text: {detail}"
+            "query() must resolve to rows (an array, or {{ rows: [...] }}) whose columns are text: {detail}"
         ),
     }
 }
 
 /// Accepts `{ rows: [...] }` (pg, neon Pool/Client) and plain arrays (postgres.js, neon `sql`);
-/// each row `{ r: "…" }`, or an array row `["…"]` (array mode).
-fn rows(result: &JsValue) -> Result<Vec<String>, DbFailure> {
+/// each row an object of text columns, or an array row (array mode) named by `fields[i].name`.
+fn rows(result: &JsValue) -> Result<Vec<Row>, DbFailure> {
     let list = if Array::is_array(result) {
         result.clone()
     } else {
@@ -93,14 +94,53 @@ fn rows(result: &JsValue) -> Result<Vec<String>, DbFailure> {
         return Err(not_understood("rows is not an array"));
     }
     let list: Array = list.unchecked_into();
+    let field_names = || -> Result<Vec<String>, DbFailure> {
+        let fields = property(result, "fields")
+            .filter(Array::is_array)
+            .ok_or_else(|| not_understood("array rows without fields"))?;
+        fields
+            .unchecked_into::<Array>()
+            .iter()
+            .map(|field| {
+                property(&field, "name")
+                    .and_then(|name| name.as_string())
+                    .ok_or_else(|| not_understood("a field has no name"))
+            })
+            .collect()
+    };
+    let mut names: Option<Vec<String>> = None;
     let mut out = Vec::with_capacity(list.length() as usize);
     for row in list.iter() {
-        let cell = if Array::is_array(&row) {
-            row.unchecked_ref::<Array>().get(0)
+        let (keys, values) = if Array::is_array(&row) {
+            if names.is_none() {
+                names = Some(field_names()?);
+            }
+            (names.clone().unwrap_or_default(), row.unchecked_into::<Array>())
+        } else if row.is_object() {
+            let object: &Object = row.unchecked_ref();
+            let keys = Object::keys(object).iter().filter_map(|key| key.as_string()).collect();
+            (keys, Object::values(object))
         } else {
-            property(&row, "r").unwrap_or(JsValue::UNDEFINED)
+            return Err(not_understood("a row is neither an object nor an array"));
         };
-        out.push(cell.as_string().ok_or_else(|| not_understood("a row has no text `r` column"))?);
+        if keys.len() != values.length() as usize {
+            return Err(not_understood("a row's columns and names differ in number"));
+        }
+        let columns = keys
+            .into_iter()
+            .zip(values.iter())
+            .map(|(name, value)| {
+                if value.is_null() || value.is_undefined() {
+                    Ok((name, None))
+                } else {
+                    value
+                        .as_string()
+                        .map(|text| (name, Some(text)))
+                        .ok_or_else(|| not_understood("a column is not text"))
+                }
+            })
+            .collect::<Result<Vec<_>, DbFailure>>()?;
+        out.push(Row::new(columns));
     }
     Ok(out)
 }
@@ -112,7 +152,7 @@ fn param(value: &Option<String>) -> JsValue {
 impl Executor for JsExecutor {
     /// Every statement binds exactly the parameters its SQL references (`sql::ops` tests it), so
     /// drivers that send untyped parameters (pg, neon, postgres.js) can type each one.
-    async fn query(&self, statement: &Statement) -> Result<Vec<String>, DbFailure> {
+    async fn query(&self, statement: &Statement) -> Result<Vec<Row>, DbFailure> {
         let params: Array = statement.params.iter().map(param).collect();
         let result = self.call(statement.sql, Some(params)).await?;
         rows(&result)

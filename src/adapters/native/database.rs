@@ -1,9 +1,10 @@
 //! tokio-postgres carrying the core's statements.
 
 pub use crate::adapters::postgres::failure;
-use crate::adapters::postgres::text_column;
+use crate::adapters::postgres::text_rows;
 use crate::core::error::CreditError;
 use crate::sql::failure::DbFailure;
+use crate::sql::row::Row;
 use crate::sql::statement::Statement;
 use crate::sql::timeouts;
 use std::time::Duration;
@@ -38,14 +39,14 @@ pub async fn connect(url: &str) -> Result<Client, CreditError> {
 
 /// Runs one statement (`query_typed`: no named prepared statement, as Hyperdrive requires too)
 /// and returns its `r` column.
-pub async fn run(client: &impl GenericClient, statement: &Statement) -> Result<Vec<String>, DbFailure> {
+pub async fn run(client: &impl GenericClient, statement: &Statement) -> Result<Vec<Row>, DbFailure> {
     let params: Vec<(&(dyn tokio_postgres::types::ToSql + Sync), Type)> = statement
         .params
         .iter()
         .map(|param| (param as &(dyn tokio_postgres::types::ToSql + Sync), Type::TEXT))
         .collect();
     let rows = client.query_typed(statement.sql, &params).await.map_err(failure)?;
-    text_column(&rows)
+    text_rows(&rows)
 }
 
 /// Runs DDL or other statements with no parameters and no result, via the simple protocol.
@@ -80,12 +81,12 @@ impl Connection {
 }
 
 impl crate::sql::executor::Executor for Connection {
-    async fn query(&self, statement: &Statement) -> Result<Vec<String>, DbFailure> {
+    async fn query(&self, statement: &Statement) -> Result<Vec<Row>, DbFailure> {
         let prepared = self.prepared(statement).await?;
         let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
             statement.params.iter().map(|param| param as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
         match self.client.query(&prepared, &params).await {
-            Ok(rows) => text_column(&rows),
+            Ok(rows) => text_rows(&rows),
             Err(error) => {
                 let failure = failure(error);
                 // 0A000: "cached plan must not change result type" after DDL.
@@ -109,7 +110,7 @@ impl crate::sql::executor::BatchExecutor for Connection {
 pub struct Native<'a, C: GenericClient + Sync>(pub &'a C);
 
 impl<C: GenericClient + Sync> crate::sql::executor::Executor for Native<'_, C> {
-    async fn query(&self, statement: &Statement) -> Result<Vec<String>, DbFailure> {
+    async fn query(&self, statement: &Statement) -> Result<Vec<Row>, DbFailure> {
         run(self.0, statement).await
     }
 }

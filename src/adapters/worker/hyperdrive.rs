@@ -15,12 +15,13 @@
 //! One connection per request, opened on the first statement (preflights and refused requests
 //! never connect), closed by `close()` before the response leaves.
 
-use crate::adapters::postgres::{failure, text_column};
+use crate::adapters::postgres::{failure, text_rows};
 use crate::adapters::worker::environment;
 use crate::adapters::worker::timeout::{join2, within};
 use crate::sql::executor::BatchExecutor;
 use crate::sql::executor::Executor;
 use crate::sql::failure::DbFailure;
+use crate::sql::row::Row;
 use crate::sql::statement::Statement;
 use crate::sql::timeouts::Timeouts;
 use futures_channel::oneshot;
@@ -110,7 +111,7 @@ const DEADLINE_GUARD_SQL: &str = "SELECT 1 / ((clock_timestamp() AT TIME ZONE 'U
 const COMMIT_MARGIN_MS: u32 = 5_000;
 
 impl Executor for Database {
-    async fn query(&self, statement: &Statement) -> Result<Vec<String>, DbFailure> {
+    async fn query(&self, statement: &Statement) -> Result<Vec<Row>, DbFailure> {
         let client = self.client().await?;
         let params: Vec<(&(dyn ToSql + Sync), Type)> =
             statement.params.iter().map(|param| (param as &(dyn ToSql + Sync), Type::TEXT)).collect();
@@ -150,7 +151,7 @@ impl Executor for Database {
             }
             Err(other) => return Err(other),
         }
-        text_column(&rows)
+        text_rows(&rows)
     }
 }
 

@@ -20,6 +20,7 @@ use crate::core::validate::Amount;
 use crate::core::window::Period;
 use crate::sql::idempotency::idempotent_tail;
 use crate::sql::outcome::{decode_charge, ChargeResult};
+use crate::sql::row::Row;
 use crate::sql::statement::Statement;
 
 pub const SQL: &str = concat!(
@@ -79,20 +80,33 @@ pub const SQL: &str = concat!(
   FROM decision d, credit_key c, ledger_source s
   RETURNING id
 ), facts AS (
-  SELECT json_build_object('status', 'ok', 'transaction_id', l.id, 'charged_kind', 'api_key', 'charged_id', d.api_key,
-    'amount', $2::int, 'balance', c.credits, 'daily_limit', c.daily_limit, 'daily_used', c.daily_used,
-    'monthly_limit', c.monthly_limit, 'monthly_used', c.monthly_used, 'now', $4::text) AS body
+  SELECT l.id AS transaction_id, 'api_key'::text AS charged_kind, d.api_key AS charged_id, $2::int AS amount,
+    c.credits AS balance, c.daily_limit, c.daily_used, c.monthly_limit, c.monthly_used, $4::text AS now
   FROM decision d, credit_key c, ledger l
 ), remember_as AS (
   SELECT 'api_key' AS account_kind, $1::text AS account_id, 'allocate:' || $3::text AS idempotency_key,
     $7::text AS request_hash, $4::timestamp AS created_at
   WHERE $3::text IS NOT NULL
 ), refused AS (
-  SELECT coalesce((SELECT json_build_object('status', d.status, 'charged_kind', d.source_kind,
-    'charged_id', d.source_id, 'amount', $2::int, 'balance', d.source_credits, 'now', $4::text) FROM decision d),
-    json_build_object('status', 'not_found')) AS body
+  SELECT d.status, NULL::text AS transaction_id, d.source_kind AS charged_kind, d.source_id AS charged_id,
+    $2::int AS amount, coalesce(d.source_credits, 0) AS balance, NULL::int AS daily_limit, 0 AS daily_used,
+    NULL::int AS monthly_limit, 0 AS monthly_used, $4::text AS now
+  FROM decision d
+  UNION ALL
+  SELECT 'not_found', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE NOT EXISTS (SELECT 1 FROM decision)
 ), "#,
-    idempotent_tail!()
+    idempotent_tail!(
+        transaction_id,
+        charged_kind,
+        charged_id,
+        amount,
+        balance,
+        daily_limit,
+        daily_used,
+        monthly_limit,
+        monthly_used,
+        now
+    )
 );
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +134,6 @@ pub fn plan(request: &AllocateRequest, now: Timestamp) -> Statement {
         .param(mask_api_key(&request.api_key))
 }
 
-pub fn decode(rows: &[String], idempotency_key: Option<&str>) -> Result<ChargeResult, CreditError> {
+pub fn decode(rows: &[Row], idempotency_key: Option<&str>) -> Result<ChargeResult, CreditError> {
     decode_charge("allocate", rows, idempotency_key, true)
 }

@@ -7,8 +7,9 @@ use crate::core::error::CreditError;
 use crate::core::time::Timestamp;
 use crate::core::window::{Period, WindowUsage};
 use crate::sql::outcome::Limits;
-use crate::sql::statement::{single_row, Statement};
-use serde::{Deserialize, Serialize};
+use crate::sql::row::Row;
+use crate::sql::statement::Statement;
+use serde::Serialize;
 
 /// Every read goes through an index (users, teams and keys by primary key, a user's keys by
 /// `api_key_credits_user_id_idx`): a balance costs the same with 100 000 other keys in the table.
@@ -18,26 +19,26 @@ pub const SQL: &str = r#"WITH subject AS (
     WHEN 'api_key' THEN (SELECT user_id FROM api_key_credits WHERE api_key = $2::text)
   END AS user_id
 )
-SELECT json_build_object(
-  'user', (SELECT json_build_object('id', u.id, 'credits', u.credits, 'total_credits_purchased', u.total_credits_purchased,
-      'team_id', u.team_id) FROM users u WHERE u.id = (SELECT user_id FROM subject)),
-  'team', (SELECT json_build_object('id', t.id, 'name', t.name, 'credits', t.credits) FROM teams t
-      WHERE t.id = CASE WHEN $1::text = 'team' THEN $2::text ELSE (SELECT u.team_id FROM users u WHERE u.id = (SELECT user_id FROM subject)) END),
-  'api_keys', (SELECT coalesce(json_agg(json_build_object('api_key', k.api_key, 'credits', k.credits, 'team_id', k.team_id,
-      'daily_limit', k.daily_limit, 'monthly_limit', k.monthly_limit,
-      'daily_used', CASE WHEN k.daily_window_start >= $3::timestamp THEN k.daily_used ELSE 0 END,
-      'monthly_used', CASE WHEN k.monthly_window_start >= $4::timestamp THEN k.monthly_used ELSE 0 END)
-      ORDER BY k.created_at, k.api_key), '[]'::json)
-    FROM api_key_credits k WHERE k.user_id = (SELECT user_id FROM subject)),
-  'api_key', (SELECT json_build_object('api_key', k.api_key, 'credits', k.credits, 'team_id', k.team_id,
-      'daily_limit', k.daily_limit, 'monthly_limit', k.monthly_limit,
-      'daily_used', CASE WHEN k.daily_window_start >= $3::timestamp THEN k.daily_used ELSE 0 END,
-      'monthly_used', CASE WHEN k.monthly_window_start >= $4::timestamp THEN k.monthly_used ELSE 0 END)
-    FROM api_key_credits k WHERE $1::text = 'api_key' AND k.api_key = $2::text),
-  'read_at', clock_timestamp()
-)::text AS r"#;
+SELECT 'user' AS part, u.id, NULL AS name, NULL AS asked, u.credits::text AS credits,
+  u.total_credits_purchased::text AS total_credits_purchased, u.team_id, NULL AS daily_limit, NULL AS monthly_limit,
+  NULL AS daily_used, NULL AS monthly_used, NULL AS created_at, clock_timestamp()::text AS read_at
+FROM users u WHERE u.id = (SELECT user_id FROM subject)
+UNION ALL
+SELECT 'team', t.id, t.name, NULL, t.credits::text, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM teams t
+WHERE t.id = CASE WHEN $1::text = 'team' THEN $2::text
+  ELSE (SELECT u.team_id FROM users u WHERE u.id = (SELECT user_id FROM subject)) END
+UNION ALL
+SELECT 'key', k.api_key, NULL, ($1::text = 'api_key' AND k.api_key = $2::text)::text, k.credits::text, NULL, k.team_id,
+  k.daily_limit::text, k.monthly_limit::text,
+  (CASE WHEN k.daily_window_start >= $3::timestamp THEN k.daily_used ELSE 0 END)::text,
+  (CASE WHEN k.monthly_window_start >= $4::timestamp THEN k.monthly_used ELSE 0 END)::text,
+  to_char(k.created_at, 'YYYY-MM-DD HH24:MI:SS.US'), NULL
+FROM api_key_credits k WHERE k.user_id = (SELECT user_id FROM subject)
+UNION ALL
+SELECT 'read_at', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, clock_timestamp()::text
+ORDER BY 1, created_at, id"#;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UserBalance {
     pub id: String,
     pub credits: i64,
@@ -45,22 +46,11 @@ pub struct UserBalance {
     pub team_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TeamBalance {
     pub id: String,
     pub name: String,
     pub credits: i64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct KeyRow {
-    api_key: String,
-    credits: i64,
-    team_id: Option<String>,
-    daily_limit: Option<i64>,
-    monthly_limit: Option<i64>,
-    daily_used: i64,
-    monthly_used: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -84,14 +74,6 @@ pub struct Balance {
     pub api_key: Option<KeyBalance>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-struct Row {
-    user: Option<UserBalance>,
-    team: Option<TeamBalance>,
-    api_keys: Vec<KeyRow>,
-    api_key: Option<KeyRow>,
-}
-
 pub fn plan(account: &Account, now: Timestamp) -> Statement {
     Statement::new(SQL)
         .param(account.kind.as_str())
@@ -100,34 +82,58 @@ pub fn plan(account: &Account, now: Timestamp) -> Statement {
         .param(Period::Monthly.start(now).to_sql_literal())
 }
 
-fn key_balance(row: KeyRow, now: Timestamp) -> KeyBalance {
-    KeyBalance {
-        api_key: mask_api_key(&row.api_key),
-        credits: row.credits,
-        team_id: row.team_id,
-        daily_limit: row.daily_limit,
-        monthly_limit: row.monthly_limit,
+fn key_balance(row: &Row, now: Timestamp) -> Result<KeyBalance, CreditError> {
+    let daily_limit = row.opt_int("daily_limit")?;
+    let monthly_limit = row.opt_int("monthly_limit")?;
+    Ok(KeyBalance {
+        api_key: mask_api_key(row.text("id")?),
+        credits: row.int("credits")?,
+        team_id: row.opt_owned("team_id")?,
+        daily_limit,
+        monthly_limit,
         limits: Limits {
-            daily: WindowUsage::current(Period::Daily, row.daily_limit, row.daily_used, Some(now), now),
-            monthly: WindowUsage::current(Period::Monthly, row.monthly_limit, row.monthly_used, Some(now), now),
+            daily: WindowUsage::current(Period::Daily, daily_limit, row.int("daily_used")?, Some(now), now),
+            monthly: WindowUsage::current(Period::Monthly, monthly_limit, row.int("monthly_used")?, Some(now), now),
         },
-    }
+    })
 }
 
-pub fn decode(rows: &[String], account: &Account, now: Timestamp) -> Result<Balance, CreditError> {
-    let row: Row = single_row("balance", rows)?;
+/// One row per part: `user`, `team`, `key` (each of the user's keys, oldest first; `asked` marks
+/// the key the balance was asked for), and `read_at`, always.
+pub fn decode(rows: &[Row], account: &Account, now: Timestamp) -> Result<Balance, CreditError> {
+    let mut balance = Balance { user: None, team: None, api_keys: Vec::new(), api_key: None };
+    for row in rows {
+        match row.text("part")? {
+            "user" => {
+                balance.user = Some(UserBalance {
+                    id: row.owned("id")?,
+                    credits: row.int("credits")?,
+                    total_credits_purchased: row.opt_int("total_credits_purchased")?.unwrap_or(0),
+                    team_id: row.opt_owned("team_id")?,
+                })
+            }
+            "team" => {
+                balance.team =
+                    Some(TeamBalance { id: row.owned("id")?, name: row.owned("name")?, credits: row.int("credits")? })
+            }
+            "key" => {
+                let key = key_balance(row, now)?;
+                if row.boolean("asked")? {
+                    balance.api_key = Some(key.clone());
+                }
+                balance.api_keys.push(key);
+            }
+            "read_at" => {}
+            _ => return Err(CreditError::internal("balance: unknown row part")),
+        }
+    }
     let found = match account.kind {
-        AccountKind::User => row.user.is_some(),
-        AccountKind::Team => row.team.is_some(),
-        AccountKind::ApiKey => row.api_key.is_some(),
+        AccountKind::User => balance.user.is_some(),
+        AccountKind::Team => balance.team.is_some(),
+        AccountKind::ApiKey => balance.api_key.is_some(),
     };
     if !found {
         return Err(CreditError::not_found(format!("no such {}", account.kind.as_str())));
     }
-    Ok(Balance {
-        user: row.user,
-        team: row.team,
-        api_keys: row.api_keys.into_iter().map(|key| key_balance(key, now)).collect(),
-        api_key: row.api_key.map(|key| key_balance(key, now)),
-    })
+    Ok(balance)
 }

@@ -18,6 +18,7 @@ use crate::core::validate::{Amount, Operation};
 use crate::core::window::Period;
 use crate::sql::idempotency::idempotent_tail;
 use crate::sql::outcome::{decode_charge, ChargeResult};
+use crate::sql::row::Row;
 use crate::sql::statement::Statement;
 
 pub use crate::sql::ops::payer::Payer;
@@ -28,21 +29,32 @@ macro_rules! charge_tail {
     () => {
         concat!(
             r#"facts AS (
-  SELECT json_build_object('status', 'ok', 'transaction_id', l.id, 'charged_kind', d.kind, 'charged_id', d.id,
-    'amount', $2::int, 'balance', b.credits, 'daily_limit', d.daily_limit, 'daily_used', b.daily_used,
-    'monthly_limit', d.monthly_limit, 'monthly_used', b.monthly_used, 'now', $8::text) AS body
+  SELECT l.id AS transaction_id, d.kind AS charged_kind, d.id AS charged_id, $2::int AS amount, b.credits AS balance,
+    d.daily_limit, b.daily_used, d.monthly_limit, b.monthly_used, $8::text AS now
   FROM decision d, debited b, ledger l
 ), remember_as AS (
   SELECT d.kind AS account_kind, d.id AS account_id, $6::text AS idempotency_key, d.request_hash,
     $8::timestamp AS created_at
   FROM decision d WHERE $6::text IS NOT NULL
 ), refused AS (
-  SELECT coalesce((SELECT json_build_object('status', d.status, 'charged_kind', d.kind,
-    'charged_id', d.id, 'amount', $2::int, 'balance', d.credits, 'daily_limit', d.daily_limit, 'daily_used', d.daily_used,
-    'monthly_limit', d.monthly_limit, 'monthly_used', d.monthly_used, 'now', $8::text) FROM decision d),
-    json_build_object('status', 'not_found')) AS body
+  SELECT d.status, NULL::text AS transaction_id, d.kind AS charged_kind, d.id AS charged_id, $2::int AS amount,
+    d.credits AS balance, d.daily_limit, d.daily_used, d.monthly_limit, d.monthly_used, $8::text AS now
+  FROM decision d
+  UNION ALL
+  SELECT 'not_found', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE NOT EXISTS (SELECT 1 FROM decision)
 ), "#,
-            idempotent_tail!()
+            idempotent_tail!(
+                transaction_id,
+                charged_kind,
+                charged_id,
+                amount,
+                balance,
+                daily_limit,
+                daily_used,
+                monthly_limit,
+                monthly_used,
+                now
+            )
         )
     };
 }
@@ -200,7 +212,7 @@ pub fn plan(request: &ConsumeRequest, now: Timestamp) -> Statement {
     }
 }
 
-pub fn decode(rows: &[String], request: &ConsumeRequest) -> Result<ChargeResult, CreditError> {
+pub fn decode(rows: &[Row], request: &ConsumeRequest) -> Result<ChargeResult, CreditError> {
     decode_charge("consume", rows, request.idempotency_key.as_deref(), true)
         .map_err(|error| request.payer.named_missing(error))
 }

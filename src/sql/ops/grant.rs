@@ -5,14 +5,16 @@
 //! Idempotent under a caller key, scoped to the account. A grant that would lift a balance past
 //! the `integer` range is refused whole (`invalid_amount`), decided on the row's latest version.
 
-use crate::core::account::{Account, AccountKind, AccountRef};
+use crate::core::account::{Account, AccountRef};
 use crate::core::error::CreditError;
 use crate::core::idempotency::request_hash;
 use crate::core::time::Timestamp;
 use crate::core::validate::{Amount, Operation};
 use crate::sql::idempotency::idempotent_tail;
-use crate::sql::statement::{single_row, Statement};
-use serde::{Deserialize, Serialize};
+use crate::sql::outcome::{out_of_range, unattributable};
+use crate::sql::row::{single, Row, Word};
+use crate::sql::statement::Statement;
+use serde::Serialize;
 
 /// Team rows in the ledger need a `user_id` (NOT NULL in the seed): the owner, else the first member.
 pub const SQL: &str = concat!(
@@ -46,8 +48,7 @@ pub const SQL: &str = concat!(
   FROM credited c
   RETURNING id
 ), facts AS (
-  SELECT json_build_object('status', 'ok', 'transaction_id', l.id, 'account_kind', $1::text, 'account_id', $2::text,
-    'amount', $3::int, 'balance', c.credits) AS body
+  SELECT l.id AS transaction_id, $1::text AS account_kind, $2::text AS account_id, $3::int AS amount, c.credits AS balance
   FROM credited c, ledger l
 ), remember_as AS (
   SELECT $1::text AS account_kind, $2::text AS account_id, 'grant:' || $5::text AS idempotency_key,
@@ -55,29 +56,90 @@ pub const SQL: &str = concat!(
   WHERE $5::text IS NOT NULL
 ), refused AS (
   SELECT (CASE
-    WHEN $1::text = 'user' AND EXISTS (SELECT 1 FROM users WHERE id = $2::text) THEN json_build_object('status', 'out_of_range')
-    WHEN $1::text = 'api_key' AND EXISTS (SELECT 1 FROM api_key_credits WHERE api_key = $2::text)
-      THEN json_build_object('status', 'out_of_range')
+    WHEN $1::text = 'user' AND EXISTS (SELECT 1 FROM users WHERE id = $2::text) THEN 'out_of_range'
+    WHEN $1::text = 'api_key' AND EXISTS (SELECT 1 FROM api_key_credits WHERE api_key = $2::text) THEN 'out_of_range'
     WHEN $1::text = 'team' AND EXISTS (SELECT 1 FROM teams WHERE id = $2::text
-      AND coalesce(owner_id, (SELECT min(m.id) FROM users m WHERE m.team_id = $2::text)) IS NULL)
-      THEN json_build_object('status', 'unattributable')
-    WHEN $1::text = 'team' AND EXISTS (SELECT 1 FROM teams WHERE id = $2::text) THEN json_build_object('status', 'out_of_range')
-    ELSE json_build_object('status', 'not_found')
-  END) AS body
+      AND coalesce(owner_id, (SELECT min(m.id) FROM users m WHERE m.team_id = $2::text)) IS NULL) THEN 'unattributable'
+    WHEN $1::text = 'team' AND EXISTS (SELECT 1 FROM teams WHERE id = $2::text) THEN 'out_of_range'
+    ELSE 'not_found'
+  END) AS status, NULL::text AS transaction_id, NULL::text AS account_kind, NULL::text AS account_id,
+    NULL::int AS amount, NULL::int AS balance
 ), "#,
-    idempotent_tail!()
+    idempotent_tail!(transaction_id, account_kind, account_id, amount, balance)
 );
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct CreditFacts {
-    #[serde(default)]
-    pub status: String,
-    pub transaction_id: Option<String>,
-    pub account_kind: Option<AccountKind>,
-    pub account_id: Option<String>,
-    pub amount: Option<i64>,
-    pub balance: Option<i64>,
-    pub original: Option<Box<CreditFacts>>,
+/// Every outcome of a credit to one account (grant, purchase).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreditOutcome {
+    Credited(CreditResult),
+    IdempotencyConflict,
+    NotFound,
+    OutOfRange,
+    Unattributable,
+}
+
+/// The `status` column of a credit row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Ok,
+    Replay,
+    IdempotencyConflict,
+    NotFound,
+    OutOfRange,
+    Unattributable,
+}
+
+impl Word for Status {
+    fn from_word(word: &str) -> Option<Self> {
+        Some(match word {
+            "ok" => Status::Ok,
+            "replay" => Status::Replay,
+            "idempotency_conflict" => Status::IdempotencyConflict,
+            "not_found" => Status::NotFound,
+            "out_of_range" => Status::OutOfRange,
+            "unattributable" => Status::Unattributable,
+            _ => return None,
+        })
+    }
+}
+
+impl CreditOutcome {
+    /// Reads a credit statement's single row (`status`, then the columns of `CreditResult`).
+    pub fn read(operation: &str, rows: &[Row]) -> Result<Self, CreditError> {
+        let row = single(operation, rows)?;
+        let credited = |replayed: bool| -> Result<CreditOutcome, CreditError> {
+            Ok(CreditOutcome::Credited(CreditResult {
+                ok: true,
+                transaction_id: row.owned("transaction_id")?,
+                replayed,
+                account: AccountRef::public(row.word("account_kind")?, row.text("account_id")?),
+                amount: row.int("amount")?,
+                balance: row.int("balance")?,
+            }))
+        };
+        match row.word::<Status>("status")? {
+            Status::Ok => credited(false),
+            Status::Replay => credited(true),
+            Status::IdempotencyConflict => Ok(CreditOutcome::IdempotencyConflict),
+            Status::NotFound => Ok(CreditOutcome::NotFound),
+            Status::OutOfRange => Ok(CreditOutcome::OutOfRange),
+            Status::Unattributable => Ok(CreditOutcome::Unattributable),
+        }
+    }
+
+    /// The contract's result or error; `key` names the idempotency key of a conflict, `missing`
+    /// says what was not found.
+    pub fn into_result(self, key: Option<&str>, missing: &str) -> Result<CreditResult, CreditError> {
+        match self {
+            CreditOutcome::Credited(result) => Ok(result),
+            CreditOutcome::IdempotencyConflict => {
+                Err(CreditError::IdempotencyConflict { key: key.unwrap_or_default().to_string() })
+            }
+            CreditOutcome::NotFound => Err(CreditError::not_found(missing)),
+            CreditOutcome::OutOfRange => Err(out_of_range()),
+            CreditOutcome::Unattributable => Err(unattributable()),
+        }
+    }
 }
 
 /// The result of a credit to one account (grant, purchase).
@@ -123,33 +185,6 @@ pub fn plan(request: &GrantRequest, now: Timestamp) -> Statement {
         .optional(request.metadata.as_deref())
 }
 
-fn missing(field: &str) -> CreditError {
-    CreditError::internal(format!("credit outcome lacks {field}"))
-}
-
-pub fn credit_result(facts: &CreditFacts, replayed: bool) -> Result<CreditResult, CreditError> {
-    let kind = facts.account_kind.ok_or_else(|| missing("account_kind"))?;
-    Ok(CreditResult {
-        ok: true,
-        transaction_id: facts.transaction_id.clone().ok_or_else(|| missing("transaction_id"))?,
-        replayed,
-        account: AccountRef::public(kind, facts.account_id.as_deref().ok_or_else(|| missing("account_id"))?),
-        amount: facts.amount.ok_or_else(|| missing("amount"))?,
-        balance: facts.balance.ok_or_else(|| missing("balance"))?,
-    })
-}
-
-pub fn decode(rows: &[String], idempotency_key: Option<&str>) -> Result<CreditResult, CreditError> {
-    let facts: CreditFacts = single_row("grant", rows)?;
-    match facts.status.as_str() {
-        "ok" => credit_result(&facts, false),
-        "replay" => credit_result(facts.original.as_deref().ok_or_else(|| missing("original"))?, true),
-        "idempotency_conflict" => {
-            Err(CreditError::IdempotencyConflict { key: idempotency_key.unwrap_or_default().to_string() })
-        }
-        "unattributable" => Err(crate::sql::outcome::unattributable()),
-        "not_found" => Err(CreditError::not_found("no such account")),
-        "out_of_range" => Err(crate::sql::outcome::out_of_range()),
-        other => Err(CreditError::internal(format!("unknown grant status {other:?}"))),
-    }
+pub fn decode(rows: &[Row], idempotency_key: Option<&str>) -> Result<CreditResult, CreditError> {
+    CreditOutcome::read("grant", rows)?.into_result(idempotency_key, "no such account")
 }

@@ -5,28 +5,22 @@
 use crate::core::error::CreditError;
 use crate::core::session::Credential;
 use crate::core::time::Timestamp;
-use crate::sql::statement::{single_row, Statement};
-use serde::Deserialize;
+use crate::sql::row::{single, Row};
+use crate::sql::statement::Statement;
 
-pub const SQL: &str = r#"SELECT coalesce(
-  (SELECT json_build_object('kind', 'user', 'user_id', s.user_id) FROM sessions s
-    WHERE $3::boolean AND s.token = $1::text AND s.expires_at > $2::timestamp),
-  (SELECT json_build_object('kind', 'api_key', 'api_key', k.api_key, 'user_id', k.user_id) FROM api_key_credits k
-    WHERE $4::boolean AND k.api_key = $1::text),
-  json_build_object('kind', 'none', 'read_at', clock_timestamp())
-)::text AS r"#;
+pub const SQL: &str = r#"WITH found AS (
+  SELECT 0 AS rank, 'user' AS kind, s.user_id, NULL::text AS api_key FROM sessions s
+  WHERE $3::boolean AND s.token = $1::text AND s.expires_at > $2::timestamp
+  UNION ALL
+  SELECT 1, 'api_key', k.user_id, k.api_key FROM api_key_credits k WHERE $4::boolean AND k.api_key = $1::text
+)
+SELECT f.kind, f.user_id, f.api_key, clock_timestamp()::text AS read_at
+FROM (SELECT 1) one LEFT JOIN (SELECT * FROM found ORDER BY rank LIMIT 1) f ON true"#;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
     User { user_id: String },
     ApiKey { api_key: String, user_id: String },
-}
-
-#[derive(Debug, Deserialize)]
-struct Row {
-    kind: String,
-    user_id: Option<String>,
-    api_key: Option<String>,
 }
 
 pub fn plan(credential: &Credential, now: Timestamp) -> Statement {
@@ -38,15 +32,12 @@ pub fn plan(credential: &Credential, now: Timestamp) -> Statement {
     Statement::new(SQL).param(value).param(now.to_sql_literal()).param(session).param(api_key)
 }
 
-pub fn decode(rows: &[String]) -> Result<Principal, CreditError> {
-    let row: Row = single_row("principal", rows)?;
-    let missing = || CreditError::internal("principal row lacks a field");
-    match row.kind.as_str() {
-        "user" => Ok(Principal::User { user_id: row.user_id.ok_or_else(missing)? }),
-        "api_key" => Ok(Principal::ApiKey {
-            api_key: row.api_key.ok_or_else(missing)?,
-            user_id: row.user_id.ok_or_else(missing)?,
-        }),
-        _ => Err(CreditError::unauthenticated("unknown or expired session, or unknown API key")),
+pub fn decode(rows: &[Row]) -> Result<Principal, CreditError> {
+    let row = single("principal", rows)?;
+    match row.opt_text("kind")? {
+        Some("user") => Ok(Principal::User { user_id: row.owned("user_id")? }),
+        Some("api_key") => Ok(Principal::ApiKey { api_key: row.owned("api_key")?, user_id: row.owned("user_id")? }),
+        Some(_) => Err(CreditError::internal("principal: unknown kind")),
+        None => Err(CreditError::unauthenticated("unknown or expired session, or unknown API key")),
     }
 }

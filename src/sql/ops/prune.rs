@@ -4,18 +4,19 @@
 
 use crate::core::error::CreditError;
 use crate::core::time::{Timestamp, MICROS_PER_SECOND};
-use crate::sql::statement::{single_row, Statement};
-use serde::{Deserialize, Serialize};
+use crate::sql::row::{single, Row};
+use crate::sql::statement::Statement;
+use serde::Serialize;
 
 pub const SQL: &str = r#"WITH pruned AS (
   DELETE FROM credit_idempotency_keys WHERE created_at < $1::timestamp RETURNING 1
 )
-SELECT json_build_object('pruned', (SELECT count(*) FROM pruned), 'older_than', $1::text)::text AS r"#;
+SELECT (SELECT count(*) FROM pruned)::text AS pruned, $1::text AS older_than"#;
 
 /// Shortest retention accepted: one hour, so a typo cannot wipe keys clients are still retrying.
 pub const RETENTION_HOURS_MIN: i64 = 1;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PruneResult {
     pub pruned: i64,
     pub older_than: String,
@@ -31,8 +32,7 @@ pub fn plan(retention_hours: i64, now: Timestamp) -> Result<Statement, CreditErr
     Ok(Statement::new(SQL).param(cut_off.to_sql_literal()))
 }
 
-pub fn decode(rows: &[String]) -> Result<PruneResult, CreditError> {
-    let mut result: PruneResult = single_row("prune", rows)?;
-    result.older_than = Timestamp::parse(&result.older_than)?.to_rfc3339();
-    Ok(result)
+pub fn decode(rows: &[Row]) -> Result<PruneResult, CreditError> {
+    let row = single("prune", rows)?;
+    Ok(PruneResult { pruned: row.int("pruned")?, older_than: row.timestamp("older_than")?.to_rfc3339() })
 }

@@ -12,8 +12,9 @@
 use crate::core::error::CreditError;
 use crate::core::time::Timestamp;
 use crate::core::validate::Amount;
-use crate::sql::ops::grant::{credit_result, CreditFacts, CreditResult};
-use crate::sql::statement::{single_row, Statement};
+use crate::sql::ops::grant::{CreditOutcome, CreditResult};
+use crate::sql::row::Row;
+use crate::sql::statement::Statement;
 
 pub const SQL: &str = r#"WITH existing AS (
   SELECT t.id, t.user_id, t.team_id, t.amount FROM credit_transactions t WHERE t.id = 'purchase_' || $3::text
@@ -52,21 +53,23 @@ pub const SQL: &str = r#"WITH existing AS (
 ), fulfilled AS (
   DELETE FROM credit_unfulfilled_purchases WHERE payment_id = $3::text AND EXISTS (SELECT 1 FROM ledger)
 )
-SELECT (CASE
-  WHEN EXISTS (SELECT 1 FROM existing WHERE user_id = $1::text AND amount = $2::int) THEN (
-    SELECT json_build_object('status', 'replay', 'original', json_build_object('transaction_id', e.id,
-      'account_kind', CASE WHEN e.team_id IS NULL THEN 'user' ELSE 'team' END, 'account_id', coalesce(e.team_id, e.user_id),
-      'amount', e.amount, 'balance', coalesce((SELECT credits FROM teams WHERE id = e.team_id), (SELECT credits FROM users WHERE id = e.user_id))))
-    FROM existing e)
-  WHEN EXISTS (SELECT 1 FROM existing) THEN json_build_object('status', 'idempotency_conflict')
-  WHEN EXISTS (SELECT 1 FROM ledger) THEN (
-    SELECT json_build_object('status', 'ok', 'transaction_id', l.id,
-      'account_kind', CASE WHEN c.team_id IS NULL THEN 'user' ELSE 'team' END, 'account_id', coalesce(c.team_id, c.id),
-      'amount', $2::int, 'balance', coalesce((SELECT credits FROM credit_team), c.credits))
-    FROM credit_user c, ledger l)
-  WHEN EXISTS (SELECT 1 FROM decision) THEN json_build_object('status', 'out_of_range')
-  ELSE json_build_object('status', 'not_found')
-END)::text AS r"#;
+SELECT v.status, x.transaction_id, x.account_kind, x.account_id, x.amount::text AS amount, x.balance::text AS balance
+FROM (SELECT CASE
+    WHEN EXISTS (SELECT 1 FROM existing WHERE user_id = $1::text AND amount = $2::int) THEN 'replay'
+    WHEN EXISTS (SELECT 1 FROM existing) THEN 'idempotency_conflict'
+    WHEN EXISTS (SELECT 1 FROM ledger) THEN 'ok'
+    WHEN EXISTS (SELECT 1 FROM decision) THEN 'out_of_range'
+    ELSE 'not_found' END AS status) v
+LEFT JOIN (
+  SELECT e.id AS transaction_id, CASE WHEN e.team_id IS NULL THEN 'user' ELSE 'team' END AS account_kind,
+    coalesce(e.team_id, e.user_id) AS account_id, e.amount,
+    coalesce((SELECT credits FROM teams WHERE id = e.team_id), (SELECT credits FROM users WHERE id = e.user_id)) AS balance
+  FROM existing e WHERE e.user_id = $1::text AND e.amount = $2::int
+  UNION ALL
+  SELECT l.id, CASE WHEN c.team_id IS NULL THEN 'user' ELSE 'team' END, coalesce(c.team_id, c.id), $2::int,
+    coalesce((SELECT credits FROM credit_team), c.credits)
+  FROM credit_user c, ledger l
+) x ON v.status IN ('ok', 'replay')"#;
 
 /// A verified purchase the webhook could not even hand to `SQL` (no buyer named, no credits in
 /// its metadata): recorded for the operator, counted again on each redelivery.
@@ -75,7 +78,7 @@ pub const RECORD_UNFULFILLED_SQL: &str = r#"INSERT INTO credit_unfulfilled_purch
 VALUES ($1::text, $2::text, $3::text, $4::text, 1, $5::timestamp, $5::timestamp)
 ON CONFLICT (payment_id) DO UPDATE SET attempts = credit_unfulfilled_purchases.attempts + 1,
   event_id = excluded.event_id, user_id = excluded.user_id, reason = excluded.reason, last_seen_at = excluded.last_seen_at
-RETURNING json_build_object('attempts', attempts)::text AS r"#;
+RETURNING attempts::text AS attempts"#;
 
 pub fn plan_record_unfulfilled(
     payment_id: &str,
@@ -113,17 +116,6 @@ pub fn plan(request: &PurchaseRequest, now: Timestamp) -> Statement {
         .param(&request.event_id)
 }
 
-pub fn decode(rows: &[String], payment_id: &str) -> Result<CreditResult, CreditError> {
-    let facts: CreditFacts = single_row("purchase", rows)?;
-    match facts.status.as_str() {
-        "ok" => credit_result(&facts, false),
-        "replay" => credit_result(
-            facts.original.as_deref().ok_or_else(|| CreditError::internal("purchase replay lacks original"))?,
-            true,
-        ),
-        "idempotency_conflict" => Err(CreditError::IdempotencyConflict { key: payment_id.to_string() }),
-        "not_found" => Err(CreditError::not_found("no such user")),
-        "out_of_range" => Err(crate::sql::outcome::out_of_range()),
-        other => Err(CreditError::internal(format!("unknown purchase status {other:?}"))),
-    }
+pub fn decode(rows: &[Row], payment_id: &str) -> Result<CreditResult, CreditError> {
+    CreditOutcome::read("purchase", rows)?.into_result(Some(payment_id), "no such user")
 }

@@ -10,8 +10,9 @@
 use crate::core::account::{public_id, AccountKind};
 use crate::core::error::CreditError;
 use crate::core::time::Timestamp;
-use crate::sql::statement::{single_row, Statement};
-use serde::{Deserialize, Serialize};
+use crate::sql::row::Row;
+use crate::sql::statement::Statement;
+use serde::Serialize;
 
 pub const SQL: &str = r#"WITH ledger AS (
   SELECT CASE WHEN api_key_id IS NOT NULL THEN 'api_key' WHEN team_id IS NOT NULL THEN 'team' ELSE 'user' END AS kind,
@@ -35,18 +36,22 @@ pub const SQL: &str = r#"WITH ledger AS (
   WHERE $1::boolean AND d.user_id IS NOT NULL AND d.difference BETWEEN -2147483648 AND 2147483647
   RETURNING id
 )
-SELECT json_build_object(
-  'accounts_checked', (SELECT count(*) FROM accounts),
-  'drift', (SELECT coalesce(json_agg(json_build_object('kind', d.kind, 'id', d.id, 'balance', d.balance, 'ledger', d.ledger,
-      'difference', d.difference, 'adoptable', d.user_id IS NOT NULL) ORDER BY d.kind, d.id), '[]'::json) FROM drift d),
-  'adopted', (SELECT count(*) FROM adopted),
-  'unfulfilled_purchases', (SELECT coalesce(json_agg(json_build_object('payment_id', p.payment_id, 'event_id', p.event_id,
-      'user_id', p.user_id, 'reason', p.reason, 'attempts', p.attempts,
-      'first_seen_at', to_char(p.first_seen_at, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-      'last_seen_at', to_char(p.last_seen_at, 'YYYY-MM-DD"T"HH24:MI:SS"Z"')) ORDER BY p.first_seen_at, p.payment_id), '[]'::json) FROM credit_unfulfilled_purchases p)
-)::text AS r"#;
+SELECT 'summary' AS part, (SELECT count(*) FROM accounts)::text AS accounts_checked,
+  (SELECT count(*) FROM adopted)::text AS adopted, NULL AS kind, NULL AS id, NULL AS balance, NULL AS ledger,
+  NULL AS difference, NULL AS adoptable, NULL AS payment_id, NULL AS event_id, NULL AS user_id, NULL AS reason,
+  NULL AS attempts, NULL AS first_seen_at, NULL AS last_seen_at, NULL::text AS ord1, NULL::text AS ord2
+UNION ALL
+SELECT 'drift', NULL, NULL, d.kind, d.id, d.balance::text, d.ledger::text, d.difference::text,
+  (d.user_id IS NOT NULL)::text, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+FROM drift d
+UNION ALL
+SELECT 'unfulfilled', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, p.payment_id, p.event_id, p.user_id, p.reason,
+  p.attempts::text, to_char(p.first_seen_at, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), to_char(p.last_seen_at, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+  to_char(p.first_seen_at, 'YYYY-MM-DD HH24:MI:SS.US'), p.payment_id
+FROM credit_unfulfilled_purchases p
+ORDER BY 1 DESC, ord1, kind, id, ord2"#;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AccountDrift {
     pub kind: AccountKind,
     /// Masked for API keys.
@@ -58,7 +63,7 @@ pub struct AccountDrift {
     pub adoptable: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ReconcileReport {
     pub accounts_checked: i64,
     pub drift: Vec<AccountDrift>,
@@ -68,7 +73,7 @@ pub struct ReconcileReport {
     pub unfulfilled_purchases: Vec<UnfulfilledPurchase>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UnfulfilledPurchase {
     pub payment_id: String,
     pub event_id: String,
@@ -84,10 +89,42 @@ pub fn plan(adopt: bool, now: Timestamp) -> Statement {
     Statement::new(SQL).param(adopt).param(now.to_sql_literal())
 }
 
-pub fn decode(rows: &[String]) -> Result<ReconcileReport, CreditError> {
-    let mut report: ReconcileReport = single_row("reconcile", rows)?;
-    for drift in &mut report.drift {
-        drift.id = public_id(drift.kind, &drift.id);
+pub fn decode(rows: &[Row]) -> Result<ReconcileReport, CreditError> {
+    let mut report =
+        ReconcileReport { accounts_checked: 0, drift: Vec::new(), adopted: 0, unfulfilled_purchases: Vec::new() };
+    let mut summaries = 0;
+    for row in rows {
+        match row.text("part")? {
+            "summary" => {
+                summaries += 1;
+                report.accounts_checked = row.int("accounts_checked")?;
+                report.adopted = row.int("adopted")?;
+            }
+            "drift" => {
+                let kind: AccountKind = row.word("kind")?;
+                report.drift.push(AccountDrift {
+                    kind,
+                    id: public_id(kind, row.text("id")?),
+                    balance: row.int("balance")?,
+                    ledger: row.int("ledger")?,
+                    difference: row.int("difference")?,
+                    adoptable: row.boolean("adoptable")?,
+                });
+            }
+            "unfulfilled" => report.unfulfilled_purchases.push(UnfulfilledPurchase {
+                payment_id: row.owned("payment_id")?,
+                event_id: row.owned("event_id")?,
+                user_id: row.opt_owned("user_id")?,
+                reason: row.owned("reason")?,
+                attempts: row.int("attempts")?,
+                first_seen_at: row.owned("first_seen_at")?,
+                last_seen_at: row.owned("last_seen_at")?,
+            }),
+            _ => return Err(CreditError::internal("reconcile: unknown row part")),
+        }
+    }
+    if summaries != 1 {
+        return Err(CreditError::internal("reconcile: expected one summary row"));
     }
     Ok(report)
 }

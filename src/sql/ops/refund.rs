@@ -7,8 +7,9 @@
 use crate::core::error::CreditError;
 use crate::core::time::Timestamp;
 use crate::core::validate::identifier;
-use crate::sql::statement::{single_row, Statement};
-use serde::{Deserialize, Serialize};
+use crate::sql::row::{single, Row, Word};
+use crate::sql::statement::Statement;
+use serde::Serialize;
 
 pub const SQL: &str = r#"WITH original AS (
   SELECT t.* FROM credit_transactions t
@@ -49,23 +50,25 @@ pub const SQL: &str = r#"WITH original AS (
   FROM original o, credited c
   RETURNING id, amount
 )
-SELECT (CASE
-  WHEN NOT EXISTS (SELECT 1 FROM original) THEN json_build_object('status', 'not_found')
-  WHEN EXISTS (SELECT 1 FROM existing) THEN (
-    SELECT json_build_object('status', 'replay', 'transaction_id', e.id, 'refunded', e.refunded, 'balance', (
-      SELECT CASE WHEN o.api_key_id IS NOT NULL THEN (SELECT credits FROM api_key_credits WHERE api_key = o.api_key_id)
-                  WHEN o.team_id IS NOT NULL THEN (SELECT credits FROM teams WHERE id = o.team_id)
-                  ELSE (SELECT credits FROM users WHERE id = o.user_id) END FROM original o))
-    FROM existing e)
-  WHEN EXISTS (SELECT 1 FROM ledger) THEN (
-    SELECT json_build_object('status', 'ok', 'transaction_id', l.id, 'refunded', l.amount, 'balance', c.credits)
-    FROM ledger l, credited c)
-  WHEN EXISTS (SELECT 1 FROM original o WHERE (o.api_key_id IS NOT NULL AND EXISTS (SELECT 1 FROM api_key_credits WHERE api_key = o.api_key_id))
-      OR (o.api_key_id IS NULL AND o.team_id IS NOT NULL AND EXISTS (SELECT 1 FROM teams WHERE id = o.team_id))
-      OR (o.api_key_id IS NULL AND o.team_id IS NULL AND EXISTS (SELECT 1 FROM users WHERE id = o.user_id)))
-    THEN json_build_object('status', 'out_of_range')
-  ELSE json_build_object('status', 'account_gone')
-END)::text AS r"#;
+SELECT v.status, x.transaction_id, x.refunded::text AS refunded, x.balance::text AS balance
+FROM (SELECT CASE
+    WHEN NOT EXISTS (SELECT 1 FROM original) THEN 'not_found'
+    WHEN EXISTS (SELECT 1 FROM existing) THEN 'replay'
+    WHEN EXISTS (SELECT 1 FROM ledger) THEN 'ok'
+    WHEN EXISTS (SELECT 1 FROM original o WHERE (o.api_key_id IS NOT NULL AND EXISTS (SELECT 1 FROM api_key_credits WHERE api_key = o.api_key_id))
+        OR (o.api_key_id IS NULL AND o.team_id IS NOT NULL AND EXISTS (SELECT 1 FROM teams WHERE id = o.team_id))
+        OR (o.api_key_id IS NULL AND o.team_id IS NULL AND EXISTS (SELECT 1 FROM users WHERE id = o.user_id)))
+      THEN 'out_of_range'
+    ELSE 'account_gone' END AS status) v
+LEFT JOIN (
+  SELECT e.id AS transaction_id, e.refunded, (
+    SELECT CASE WHEN o.api_key_id IS NOT NULL THEN (SELECT credits FROM api_key_credits WHERE api_key = o.api_key_id)
+                WHEN o.team_id IS NOT NULL THEN (SELECT credits FROM teams WHERE id = o.team_id)
+                ELSE (SELECT credits FROM users WHERE id = o.user_id) END FROM original o) AS balance
+  FROM existing e
+  UNION ALL
+  SELECT l.id, l.amount, c.credits FROM ledger l, credited c
+) x ON v.status IN ('ok', 'replay')"#;
 
 /// Whose usage may be refunded: anything (admin, CLI) or only the caller's own.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,12 +78,27 @@ pub enum RefundScope {
     ApiKey(String),
 }
 
-#[derive(Debug, Clone, Deserialize)]
-struct RefundFacts {
-    status: String,
-    transaction_id: Option<String>,
-    refunded: Option<i64>,
-    balance: Option<i64>,
+/// The `status` column of a refund row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Ok,
+    Replay,
+    NotFound,
+    AccountGone,
+    OutOfRange,
+}
+
+impl Word for Status {
+    fn from_word(word: &str) -> Option<Self> {
+        Some(match word {
+            "ok" => Status::Ok,
+            "replay" => Status::Replay,
+            "not_found" => Status::NotFound,
+            "account_gone" => Status::AccountGone,
+            "out_of_range" => Status::OutOfRange,
+            _ => return None,
+        })
+    }
 }
 
 /// API.md: `{"ok": true, "transaction_id": "<refund row>", "refunded": 5, "balance": 100, "replayed": false}`.
@@ -103,22 +121,22 @@ pub fn plan(transaction_id: &str, scope: &RefundScope, now: Timestamp) -> Result
     Ok(Statement::new(SQL).param(transaction_id).param(kind).param(id).param(now.to_sql_literal()))
 }
 
-pub fn decode(rows: &[String]) -> Result<RefundResult, CreditError> {
-    let facts: RefundFacts = single_row("refund", rows)?;
-    let replayed = match facts.status.as_str() {
-        "ok" => false,
-        "replay" => true,
-        "not_found" => return Err(CreditError::not_found("no usage transaction with that id")),
-        "account_gone" => return Err(CreditError::not_found("the account charged by that usage no longer exists")),
-        "out_of_range" => return Err(crate::sql::outcome::out_of_range()),
-        other => return Err(CreditError::internal(format!("unknown refund status {other:?}"))),
+pub fn decode(rows: &[Row]) -> Result<RefundResult, CreditError> {
+    let row = single("refund", rows)?;
+    let replayed = match row.word::<Status>("status")? {
+        Status::Ok => false,
+        Status::Replay => true,
+        Status::NotFound => return Err(CreditError::not_found("no usage transaction with that id")),
+        Status::AccountGone => {
+            return Err(CreditError::not_found("the account charged by that usage no longer exists"))
+        }
+        Status::OutOfRange => return Err(crate::sql::outcome::out_of_range()),
     };
-    let missing = |field: &str| CreditError::internal(format!("refund outcome lacks {field}"));
     Ok(RefundResult {
         ok: true,
-        transaction_id: facts.transaction_id.ok_or_else(|| missing("transaction_id"))?,
-        refunded: facts.refunded.ok_or_else(|| missing("refunded"))?,
-        balance: facts.balance.ok_or_else(|| missing("balance"))?,
+        transaction_id: row.owned("transaction_id")?,
+        refunded: row.int("refunded")?,
+        balance: row.int("balance")?,
         replayed,
     })
 }

@@ -7,8 +7,9 @@
 use crate::core::error::CreditError;
 use crate::core::time::Timestamp;
 use crate::core::validate::Amount;
-use crate::sql::statement::{single_row, Statement};
-use serde::{Deserialize, Serialize};
+use crate::sql::row::{single, Row};
+use crate::sql::statement::Statement;
+use serde::Serialize;
 
 pub const SQL: &str = r#"WITH eligible AS (
   SELECT u.id FROM users u
@@ -24,9 +25,9 @@ pub const SQL: &str = r#"WITH eligible AS (
   SELECT 'seed_' || g.id, g.id, NULL, $1::int, 'grant', 'seed_credits', $2::timestamp FROM granted g
   RETURNING id
 )
-SELECT json_build_object('granted_users', (SELECT count(*) FROM ledger), 'amount', $1::int)::text AS r"#;
+SELECT (SELECT count(*) FROM ledger)::text AS granted_users, $1::int::text AS amount"#;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SeedResult {
     pub granted_users: i64,
     pub amount: i64,
@@ -36,6 +37,7 @@ pub fn plan(amount: Amount, now: Timestamp) -> Statement {
     Statement::new(SQL).param(amount.get()).param(now.to_sql_literal())
 }
 
-pub fn decode(rows: &[String]) -> Result<SeedResult, CreditError> {
-    single_row("seed_credits", rows)
+pub fn decode(rows: &[Row]) -> Result<SeedResult, CreditError> {
+    let row = single("seed_credits", rows)?;
+    Ok(SeedResult { granted_users: row.int("granted_users")?, amount: row.int("amount")? })
 }

@@ -5,41 +5,23 @@ use crate::core::account::{mask_api_key, Account};
 use crate::core::digest::hex;
 use crate::core::error::CreditError;
 use crate::core::time::Timestamp;
-use crate::sql::statement::{single_row, Statement};
-use serde::{Deserialize, Serialize};
+use crate::sql::row::Row;
+use crate::sql::statement::Statement;
+use serde::Serialize;
 use serde_json::Value;
 
 pub const PAGE_SIZE_MAX: u32 = 100;
 pub const PAGE_SIZE_DEFAULT: u32 = 50;
 
-pub const SQL: &str = r#"SELECT coalesce(json_agg(json_build_object('id', t.id, 'amount', t.amount, 'type', t.type,
-    'operation', t.operation, 'resource_id', t.resource_id, 'api_key_id', t.api_key_id, 'user_id', t.user_id,
-    'team_id', t.team_id, 'created_at', to_char(t.created_at, 'YYYY-MM-DD HH24:MI:SS.US'), 'metadata', t.metadata)
-  ORDER BY t.created_at DESC, t.id DESC), '[]'::json)::text AS r
-FROM (
-  SELECT * FROM credit_transactions t
-  WHERE (($1::text = 'user' AND t.user_id = $2::text)
-      OR ($1::text = 'team' AND t.team_id = $2::text)
-      OR ($1::text = 'api_key' AND t.api_key_id = $2::text))
-    AND ($4::timestamp IS NULL OR (t.created_at, t.id) < ($4::timestamp, $5::text))
-  ORDER BY t.created_at DESC, t.id DESC
-  LIMIT $3::int
-) t"#;
-
-#[derive(Debug, Clone, Deserialize)]
-struct Row {
-    id: String,
-    amount: i64,
-    #[serde(rename = "type")]
-    kind: String,
-    operation: Option<String>,
-    resource_id: Option<String>,
-    api_key_id: Option<String>,
-    user_id: String,
-    team_id: Option<String>,
-    created_at: String,
-    metadata: Option<String>,
-}
+pub const SQL: &str = r#"SELECT t.id, t.amount::text AS amount, t.type, t.operation, t.resource_id, t.api_key_id, t.user_id,
+  t.team_id, to_char(t.created_at, 'YYYY-MM-DD HH24:MI:SS.US') AS created_at, t.metadata
+FROM credit_transactions t
+WHERE (($1::text = 'user' AND t.user_id = $2::text)
+    OR ($1::text = 'team' AND t.team_id = $2::text)
+    OR ($1::text = 'api_key' AND t.api_key_id = $2::text))
+  AND ($4::timestamp IS NULL OR (t.created_at, t.id) < ($4::timestamp, $5::text))
+ORDER BY t.created_at DESC, t.id DESC
+LIMIT $3::int"#;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Transaction {
@@ -124,30 +106,30 @@ pub fn plan(account: &Account, limit: u32, cursor: Option<&Cursor>) -> Statement
         .optional(cursor.map(|c| c.id.clone()))
 }
 
-pub fn decode(rows: &[String], limit: u32) -> Result<TransactionPage, CreditError> {
-    let mut found: Vec<Row> = single_row("transactions", rows)?;
-    let has_more = found.len() > limit as usize;
-    found.truncate(limit as usize);
-    let next_cursor = match (has_more, found.last()) {
+pub fn decode(rows: &[Row], limit: u32) -> Result<TransactionPage, CreditError> {
+    let page = &rows[..rows.len().min(limit as usize)];
+    let next_cursor = match (rows.len() > page.len(), page.last()) {
         (true, Some(last)) => {
-            Some(Cursor { created_at: Timestamp::parse(&last.created_at)?, id: last.id.clone() }.encode())
+            Some(Cursor { created_at: last.timestamp("created_at")?, id: last.owned("id")? }.encode())
         }
         _ => None,
     };
-    let transactions = found
-        .into_iter()
+    let transactions = page
+        .iter()
         .map(|row| {
             Ok(Transaction {
-                created_at: Timestamp::parse(&row.created_at)?.to_rfc3339(),
-                metadata: row.metadata.map(|text| serde_json::from_str(&text).unwrap_or(Value::String(text))),
-                id: row.id,
-                amount: row.amount,
-                kind: row.kind,
-                operation: row.operation,
-                resource_id: row.resource_id,
-                api_key_id: row.api_key_id.as_deref().map(mask_api_key),
-                user_id: row.user_id,
-                team_id: row.team_id,
+                id: row.owned("id")?,
+                amount: row.int("amount")?,
+                kind: row.owned("type")?,
+                operation: row.opt_owned("operation")?,
+                resource_id: row.opt_owned("resource_id")?,
+                api_key_id: row.opt_text("api_key_id")?.map(mask_api_key),
+                user_id: row.owned("user_id")?,
+                team_id: row.opt_owned("team_id")?,
+                created_at: row.timestamp("created_at")?.to_rfc3339(),
+                metadata: row
+                    .opt_text("metadata")?
+                    .map(|text| serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))),
             })
         })
         .collect::<Result<Vec<_>, CreditError>>()?;
