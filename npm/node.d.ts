@@ -1,2 +1,2 @@
-// Node entry: everything the main module exports, already initialised.
-export * from './fltr_credits.js';
+// Node entry: everything the admin module exports (the edge API plus migrations), already initialised.
+export * from './admin/fltr_credits_admin.js';

@@ -1,8 +1,9 @@
-// Node entry: the same module, instantiated synchronously from the file next to it.
+// Node entry: the edge module's API plus migrate/verify/rollback/seedCredits, migrations(),
+// migrationSql() and runCli (the admin module, built with feature js-admin), already initialised.
 //   import { createCredits } from 'fltr-credits/node.js';
 import { readFileSync } from 'node:fs';
-import { initSync } from './fltr_credits.js';
+import { initSync } from './admin/fltr_credits_admin.js';
 
-initSync({ module: readFileSync(new URL('./fltr_credits_bg.wasm', import.meta.url)) });
+initSync({ module: readFileSync(new URL('./admin/fltr_credits_admin_bg.wasm', import.meta.url)) });
 
-export * from './fltr_credits.js';
+export * from './admin/fltr_credits_admin.js';

@@ -22,6 +22,7 @@ cargo clippy --quiet --all-targets -- -D warnings
 cargo clippy --quiet --no-default-features --lib --target wasm32-unknown-unknown -- -D warnings
 cargo clippy --quiet --no-default-features --features worker --target wasm32-unknown-unknown -- -D warnings
 cargo clippy --quiet --no-default-features --features js --target wasm32-unknown-unknown -- -D warnings
+cargo clippy --quiet --no-default-features --features js-admin --target wasm32-unknown-unknown -- -D warnings
 
 # Every suite runs even when an earlier one fails, so the closing line counts them all; a suite
 # that exits non-zero without reporting a failed test counts as one failure.

@@ -3,9 +3,9 @@
 // The commands, flags, output and exit codes are the native CLI's, run by the same wasm core
 // (runCli); this script only loads the module, opens pg connections and prints.
 import { readFileSync } from 'node:fs';
-import { initSync, runCli } from '../fltr_credits.js';
+import { initSync, runCli } from '../admin/fltr_credits_admin.js';
 
-initSync({ module: readFileSync(new URL('../fltr_credits_bg.wasm', import.meta.url)) });
+initSync({ module: readFileSync(new URL('../admin/fltr_credits_admin_bg.wasm', import.meta.url)) });
 
 const clients = [];
 

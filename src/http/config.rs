@@ -28,9 +28,13 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// accepted too. Blank entries are dropped; origins compare without a trailing slash.
 pub fn parse_cors_origins(text: &str) -> Vec<String> {
     let text = text.trim();
-    let items: Vec<String> = match serde_json::from_str::<Vec<String>>(text) {
-        Ok(list) => list,
-        Err(_) => text.split(',').map(str::to_string).collect(),
+    // Read as a `Value`, not as `Vec<String>`: a typed deserialiser would pull serde's float
+    // error formatting into the Worker (BENCHMARKS.md §2, size).
+    let items: Vec<String> = match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Array(list)) => {
+            list.into_iter().filter_map(|item| item.as_str().map(str::to_string)).collect()
+        }
+        _ => text.split(',').map(str::to_string).collect(),
     };
     items
         .into_iter()

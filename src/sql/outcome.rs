@@ -191,7 +191,9 @@ fn success(
             || limits.daily.limit.is_some_and(|l| limits.daily.used > l)
             || limits.monthly.limit.is_some_and(|l| limits.monthly.used > l))
     {
-        return Err(CreditError::internal(format!("charge broke an invariant: {facts:?}")));
+        return Err(CreditError::internal(
+            ["charge broke an invariant: balance ", &facts.balance.to_string(), " after ", &facts.charged.id].concat(),
+        ));
     }
     Ok(ChargeResult {
         ok: true,

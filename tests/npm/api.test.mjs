@@ -296,6 +296,15 @@ test('driver failures map by SQLSTATE: no code is database_unavailable, missing 
   // Plain arrays (postgres.js, neon's sql) are accepted as rows.
   const arrays = createCredits({ query: async (text, params) => (await client.query(text, params)).rows });
   assert.equal((await arrays.balance({ userId: 'alice' })).user.id, 'alice');
+  // Array rows (pg's rowMode: 'array') are named by the result's fields.
+  const arrayMode = createCredits({ query: (text, values) => client.query({ text, values, rowMode: 'array' }) });
+  assert.equal((await arrayMode.balance({ userId: 'alice' })).user.id, 'alice');
+  // A driver that maps a column to a JS number (not the text every statement selects) breaks
+  // the contract: internal, never a silently converted value.
+  const retyped = createCredits({
+    query: async (text, params) => ({ rows: (await client.query(text, params)).rows.map((row) => ({ ...row, credits: 1 })) }),
+  });
+  assert.equal((await rejection(retyped.balance({ userId: 'alice' }))).code, 'internal');
 });
 
 test('"database_unavailable" means nothing was written: with the pool\'s lock_timeout, a blocked debit gives up and never commits later', async () => {

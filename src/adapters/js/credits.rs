@@ -15,14 +15,11 @@ use crate::core::time::Timestamp;
 use crate::core::validate::{self, Amount, Operation};
 use crate::engine::Engine;
 use crate::http::auth as http_auth;
-use crate::migrator;
-use crate::sql::executor::run;
 use crate::sql::ops::allocate::AllocateRequest;
 use crate::sql::ops::consume::{ConsumeRequest, Payer};
 use crate::sql::ops::grant::GrantRequest;
 use crate::sql::ops::principal::Principal;
 use crate::sql::ops::refund::RefundScope;
-use crate::sql::ops::seed;
 use crate::sql::ops::transactions::{self, Cursor};
 use serde_json::{json, Map, Value};
 use std::future::Future;
@@ -36,7 +33,7 @@ pub fn now() -> Timestamp {
 /// A credit client bound to one `query` function. Create it with `createCredits`.
 #[wasm_bindgen]
 pub struct Credits {
-    executor: JsExecutor,
+    pub(crate) executor: JsExecutor,
 }
 
 /// Creates a client from `{ query(text, params) }` or any object with a `query` method (a pg
@@ -50,7 +47,7 @@ pub fn create_credits(
     Ok(Credits { executor })
 }
 
-fn promise<T, F>(work: F) -> js_sys::Promise
+pub(crate) fn promise<T, F>(work: F) -> js_sys::Promise
 where
     F: Future<Output = Result<T, CreditError>> + 'static,
     T: serde::Serialize,
@@ -147,7 +144,7 @@ where
     }
 }
 
-fn amount(map: &Map<String, Value>) -> Result<Amount, CreditError> {
+pub(crate) fn amount(map: &Map<String, Value>) -> Result<Amount, CreditError> {
     Amount::from_json(map.get("amount").unwrap_or(&Value::Null))
 }
 
@@ -369,60 +366,6 @@ impl Credits {
         promise(async move {
             let credential = credential_from_json(&Value::Object(parsed?))?;
             engine.authenticate(&credential, now()).await.map(|principal| principal_json(&principal))
-        })
-    }
-
-    /// Applies pending migrations (one transaction, drizzle's journal). `query` must reach ONE
-    /// connection (a pg `Client`, not a `Pool`): BEGIN and COMMIT are separate calls.
-    #[wasm_bindgen(unchecked_return_type = "Promise<MigrateReport>")]
-    pub fn migrate(
-        &self,
-        #[wasm_bindgen(unchecked_optional_param_type = "{ dryRun?: boolean }")] options: JsValue,
-    ) -> js_sys::Promise {
-        let executor = self.executor.clone();
-        let parsed = convert::options(&options, "migrate", &["dryRun"]);
-        promise(async move {
-            let dry_run = parsed?.get("dryRun").and_then(Value::as_bool).unwrap_or(false);
-            migrator::migrate(&executor, dry_run).await
-        })
-    }
-
-    /// Compares the live schema with the model: `{ ok, drift: [...] }`.
-    #[wasm_bindgen(unchecked_return_type = "Promise<{ ok: boolean; drift: Drift[] }>")]
-    pub fn verify(&self) -> js_sys::Promise {
-        let executor = self.executor.clone();
-        promise(async move {
-            let drift = migrator::verify_schema(&executor).await?;
-            Ok(json!({ "ok": drift.is_empty(), "drift": drift }))
-        })
-    }
-
-    /// Gives `amount` credits (with a ledger row) to every user with 0 credits never seeded.
-    #[wasm_bindgen(js_name = seedCredits, unchecked_return_type = "Promise<{ granted_users: number; amount: number }>")]
-    pub fn seed_credits(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "{ amount: number }")] options: JsValue,
-    ) -> js_sys::Promise {
-        let executor = self.executor.clone();
-        let parsed = convert::options(&options, "seedCredits", &["amount"]);
-        promise(async move {
-            let amount = amount(&parsed?)?;
-            run(&executor, &seed::plan(amount, now()), seed::decode).await
-        })
-    }
-
-    /// Undoes applied migrations newer than `to` (`"none"`: all). One connection, like `migrate`.
-    #[wasm_bindgen(unchecked_return_type = "Promise<{ rolled_back: string[] }>")]
-    pub fn rollback(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "{ to: string }")] options: JsValue,
-    ) -> js_sys::Promise {
-        let executor = self.executor.clone();
-        let parsed = convert::options(&options, "rollback", &["to"]);
-        promise(async move {
-            let to = convert::text(&parsed?, "to")?
-                .ok_or_else(|| CreditError::invalid_request("to is required (a tag, or \"none\")"))?;
-            migrator::rollback(&executor, &to).await
         })
     }
 }

@@ -1,16 +1,22 @@
 //! The npm package (`wasm-pack build --target web` → `pkg/`): the pure core plus wasm-bindgen
 //! glue, with no I/O crate. Statements travel through the caller's `query(text, params)`, so the
-//! same module runs in Next.js edge middleware, Node and the browser.
+//! same module runs in Next.js edge middleware, Node and the browser. Built twice: feature `js`
+//! is the edge module (`fltr-credits`); `js-admin` adds the migrator, seeding and the CLI for Node
+//! (`fltr-credits/node.js`, `npx fltr-credits`).
 //!
 //! Return values keep the contract's snake_case field names (shared/API.md), as stripe-node
 //! does; function names and option names are camelCase.
 
+#[cfg(feature = "js-admin")]
+pub mod admin;
+#[cfg(feature = "js-admin")]
 pub mod cli;
 pub mod convert;
 pub mod credits;
 pub mod executor;
 pub mod format;
 pub mod request;
+#[cfg(feature = "js-admin")]
 pub mod schema;
 
 use wasm_bindgen::prelude::*;
@@ -19,7 +25,7 @@ use wasm_bindgen::prelude::*;
 const TYPES: &'static str = r#"
 /** Anything with `query(text, params)`: pg Pool/Client, neon Pool, or `{ query }`. */
 export interface CreateCreditsOptions {
-  query(text: string, params?: (string | null)[]): Promise<{ rows: { r: string }[] } | { r: string }[]>;
+  query(text: string, params?: (string | null)[]): Promise<{ rows: Record<string, string | null>[] } | Record<string, string | null>[]>;
 }
 /** What a request presented (credentialFromRequest). */
 export interface Credential { kind: "session" | "bearer" | "api_key"; value: string }

@@ -38,7 +38,7 @@ pub async fn connect(url: &str) -> Result<Client, CreditError> {
 }
 
 /// Runs one statement (`query_typed`: no named prepared statement, as Hyperdrive requires too)
-/// and returns its `r` column.
+/// and returns its rows.
 pub async fn run(client: &impl GenericClient, statement: &Statement) -> Result<Vec<Row>, DbFailure> {
     let params: Vec<(&(dyn tokio_postgres::types::ToSql + Sync), Type)> = statement
         .params
