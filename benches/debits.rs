@@ -194,8 +194,6 @@ fn pgbench(host: &str, port: u16, database: &str, clients: usize, hot: bool, sec
                 "'bench'".to_string(),
                 "NULL".to_string(),
                 "NULL".to_string(),
-                "NULL".to_string(),
-                "'pgbench'".to_string(),
                 format!("'{}'", now.to_sql_literal()),
                 format!("'{}'", Period::Daily.start(now).to_sql_literal()),
                 format!("'{}'", Period::Monthly.start(now).to_sql_literal()),

@@ -18,7 +18,10 @@ use crate::sql::ops::purchase::{self, PurchaseRequest};
 use crate::sql::ops::reconcile::{self, ReconcileReport};
 use crate::sql::ops::refund::{self, RefundResult, RefundScope};
 use crate::sql::ops::transactions::{self, Cursor, TransactionPage};
-use crate::sql::outcome::ChargeResult;
+use crate::sql::outcome::{ChargeOutcome, ChargeResult};
+
+/// How often a `contended` debit runs before it is reported as `database_unavailable`.
+const CONTENDED_ATTEMPTS: usize = 3;
 
 pub struct Engine<E> {
     pub executor: E,
@@ -34,8 +37,19 @@ impl<E: Executor> Engine<E> {
         run(&self.executor, &principal::plan(credential, now), principal::decode).await
     }
 
+    /// A debit. A `contended` outcome (a refusal that found the row passing every check: a credit
+    /// landed between the debit's check and the refusal's read; nothing was written) is run again,
+    /// a few times at most.
     pub async fn consume(&self, request: &ConsumeRequest, now: Timestamp) -> Result<ChargeResult, CreditError> {
-        run(&self.executor, &consume::plan(request, now), |rows| consume::decode(rows, request)).await
+        let statement = consume::plan(request, now);
+        let mut outcome = ChargeOutcome::Contended;
+        for _ in 0..CONTENDED_ATTEMPTS {
+            outcome = run(&self.executor, &statement, |rows| ChargeOutcome::read("consume", rows)).await?;
+            if outcome != ChargeOutcome::Contended {
+                break;
+            }
+        }
+        consume::result(outcome, request)
     }
 
     /// Would a consume of `amount` succeed now? `Amount` is positive by construction: 0 is refused

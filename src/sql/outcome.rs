@@ -82,6 +82,9 @@ pub enum ChargeOutcome {
         refusal: Refusal,
         facts: ChargeFacts,
     },
+    /// Nothing was debited, yet the row passed every check when the refusal read it: a credit
+    /// landed in between. Nothing was written; the engine runs the statement again.
+    Contended,
 }
 
 /// The `status` column of a charge row.
@@ -92,6 +95,7 @@ enum Status {
     IdempotencyConflict,
     NotFound,
     Refused(Refusal),
+    Contended,
 }
 
 impl Word for Status {
@@ -101,6 +105,7 @@ impl Word for Status {
             "replay" => Status::Replay,
             "idempotency_conflict" => Status::IdempotencyConflict,
             "not_found" => Status::NotFound,
+            "contended" => Status::Contended,
             "not_a_member" => Status::Refused(Refusal::NotAMember),
             "unattributable" => Status::Refused(Refusal::Unattributable),
             "out_of_range" => Status::Refused(Refusal::OutOfRange),
@@ -155,6 +160,7 @@ impl ChargeOutcome {
             }
             Status::IdempotencyConflict => ChargeOutcome::IdempotencyConflict,
             Status::NotFound => ChargeOutcome::NotFound,
+            Status::Contended => ChargeOutcome::Contended,
             Status::Refused(refusal) => ChargeOutcome::Refused { refusal, facts: ChargeFacts::read(row)? },
         })
     }
@@ -174,6 +180,10 @@ impl ChargeOutcome {
             }
             ChargeOutcome::NotFound => Err(CreditError::not_found("no such account")),
             ChargeOutcome::Refused { refusal, facts } => Err(refusal_error(refusal, &facts)),
+            ChargeOutcome::Contended => Err(CreditError::DatabaseUnavailable {
+                message: "the account kept changing while it was being charged; nothing was written, retry".into(),
+                detail: None,
+            }),
         }
     }
 }

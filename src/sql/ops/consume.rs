@@ -17,7 +17,7 @@ use crate::core::time::Timestamp;
 use crate::core::validate::{Amount, Operation};
 use crate::core::window::Period;
 use crate::sql::idempotency::idempotent_tail;
-use crate::sql::outcome::{decode_charge, ChargeResult};
+use crate::sql::outcome::{ChargeOutcome, ChargeResult};
 use crate::sql::row::Row;
 use crate::sql::statement::Statement;
 
@@ -59,12 +59,103 @@ macro_rules! charge_tail {
     };
 }
 
-/// Debit an API key's own allowance, bounded by its daily and monthly limits. A team key spends
+/// The window counter as of the statement's window start (`$w`), in bigint.
+macro_rules! used_in_window {
+    ($column:literal, $start:literal) => {
+        concat!(
+            "(CASE WHEN k.",
+            $column,
+            "_window_start >= ",
+            $start,
+            "::timestamp THEN k.",
+            $column,
+            "_used ELSE 0 END)::bigint"
+        )
+    };
+}
+
+/// Debit an API key's own allowance without an idempotency key — the hot path. The decision is
+/// the UPDATE's own WHERE: Postgres re-evaluates it on the row's latest version once it holds the
+/// row lock (READ COMMITTED's recheck), so balance and both windows are decided exactly, without
+/// a locked pre-read (which costs a second heap write per debit: BENCHMARKS.md §1). A team key
+/// spends only while its owner is still a member of that team; the owner's row is read `FOR
+/// SHARE` inside the same WHERE, so a removal from the team commits before or after the debit,
+/// never during it.
+///
+/// Only when nothing was debited does `refused` lock the row and say why. A row that passes every
+/// check there was changed between the two (a grant landed meanwhile): `contended`, which the
+/// engine runs again (nothing was written).
+pub const CONSUME_API_KEY_SQL: &str = concat!(
+    r#"WITH debited AS (
+  UPDATE api_key_credits k SET
+    credits = k.credits - $2::int,
+    daily_used = least("#,
+    used_in_window!("daily", "$7"),
+    r#" + $2::bigint, 2147483647)::int,
+    daily_window_start = greatest(k.daily_window_start, $7::timestamp),
+    monthly_used = least("#,
+    used_in_window!("monthly", "$8"),
+    r#" + $2::bigint, 2147483647)::int,
+    monthly_window_start = greatest(k.monthly_window_start, $8::timestamp),
+    updated_at = $6::timestamp
+  WHERE k.api_key = $1::text AND k.credits >= $2::int
+    AND (k.daily_limit IS NULL OR "#,
+    used_in_window!("daily", "$7"),
+    r#" + $2::bigint <= k.daily_limit)
+    AND (k.monthly_limit IS NULL OR "#,
+    used_in_window!("monthly", "$8"),
+    r#" + $2::bigint <= k.monthly_limit)
+    AND (k.team_id IS NULL OR EXISTS (
+      SELECT 1 FROM users o WHERE o.id = k.user_id AND o.team_id = k.team_id FOR SHARE OF o))
+  RETURNING k.api_key, k.user_id, k.team_id, k.credits, k.daily_limit, k.daily_used, k.monthly_limit, k.monthly_used
+), ledger AS (
+  INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, resource_id, api_key_id, metadata, created_at)
+  SELECT 'ctx_' || replace(gen_random_uuid()::text, '-', ''), d.user_id, d.team_id, -$2::int, 'usage', $3::text, $4::text,
+    d.api_key, $5::text, $6::timestamp
+  FROM debited d
+  RETURNING id
+), refused AS (
+  SELECT CASE
+      WHEN k.team_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM users o WHERE o.id = k.user_id AND o.team_id = k.team_id)
+        THEN 'not_a_member'
+      WHEN k.credits < $2::int THEN 'insufficient_credits'
+      WHEN k.daily_limit IS NOT NULL AND "#,
+    used_in_window!("daily", "$7"),
+    r#" + $2::bigint > k.daily_limit THEN 'daily_limit_exceeded'
+      WHEN k.monthly_limit IS NOT NULL AND "#,
+    used_in_window!("monthly", "$8"),
+    r#" + $2::bigint > k.monthly_limit THEN 'monthly_limit_exceeded'
+      ELSE 'contended' END AS status,
+    k.api_key, k.credits, k.daily_limit, "#,
+    used_in_window!("daily", "$7"),
+    r#" AS daily_used, k.monthly_limit, "#,
+    used_in_window!("monthly", "$8"),
+    r#" AS monthly_used
+  FROM api_key_credits k
+  WHERE k.api_key = $1::text AND NOT EXISTS (SELECT 1 FROM debited)
+  FOR UPDATE OF k
+)
+SELECT 'ok' AS status, l.id AS transaction_id, 'api_key' AS charged_kind, d.api_key AS charged_id,
+  $2::int::text AS amount, d.credits::text AS balance, d.daily_limit::text AS daily_limit,
+  d.daily_used::text AS daily_used, d.monthly_limit::text AS monthly_limit, d.monthly_used::text AS monthly_used,
+  $6::text AS now
+FROM debited d, ledger l
+UNION ALL
+SELECT r.status, NULL, 'api_key', r.api_key, $2::int::text, r.credits::text, r.daily_limit::text, r.daily_used::text,
+  r.monthly_limit::text, r.monthly_used::text, $6::text
+FROM refused r
+UNION ALL
+SELECT 'not_found', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+WHERE NOT EXISTS (SELECT 1 FROM debited) AND NOT EXISTS (SELECT 1 FROM refused)"#
+);
+
+/// The same debit of an API key under an idempotency key: the row is read `FOR UPDATE` first, so
+/// the stored outcome, the decision and the write all see one version. A team key spends
 /// only while its owner is still a member of that team (`forbidden` otherwise: the allowance
 /// stays on the key, it is not drained); the owner's row is read `FOR SHARE`, so a removal from
 /// the team commits before or after the debit, not during it. Counters add in bigint and saturate at the integer
 /// maximum, so an unlimited key's usage can never overflow into a refusal.
-pub const CONSUME_API_KEY_SQL: &str = concat!(
+pub const CONSUME_API_KEY_IDEMPOTENT_SQL: &str = concat!(
     r#"WITH prior AS (
   SELECT request_hash = $7::text AS same, response FROM credit_idempotency_keys
   WHERE $6::text IS NOT NULL AND account_kind = 'api_key' AND account_id = $1 AND idempotency_key = $6::text
@@ -193,7 +284,20 @@ impl ConsumeRequest {
 
 pub fn plan(request: &ConsumeRequest, now: Timestamp) -> Statement {
     let (kind, id) = request.payer.parts();
-    let sql = if kind == "api_key" { CONSUME_API_KEY_SQL } else { CONSUME_USER_SQL };
+    // Every bound parameter must appear in the SQL: drivers that send untyped parameters (pg,
+    // neon, postgres.js) cannot type one that is never referenced.
+    if kind == "api_key" && request.idempotency_key.is_none() {
+        return Statement::new(CONSUME_API_KEY_SQL)
+            .param(id)
+            .param(request.amount.get())
+            .param(request.operation.as_str())
+            .optional(request.resource_id.as_deref())
+            .optional(request.metadata.as_deref())
+            .param(now.to_sql_literal())
+            .param(Period::Daily.start(now).to_sql_literal())
+            .param(Period::Monthly.start(now).to_sql_literal());
+    }
+    let sql = if kind == "api_key" { CONSUME_API_KEY_IDEMPOTENT_SQL } else { CONSUME_USER_SQL };
     let statement = Statement::new(sql)
         .param(id)
         .param(request.amount.get())
@@ -203,8 +307,6 @@ pub fn plan(request: &ConsumeRequest, now: Timestamp) -> Statement {
         .optional(request.idempotency_key.as_deref())
         .param(request.fingerprint())
         .param(now.to_sql_literal());
-    // Every bound parameter must appear in the SQL: drivers that send untyped parameters (pg,
-    // neon, postgres.js) cannot type one that is never referenced.
     if kind == "api_key" {
         statement.param(Period::Daily.start(now).to_sql_literal()).param(Period::Monthly.start(now).to_sql_literal())
     } else {
@@ -213,6 +315,10 @@ pub fn plan(request: &ConsumeRequest, now: Timestamp) -> Statement {
 }
 
 pub fn decode(rows: &[Row], request: &ConsumeRequest) -> Result<ChargeResult, CreditError> {
-    decode_charge("consume", rows, request.idempotency_key.as_deref(), true)
-        .map_err(|error| request.payer.named_missing(error))
+    result(ChargeOutcome::read("consume", rows)?, request)
+}
+
+/// The contract's answer for an outcome read by `ChargeOutcome::read("consume", …)`.
+pub fn result(outcome: ChargeOutcome, request: &ConsumeRequest) -> Result<ChargeResult, CreditError> {
+    outcome.into_result(request.idempotency_key.as_deref(), true).map_err(|error| request.payer.named_missing(error))
 }

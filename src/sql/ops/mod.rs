@@ -58,6 +58,13 @@ mod parameter_tests {
             super::consume::plan(&consume(Payer::User("u".into())), now),
             super::consume::plan(&consume(Payer::Session("t".into())), now),
             super::consume::plan(&consume(Payer::ApiKey("k".into())), now),
+            super::consume::plan(
+                &super::consume::ConsumeRequest {
+                    idempotency_key: Some("key".into()),
+                    ..consume(Payer::ApiKey("k".into()))
+                },
+                now,
+            ),
             super::check::plan(&Payer::User("u".into()), amount, now),
             super::check::plan(&Payer::ApiKey("k".into()), amount, now),
             super::check::plan(&Payer::Team("t".into()), amount, now),

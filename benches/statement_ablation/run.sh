@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Where the consume statement's cost goes (BENCHMARKS.md §1, issue 9): pgbench runs the minimal
+# statement (limit.sql), the same plus a result row (limit_with_result.sql), fltr-credits' own
+# consume statement (printed by `cargo run --example consume_sql`), and two hand-written variants
+# that decide in the UPDATE's WHERE instead of a locked pre-read (update_first*.sql), on distinct
+# keys. Rounds alternate the variants; each round starts from an empty ledger.
+#   benches/statement_ablation/run.sh [CLIENTS=16] [SECONDS=4] [ROUNDS=6]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+clients="${1:-16}"; seconds="${2:-4}"; rounds="${3:-6}"
+server="${FLTR_TEST_PG:-postgres://postgres@127.0.0.1:5432}"
+db=fltr_ablation
+here=benches/statement_ablation
+psql -q "$server/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null
+cargo run --quiet --release --bin fltr-credits -- migrate --database-url "$server/$db" >/dev/null
+psql -q "$server/$db" >/dev/null <<'SQL'
+INSERT INTO users (id, name, email) VALUES ('bench', 'bench', 'bench@example.com');
+INSERT INTO api_key_credits (api_key, user_id, credits, created_at, updated_at)
+  SELECT 'bench_key_' || lpad(i::text, 6, '0') || '_0000000', 'bench', 2000000000, now(), now() FROM generate_series(0, 64) i;
+SQL
+ours=$(mktemp --suffix=.sql)
+cargo run --quiet --release --example consume_sql > "$ours"
+declare -A tps
+variants=(limit limit_with_result ours update_first update_first_no_refusal_no_owner)
+for round in $(seq 1 "$rounds"); do
+  psql -q "$server/$db" -c "TRUNCATE credit_transactions" -c "VACUUM ANALYZE api_key_credits" -c "CHECKPOINT" >/dev/null
+  for variant in "${variants[@]}"; do
+    script="$here/$variant.sql"; [ "$variant" = ours ] && script="$ours"
+    value=$(pgbench -n -M prepared -h 127.0.0.1 -U postgres -c "$clients" -j "$((clients < 4 ? clients : 4))" -T "$seconds" \
+      -f "$script" "$db" 2>&1 | awk '/^tps/ {printf "%d", $3}')
+    tps[$variant]="${tps[$variant]:-} $value"
+  done
+done
+median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+limit=$(echo "${tps[limit]}" | median)
+echo "| statement ($clients clients, distinct keys) | tps per round | median | median / limit |"
+echo "|---|---|---|---|"
+for variant in "${variants[@]}"; do
+  m=$(echo "${tps[$variant]}" | median)
+  echo "| $variant |${tps[$variant]} | $m | $(awk -v m="$m" -v l="$limit" 'BEGIN {printf "%.2f", m / l}') |"
+done
+rm -f "$ours"
+psql -q "$server/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
