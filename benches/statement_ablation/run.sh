@@ -5,6 +5,7 @@
 # that decide in the UPDATE's WHERE instead of a locked pre-read (update_first*.sql), on distinct
 # keys. Rounds alternate the variants; each round starts from an empty ledger.
 #   benches/statement_ablation/run.sh [CLIENTS=16] [SECONDS=4] [ROUNDS=6]
+# FLTR_ABLATION_VARIANTS="limit ours …" picks the scripts (file names in this folder, or `ours`).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 clients="${1:-16}"; seconds="${2:-4}"; rounds="${3:-6}"
@@ -21,7 +22,7 @@ SQL
 ours=$(mktemp --suffix=.sql)
 cargo run --quiet --release --example consume_sql > "$ours"
 declare -A tps
-variants=(limit limit_with_result ours update_first update_first_no_refusal_no_owner)
+variants=(${FLTR_ABLATION_VARIANTS:-limit limit_with_result ours update_first update_first_no_refusal_no_owner})
 for round in $(seq 1 "$rounds"); do
   psql -q "$server/$db" -c "TRUNCATE credit_transactions" -c "VACUUM ANALYZE api_key_credits" -c "CHECKPOINT" >/dev/null
   for variant in "${variants[@]}"; do
