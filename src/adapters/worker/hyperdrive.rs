@@ -70,10 +70,10 @@ impl Database {
             return Ok(open.client.clone());
         }
         let binding = self.binding.as_ref().map_err(|message| DbFailure::connection(message.clone()))?;
-        let config: tokio_postgres::Config = binding
-            .connection_string()
-            .parse()
-            .map_err(|error| DbFailure::connection(format!("Hyperdrive connection string: {error}")))?;
+        // From the binding's fields rather than by parsing its connection string: tokio-postgres'
+        // URL parser is ~3 KB gzip of the Worker (BENCHMARKS.md §3) for values the binding has.
+        let mut config = tokio_postgres::Config::new();
+        config.user(binding.user()).password(binding.password()).dbname(binding.database());
         let socket = binding.connect().map_err(|error| DbFailure::connection(format!("Hyperdrive socket: {error}")))?;
         let (client, connection) = within(CONNECT_TIMEOUT, config.connect_raw(socket, NoTls))
             .await
