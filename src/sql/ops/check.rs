@@ -59,12 +59,13 @@ WHERE NOT EXISTS (SELECT 1 FROM pool)"#;
 /// let an empty account or an exhausted key through.
 pub fn plan(payer: &Payer, amount: Amount, now: Timestamp) -> Statement {
     let (kind, id) = payer.parts();
-    let sql = if kind == "api_key" { CHECK_API_KEY_SQL } else { CHECK_USER_SQL };
-    let statement = Statement::new(sql).param(id).param(amount.get()).param(now.to_sql_literal()).param(kind);
-    if kind == "api_key" {
-        statement.param(Period::Daily.start(now).to_sql_literal()).param(Period::Monthly.start(now).to_sql_literal())
-    } else {
-        statement
+    let statement =
+        |sql: &'static str| Statement::new(sql).param(id).param(amount.get()).param(now.to_sql_literal()).param(kind);
+    match payer {
+        Payer::ApiKey(_) => statement(CHECK_API_KEY_SQL)
+            .param(Period::Daily.start(now).to_sql_literal())
+            .param(Period::Monthly.start(now).to_sql_literal()),
+        Payer::User(_) | Payer::Session(_) | Payer::Team(_) => statement(CHECK_USER_SQL),
     }
 }
 

@@ -282,35 +282,37 @@ impl ConsumeRequest {
     }
 }
 
+/// The debit's statement, by payer: an API key without an idempotency key takes the decide-in-
+/// the-UPDATE path; a key with one the locked pre-read with the idempotency tail; a user, a
+/// session or a team the pool statement (`$9` says which of the three `$1` names).
 pub fn plan(request: &ConsumeRequest, now: Timestamp) -> Statement {
-    let (kind, id) = request.payer.parts();
     // Every bound parameter must appear in the SQL: drivers that send untyped parameters (pg,
     // neon, postgres.js) cannot type one that is never referenced.
-    if kind == "api_key" && request.idempotency_key.is_none() {
-        return Statement::new(CONSUME_API_KEY_SQL)
+    let common = |sql: &'static str, id: &str| {
+        Statement::new(sql)
             .param(id)
             .param(request.amount.get())
             .param(request.operation.as_str())
             .optional(request.resource_id.as_deref())
             .optional(request.metadata.as_deref())
+    };
+    let keyed = |sql: &'static str, id: &str| {
+        common(sql, id)
+            .optional(request.idempotency_key.as_deref())
+            .param(request.fingerprint())
             .param(now.to_sql_literal())
-            .param(Period::Daily.start(now).to_sql_literal())
-            .param(Period::Monthly.start(now).to_sql_literal());
-    }
-    let sql = if kind == "api_key" { CONSUME_API_KEY_IDEMPOTENT_SQL } else { CONSUME_USER_SQL };
-    let statement = Statement::new(sql)
-        .param(id)
-        .param(request.amount.get())
-        .param(request.operation.as_str())
-        .optional(request.resource_id.as_deref())
-        .optional(request.metadata.as_deref())
-        .optional(request.idempotency_key.as_deref())
-        .param(request.fingerprint())
-        .param(now.to_sql_literal());
-    if kind == "api_key" {
+    };
+    let windows = |statement: Statement| {
         statement.param(Period::Daily.start(now).to_sql_literal()).param(Period::Monthly.start(now).to_sql_literal())
-    } else {
-        statement.param(kind)
+    };
+    match &request.payer {
+        Payer::ApiKey(key) if request.idempotency_key.is_none() => {
+            windows(common(CONSUME_API_KEY_SQL, key).param(now.to_sql_literal()))
+        }
+        Payer::ApiKey(key) => windows(keyed(CONSUME_API_KEY_IDEMPOTENT_SQL, key)),
+        Payer::User(id) => keyed(CONSUME_USER_SQL, id).param("user"),
+        Payer::Session(token) => keyed(CONSUME_USER_SQL, token).param("session"),
+        Payer::Team(id) => keyed(CONSUME_USER_SQL, id).param("team"),
     }
 }
 
