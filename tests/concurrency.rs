@@ -255,43 +255,53 @@ async fn backends_killed_and_connections_cut_mid_statement_leave_no_partial_writ
     assert_eq!(reconcile_drift(&client).await, 0);
 }
 
-/// The unkeyed API-key debit decides in its UPDATE's WHERE and reads the reason only when
-/// nothing was debited. Here the WHERE fails on the empty key (0 credits) while a grant of 100
-/// holds the row; the refusal's row lock then waits for that grant and reads the funded row,
-/// which passes every check: `contended`, nothing written — and the engine runs the debit
-/// again, which charges once. Without the rerun the caller would get a refusal that the row no
-/// longer justifies.
+/// An API-key debit decides in its UPDATE's WHERE and reads the reason only when nothing was
+/// debited. Here the WHERE fails on the empty key (0 credits) while a grant of 100 holds the row;
+/// the refusal's row lock then waits for that grant and reads the funded row, which passes every
+/// check: `contended`, nothing written — and the engine runs the debit again, which charges once.
+/// Without the rerun the caller would get a refusal that the row no longer justifies. Both
+/// statements (without and with an idempotency key) share that path.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_debit_racing_a_grant_is_run_again_and_charged_once() {
     let _serial = ONE_AT_A_TIME.lock().await;
-    let db = TestDb::migrated("contended").await;
-    let client = db.client().await;
-    user(&client, "u1", None).await;
-    api_key(&client, KEY, "u1", None, None, None).await;
-    let granting = db.client().await;
-    granting.batch_execute("BEGIN").await.unwrap();
-    granting
-        .batch_execute(&format!("UPDATE api_key_credits SET credits = credits + 100 WHERE api_key = '{KEY}'"))
-        .await
-        .unwrap();
-    let debit = {
-        let url = db.url.clone();
-        tokio::spawn(async move {
-            let debiting = connect(&url).await.expect("connect");
-            Engine::new(Native(&debiting)).consume(&usage(Payer::ApiKey(KEY.into()), 1, None), now()).await
-        })
-    };
-    // The debit is waiting on the grant's row lock (in its refusal read) before the grant commits.
-    let waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%debited%'";
-    for _ in 0..100 {
-        if scalar(&client, waiting).await == "1" {
-            break;
+    for idempotency_key in [None, Some("race-1".to_string())] {
+        let db = TestDb::migrated("contended").await;
+        let client = db.client().await;
+        user(&client, "u1", None).await;
+        api_key(&client, KEY, "u1", None, None, None).await;
+        let granting = db.client().await;
+        granting.batch_execute("BEGIN").await.unwrap();
+        granting
+            .batch_execute(&format!("UPDATE api_key_credits SET credits = credits + 100 WHERE api_key = '{KEY}'"))
+            .await
+            .unwrap();
+        let request = usage(Payer::ApiKey(KEY.into()), 1, idempotency_key.clone());
+        let debit = {
+            let (url, request) = (db.url.clone(), request.clone());
+            tokio::spawn(async move {
+                let debiting = connect(&url).await.expect("connect");
+                Engine::new(Native(&debiting)).consume(&request, now()).await
+            })
+        };
+        // The debit is waiting on the grant's row lock (in its refusal read) before the grant commits.
+        let waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%debited%'";
+        for _ in 0..100 {
+            if scalar(&client, waiting).await == "1" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert_eq!(scalar(&client, waiting).await, "1", "the debit should be blocked on the grant");
+        granting.batch_execute("COMMIT").await.unwrap();
+        let charged = debit.await.expect("task").expect("charged after the rerun");
+        assert_eq!((charged.balance, charged.replayed), (99, false), "{idempotency_key:?}");
+        assert_eq!(scalar(&client, "SELECT count(*) FROM credit_transactions WHERE type = 'usage'").await, "1");
+        if idempotency_key.is_some() {
+            // Remembered once, and replayed from then on.
+            let engine = Engine::new(Native(&client));
+            let again = engine.consume(&request, now()).await.expect("replay");
+            assert_eq!((again.replayed, again.transaction_id), (true, charged.transaction_id));
+            assert_eq!(scalar(&client, "SELECT count(*) FROM credit_transactions WHERE type = 'usage'").await, "1");
+        }
     }
-    assert_eq!(scalar(&client, waiting).await, "1", "the debit should be blocked on the grant");
-    granting.batch_execute("COMMIT").await.unwrap();
-    let charged = debit.await.expect("task").expect("charged after the rerun");
-    assert_eq!((charged.balance, charged.replayed), (99, false));
-    assert_eq!(scalar(&client, "SELECT count(*) FROM credit_transactions WHERE type = 'usage'").await, "1");
 }

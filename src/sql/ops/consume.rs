@@ -1,9 +1,10 @@
 //! `consume`: debit an account in ONE statement — balance, daily and monthly limits
 //! decided on the locked row, the ledger row and the idempotency record written with it.
 //!
-//! Why this is exact under READ COMMITTED: the target row is read `FOR UPDATE`, which waits for
-//! concurrent debits to commit and then returns the row's *latest* version; every check is made on
-//! that version while we hold its lock. Window usage lives in counters on the key row
+//! Why this is exact under READ COMMITTED: every check is made on the row's *latest* version while
+//! its lock is held — for an API key by the UPDATE's own WHERE, which Postgres re-evaluates on the
+//! latest version once it holds the lock; for a user or a team pool by reading the row `FOR
+//! UPDATE` first, which waits for concurrent debits to commit and returns the latest version. Window usage lives in counters on the key row
 //! (`daily_used`, `monthly_used`), never in a SUM over the ledger, which would see a stale snapshot.
 //!
 //! Idempotency: a replay finds the stored outcome and writes nothing. Two identical requests racing
@@ -74,37 +75,45 @@ macro_rules! used_in_window {
     };
 }
 
-/// Debit an API key's own allowance without an idempotency key — the hot path. The decision is
-/// the UPDATE's own WHERE: Postgres re-evaluates it on the row's latest version once it holds the
-/// row lock (READ COMMITTED's recheck), so balance and both windows are decided exactly, without
-/// a locked pre-read (which costs a second heap write per debit: BENCHMARKS.md §1). A team key
-/// spends only while its owner is still a member of that team; the owner's row is read `FOR
-/// SHARE` inside the same WHERE, so a removal from the team commits before or after the debit,
-/// never during it.
+/// What both API-key debits share: `debited` (the decision is the UPDATE's own WHERE), `ledger`,
+/// and `refusal` (why nothing was debited, read with the row locked, only then). `$gate` adds a
+/// condition to both (the keyed statement's "no stored outcome"). Parameters: `$1` key, `$2`
+/// amount, `$3` operation, `$4` resource id, `$5` metadata, `$6` now, `$7`/`$8` the daily and
+/// monthly window starts.
 ///
-/// Only when nothing was debited does `refused` lock the row and say why. A row that passes every
-/// check there was changed between the two (a grant landed meanwhile): `contended`, which the
-/// engine runs again (nothing was written).
-pub const CONSUME_API_KEY_SQL: &str = concat!(
-    r#"WITH debited AS (
+/// Postgres re-evaluates an UPDATE's WHERE on the row's latest version once it holds the row lock
+/// (READ COMMITTED's recheck), so balance and both windows are decided exactly without a locked
+/// pre-read, which costs a second heap write per debit (BENCHMARKS.md §1). A team key spends only
+/// while its owner is still a member of that team (`not_a_member` otherwise: the allowance stays on
+/// the key); the owner's row is read `FOR SHARE` inside the same WHERE, so a removal from the team
+/// commits before or after the debit, never during it. Counters add in bigint and saturate at the
+/// integer maximum, so an unlimited key's usage can never overflow into a refusal. A `refusal` row
+/// that passes every check was changed between the two reads (a grant landed meanwhile):
+/// `contended`, nothing written, and the engine runs the debit again.
+macro_rules! api_key_debit {
+    ($gate:literal) => {
+        concat!(
+            r#"debited AS (
   UPDATE api_key_credits k SET
     credits = k.credits - $2::int,
     daily_used = least("#,
-    used_in_window!("daily", "$7"),
-    r#" + $2::bigint, 2147483647)::int,
+            used_in_window!("daily", "$7"),
+            r#" + $2::bigint, 2147483647)::int,
     daily_window_start = greatest(k.daily_window_start, $7::timestamp),
     monthly_used = least("#,
-    used_in_window!("monthly", "$8"),
-    r#" + $2::bigint, 2147483647)::int,
+            used_in_window!("monthly", "$8"),
+            r#" + $2::bigint, 2147483647)::int,
     monthly_window_start = greatest(k.monthly_window_start, $8::timestamp),
     updated_at = $6::timestamp
-  WHERE k.api_key = $1::text AND k.credits >= $2::int
+  WHERE k.api_key = $1::text"#,
+            $gate,
+            r#" AND k.credits >= $2::int
     AND (k.daily_limit IS NULL OR "#,
-    used_in_window!("daily", "$7"),
-    r#" + $2::bigint <= k.daily_limit)
+            used_in_window!("daily", "$7"),
+            r#" + $2::bigint <= k.daily_limit)
     AND (k.monthly_limit IS NULL OR "#,
-    used_in_window!("monthly", "$8"),
-    r#" + $2::bigint <= k.monthly_limit)
+            used_in_window!("monthly", "$8"),
+            r#" + $2::bigint <= k.monthly_limit)
     AND (k.team_id IS NULL OR EXISTS (
       SELECT 1 FROM users o WHERE o.id = k.user_id AND o.team_id = k.team_id FOR SHARE OF o))
   RETURNING k.api_key, k.user_id, k.team_id, k.credits, k.daily_limit, k.daily_used, k.monthly_limit, k.monthly_used
@@ -114,27 +123,38 @@ pub const CONSUME_API_KEY_SQL: &str = concat!(
     d.api_key, $5::text, $6::timestamp
   FROM debited d
   RETURNING id
-), refused AS (
+), refusal AS (
   SELECT CASE
       WHEN k.team_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM users o WHERE o.id = k.user_id AND o.team_id = k.team_id)
         THEN 'not_a_member'
       WHEN k.credits < $2::int THEN 'insufficient_credits'
       WHEN k.daily_limit IS NOT NULL AND "#,
-    used_in_window!("daily", "$7"),
-    r#" + $2::bigint > k.daily_limit THEN 'daily_limit_exceeded'
+            used_in_window!("daily", "$7"),
+            r#" + $2::bigint > k.daily_limit THEN 'daily_limit_exceeded'
       WHEN k.monthly_limit IS NOT NULL AND "#,
-    used_in_window!("monthly", "$8"),
-    r#" + $2::bigint > k.monthly_limit THEN 'monthly_limit_exceeded'
+            used_in_window!("monthly", "$8"),
+            r#" + $2::bigint > k.monthly_limit THEN 'monthly_limit_exceeded'
       ELSE 'contended' END AS status,
     k.api_key, k.credits, k.daily_limit, "#,
-    used_in_window!("daily", "$7"),
-    r#" AS daily_used, k.monthly_limit, "#,
-    used_in_window!("monthly", "$8"),
-    r#" AS monthly_used
+            used_in_window!("daily", "$7"),
+            r#" AS daily_used, k.monthly_limit, "#,
+            used_in_window!("monthly", "$8"),
+            r#" AS monthly_used
   FROM api_key_credits k
-  WHERE k.api_key = $1::text AND NOT EXISTS (SELECT 1 FROM debited)
+  WHERE k.api_key = $1::text"#,
+            $gate,
+            r#" AND NOT EXISTS (SELECT 1 FROM debited)
   FOR UPDATE OF k
-)
+)"#
+        )
+    };
+}
+
+/// Debit an API key's own allowance without an idempotency key — the hot path.
+pub const CONSUME_API_KEY_SQL: &str = concat!(
+    "WITH ",
+    api_key_debit!(""),
+    r#"
 SELECT 'ok' AS status, l.id AS transaction_id, 'api_key' AS charged_kind, d.api_key AS charged_id,
   $2::int::text AS amount, d.credits::text AS balance, d.daily_limit::text AS daily_limit,
   d.daily_used::text AS daily_used, d.monthly_limit::text AS monthly_limit, d.monthly_used::text AS monthly_used,
@@ -143,59 +163,49 @@ FROM debited d, ledger l
 UNION ALL
 SELECT r.status, NULL, 'api_key', r.api_key, $2::int::text, r.credits::text, r.daily_limit::text, r.daily_used::text,
   r.monthly_limit::text, r.monthly_used::text, $6::text
-FROM refused r
+FROM refusal r
 UNION ALL
 SELECT 'not_found', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
-WHERE NOT EXISTS (SELECT 1 FROM debited) AND NOT EXISTS (SELECT 1 FROM refused)"#
+WHERE NOT EXISTS (SELECT 1 FROM debited) AND NOT EXISTS (SELECT 1 FROM refusal)"#
 );
 
-/// The same debit of an API key under an idempotency key: the row is read `FOR UPDATE` first, so
-/// the stored outcome, the decision and the write all see one version. A team key spends
-/// only while its owner is still a member of that team (`forbidden` otherwise: the allowance
-/// stays on the key, it is not drained); the owner's row is read `FOR SHARE`, so a removal from
-/// the team commits before or after the debit, not during it. Counters add in bigint and saturate at the integer
-/// maximum, so an unlimited key's usage can never overflow into a refusal.
+/// The same debit under an idempotency key (`$9`, the request's fingerprint `$10`): nothing is
+/// written when an outcome is stored under the key (the gate on `debited` and `refusal`); a
+/// success is remembered with it. Two identical requests racing both miss `prior`; the loser's
+/// insert of the key hits the primary key and its whole statement rolls back (`idempotency.rs`).
 pub const CONSUME_API_KEY_IDEMPOTENT_SQL: &str = concat!(
     r#"WITH prior AS (
-  SELECT request_hash = $7::text AS same, response FROM credit_idempotency_keys
-  WHERE $6::text IS NOT NULL AND account_kind = 'api_key' AND account_id = $1 AND idempotency_key = $6::text
-), locked AS (
-  SELECT k.api_key, k.user_id, k.team_id, k.credits, k.daily_limit, k.monthly_limit,
-    CASE WHEN k.daily_window_start >= $9::timestamp THEN k.daily_used ELSE 0 END AS daily_used,
-    CASE WHEN k.monthly_window_start >= $10::timestamp THEN k.monthly_used ELSE 0 END AS monthly_used
-  FROM api_key_credits k
-  WHERE k.api_key = $1 AND NOT EXISTS (SELECT 1 FROM prior)
-  FOR UPDATE OF k
-), owner AS (
-  SELECT o.team_id FROM users o, locked l WHERE l.team_id IS NOT NULL AND o.id = l.user_id
-  FOR SHARE OF o
-), decision AS (
-  SELECT 'api_key'::text AS kind, l.api_key AS id, $7::text AS request_hash, l.*, CASE
-    WHEN l.team_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM owner o WHERE o.team_id = l.team_id) THEN 'not_a_member'
-    WHEN l.credits < $2::int THEN 'insufficient_credits'
-    WHEN l.daily_limit IS NOT NULL AND l.daily_used::bigint + $2::bigint > l.daily_limit THEN 'daily_limit_exceeded'
-    WHEN l.monthly_limit IS NOT NULL AND l.monthly_used::bigint + $2::bigint > l.monthly_limit THEN 'monthly_limit_exceeded'
-    ELSE 'ok' END AS status
-  FROM locked l
-), debited AS (
-  UPDATE api_key_credits k SET
-    credits = k.credits - $2::int,
-    daily_used = least(d.daily_used::bigint + $2::bigint, 2147483647)::int,
-    daily_window_start = greatest(k.daily_window_start, $9::timestamp),
-    monthly_used = least(d.monthly_used::bigint + $2::bigint, 2147483647)::int,
-    monthly_window_start = greatest(k.monthly_window_start, $10::timestamp),
-    updated_at = $8::timestamp
-  FROM decision d
-  WHERE k.api_key = d.api_key AND d.status = 'ok'
-  RETURNING k.credits, k.daily_used, k.monthly_used
-), ledger AS (
-  INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, resource_id, api_key_id, metadata, created_at)
-  SELECT 'ctx_' || replace(gen_random_uuid()::text, '-', ''), d.user_id, d.team_id, -$2::int, 'usage', $3::text, $4::text,
-    d.api_key, $5::text, $8::timestamp
-  FROM decision d, debited b
-  RETURNING id
+  SELECT request_hash = $10::text AS same, response FROM credit_idempotency_keys
+  WHERE account_kind = 'api_key' AND account_id = $1::text AND idempotency_key = $9::text
 ), "#,
-    charge_tail!()
+    api_key_debit!(" AND NOT EXISTS (SELECT 1 FROM prior)"),
+    r#", facts AS (
+  SELECT l.id AS transaction_id, 'api_key'::text AS charged_kind, d.api_key AS charged_id, $2::int AS amount,
+    d.credits AS balance, d.daily_limit, d.daily_used, d.monthly_limit, d.monthly_used, $6::text AS now
+  FROM debited d, ledger l
+), remember_as AS (
+  SELECT 'api_key'::text AS account_kind, $1::text AS account_id, $9::text AS idempotency_key,
+    $10::text AS request_hash, $6::timestamp AS created_at
+), refused AS (
+  SELECT r.status, NULL::text AS transaction_id, 'api_key'::text AS charged_kind, r.api_key AS charged_id,
+    $2::int AS amount, r.credits AS balance, r.daily_limit, r.daily_used, r.monthly_limit, r.monthly_used,
+    $6::text AS now
+  FROM refusal r
+  UNION ALL
+  SELECT 'not_found', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE NOT EXISTS (SELECT 1 FROM refusal)
+), "#,
+    idempotent_tail!(
+        transaction_id,
+        charged_kind,
+        charged_id,
+        amount,
+        balance,
+        daily_limit,
+        daily_used,
+        monthly_limit,
+        monthly_used,
+        now
+    )
 );
 
 /// Debit a user: the team pool when `users.team_id` is set (so only current members reach a
@@ -309,7 +319,9 @@ pub fn plan(request: &ConsumeRequest, now: Timestamp) -> Statement {
         Payer::ApiKey(key) if request.idempotency_key.is_none() => {
             windows(common(CONSUME_API_KEY_SQL, key).param(now.to_sql_literal()))
         }
-        Payer::ApiKey(key) => windows(keyed(CONSUME_API_KEY_IDEMPOTENT_SQL, key)),
+        Payer::ApiKey(key) => windows(common(CONSUME_API_KEY_IDEMPOTENT_SQL, key).param(now.to_sql_literal()))
+            .optional(request.idempotency_key.as_deref())
+            .param(request.fingerprint()),
         Payer::User(id) => keyed(CONSUME_USER_SQL, id).param("user"),
         Payer::Session(token) => keyed(CONSUME_USER_SQL, token).param("session"),
         Payer::Team(id) => keyed(CONSUME_USER_SQL, id).param("team"),
