@@ -24,8 +24,9 @@ use crate::sql::statement::Statement;
 
 pub use crate::sql::ops::payer::Payer;
 
-/// What consume adds to the idempotency fragment: the success from `decision`, `debited` (balance
-/// and counters after) and `ledger`; where it is remembered; the refusal from `decision`.
+/// What the pool debit (`CONSUME_USER_SQL`) adds to the idempotency fragment: the success from
+/// `decision`, `debited` (balance after) and `ledger`; where it is remembered; the refusal from
+/// `decision`.
 macro_rules! charge_tail {
     () => {
         concat!(
