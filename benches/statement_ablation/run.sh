@@ -5,7 +5,8 @@
 # that decide in the UPDATE's WHERE instead of a locked pre-read (update_first*.sql), on distinct
 # keys. Rounds alternate the variants; each round starts from an empty ledger.
 #   benches/statement_ablation/run.sh [CLIENTS=16] [SECONDS=4] [ROUNDS=6]
-# FLTR_ABLATION_VARIANTS="limit ours …" picks the scripts (file names in this folder, or `ours`).
+# FLTR_ABLATION_VARIANTS="limit ours …" picks the scripts (file names in this folder, `ours`, or
+# `ours_keyed`: the same debit under a fresh idempotency key per transaction).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 clients="${1:-16}"; seconds="${2:-4}"; rounds="${3:-6}"
@@ -19,14 +20,15 @@ INSERT INTO users (id, name, email) VALUES ('bench', 'bench', 'bench@example.com
 INSERT INTO api_key_credits (api_key, user_id, credits, created_at, updated_at)
   SELECT 'bench_key_' || lpad(i::text, 6, '0') || '_0000000', 'bench', 2000000000, now(), now() FROM generate_series(0, 64) i;
 SQL
-ours=$(mktemp --suffix=.sql)
+ours=$(mktemp --suffix=.sql); ours_keyed=$(mktemp --suffix=.sql)
 cargo run --quiet --release --example consume_sql > "$ours"
+cargo run --quiet --release --example consume_sql -- --keyed > "$ours_keyed"
 declare -A tps
-variants=(${FLTR_ABLATION_VARIANTS:-limit limit_with_result ours update_first update_first_no_refusal_no_owner})
+variants=(${FLTR_ABLATION_VARIANTS:-limit limit_with_result ours ours_keyed update_first update_first_no_refusal_no_owner})
 for round in $(seq 1 "$rounds"); do
-  psql -q "$server/$db" -c "TRUNCATE credit_transactions" -c "VACUUM ANALYZE api_key_credits" -c "CHECKPOINT" >/dev/null
+  psql -q "$server/$db" -c "TRUNCATE credit_transactions, credit_idempotency_keys" -c "VACUUM ANALYZE api_key_credits" -c "CHECKPOINT" >/dev/null
   for variant in "${variants[@]}"; do
-    script="$here/$variant.sql"; [ "$variant" = ours ] && script="$ours"
+    script="$here/$variant.sql"; [ "$variant" = ours ] && script="$ours"; [ "$variant" = ours_keyed ] && script="$ours_keyed"
     value=$(pgbench -n -M prepared -h 127.0.0.1 -U postgres -c "$clients" -j "$((clients < 4 ? clients : 4))" -T "$seconds" \
       -f "$script" "$db" 2>&1 | awk '/^tps/ {printf "%d", $3}')
     tps[$variant]="${tps[$variant]:-} $value"
@@ -40,5 +42,5 @@ for variant in "${variants[@]}"; do
   m=$(echo "${tps[$variant]}" | median)
   echo "| $variant |${tps[$variant]} | $m | $(awk -v m="$m" -v l="$limit" 'BEGIN {printf "%.2f", m / l}') |"
 done
-rm -f "$ours"
+rm -f "$ours" "$ours_keyed"
 psql -q "$server/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
