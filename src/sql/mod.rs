@@ -3,6 +3,7 @@
 pub mod executor;
 pub mod failure;
 pub mod idempotency;
+pub mod inline;
 pub mod ops;
 pub mod outcome;
 pub mod row;

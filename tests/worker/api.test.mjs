@@ -115,6 +115,22 @@ test('Idempotency-Key: replay answers Idempotent-Replayed: true, a changed reque
   assert.equal(conflict.body.error.code, 'idempotency_conflict');
 });
 
+test('values with quotes, backslashes and SQL in them travel as values (the Worker writes parameters in as literals)', async () => {
+  const hostile = `it's \\ a '); DROP TABLE users; -- \\' test "é"`;
+  const key = `k'\\');DELETE/**/FROM/**/credit_transactions;--`;
+  const body = { amount: 1, operation: 'quote.test', resource_id: 'doc_q', metadata: { note: hostile, nested: { back: '\\\\' } } };
+  const first = await api('/api/v1/credits/consume', { method: 'POST', headers: { ...as(alice), 'idempotency-key': key }, body });
+  assert.equal(first.status, 200, JSON.stringify(first.body));
+  const replay = await api('/api/v1/credits/consume', { method: 'POST', headers: { ...as(alice), 'idempotency-key': key }, body });
+  assert.equal(replay.headers.get('idempotent-replayed'), 'true');
+  assert.equal(replay.body.transaction_id, first.body.transaction_id);
+  const page = await api('/api/v1/credits/transactions?limit=5', { headers: as(alice) });
+  const row = page.body.transactions.find((t) => t.id === first.body.transaction_id);
+  assert.deepEqual(row.metadata, body.metadata, 'stored and read back exactly');
+  const { rows } = await worker.pool.query('SELECT count(*)::int AS n FROM users');
+  assert.ok(rows[0].n >= 2, 'nothing was executed from a value');
+});
+
 test('allocate funds an own key; API keys consume within limits; 429 carries Retry-After and X-RateLimit-*', async () => {
   const allocated = await api(`/api/v1/api-keys/${KEY}/allocate`, { method: 'POST', headers: as(alice), body: { amount: 30 } });
   assert.equal(allocated.status, 200, JSON.stringify(allocated.body));

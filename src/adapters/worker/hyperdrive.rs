@@ -1,35 +1,40 @@
 //! Postgres through a Hyperdrive binding, with tokio-postgres over the Worker socket.
 //!
 //! Hyperdrive pools in transaction mode and caches reads, which shapes everything here:
-//! - `query_typed` with TEXT parameters: no named prepared statements (SQL `PREPARE` and
-//!   protocol-level named statements do not survive transaction pooling);
+//! - the simple query protocol, parameters written in as escaped literals (`sql::inline`): no
+//!   named prepared statements (they do not survive transaction pooling), and none of
+//!   tokio-postgres' extended-protocol type machinery in the wasm (≈ 22 KB gzip, BENCHMARKS §3);
 //! - no session state: no `SET`, no advisory locks (the migrator uses a table lock inside its
 //!   transaction instead);
 //! - reads that must be fresh carry a volatile function (the core's balance and principal
 //!   statements, the health check);
 //! - every statement runs in a transaction that first sets `lock_timeout` and `statement_timeout`
-//!   (`BEGIN; SET LOCAL …` + the statement + `COMMIT`, pipelined: one round trip), so Postgres
-//!   abandons a blocked statement before this Worker stops waiting (sql::timeouts). A Worker
-//!   timer alone would answer 503 while the statement went on to commit once a lock was freed.
+//!   (`BEGIN; SET LOCAL …`, the statement, a deadline guard and `COMMIT` in one message: one
+//!   round trip), so Postgres abandons a blocked statement before this Worker stops waiting
+//!   (sql::timeouts). A Worker timer alone would answer 503 while the statement went on to
+//!   commit once a lock was freed. After a server error the message's transaction is left
+//!   aborted, so the executor sends `ROLLBACK` before the connection carries anything else.
 //!
 //! One connection per request, opened on the first statement (preflights and refused requests
 //! never connect), closed by `close()` before the response leaves.
 
-use crate::adapters::postgres::{failure, text_rows};
+use crate::adapters::postgres::failure;
 use crate::adapters::worker::environment;
-use crate::adapters::worker::timeout::{join2, within};
+use crate::adapters::worker::timeout::within;
 use crate::sql::executor::BatchExecutor;
 use crate::sql::executor::Executor;
 use crate::sql::failure::DbFailure;
+use crate::sql::inline::inline;
 use crate::sql::row::Row;
 use crate::sql::statement::Statement;
 use crate::sql::timeouts::Timeouts;
 use futures_channel::oneshot;
+use futures_core::Stream;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
-use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 use worker::Env;
 
 /// Below Hyperdrive's 60 s limit: migrations (`/admin/migrate`) set their own SET LOCAL limits.
@@ -105,53 +110,97 @@ impl Database {
 /// Aborts the transaction (division by zero, 22012) when the Worker's own deadline, less a margin
 /// for COMMIT and the answer's way back, has passed by the server's clock: time spent queued in a
 /// pool before BEGIN is not covered by `statement_timeout`, and a statement that finished late
-/// must not commit after the Worker has answered 503.
-const DEADLINE_GUARD_SQL: &str = "SELECT 1 / ((clock_timestamp() AT TIME ZONE 'UTC') < $1::timestamp)::int";
+/// must not commit after the Worker has answered 503. Completed by `'<deadline>'::timestamp)::int`.
+const DEADLINE_GUARD_SQL: &str = "SELECT 1 / ((clock_timestamp() AT TIME ZONE 'UTC') <";
 /// Room left after the guard for COMMIT and the answer before the Worker stops waiting.
 const COMMIT_MARGIN_MS: u32 = 5_000;
 
 impl Executor for Database {
+    /// `BEGIN; SET LOCAL …; SET LOCAL …`, the statement, the deadline guard and `COMMIT`, as one
+    /// simple-protocol message (parameters written in as literals, `sql::inline`): one round trip.
     async fn query(&self, statement: &Statement) -> Result<Vec<Row>, DbFailure> {
+        let sql = inline(statement)?;
         let client = self.client().await?;
-        let params: Vec<(&(dyn ToSql + Sync), Type)> =
-            statement.params.iter().map(|param| (param as &(dyn ToSql + Sync), Type::TEXT)).collect();
         let wait_ms = self.timeouts.client_deadline_ms();
         let commit_by =
             environment::now().plus_millis(i64::from(wait_ms.saturating_sub(COMMIT_MARGIN_MS))).to_sql_literal();
-        let guard_params: [(&(dyn ToSql + Sync), Type); 1] = [(&commit_by, Type::TEXT)];
-        // Polled together, the four requests leave in order before any answer is awaited.
-        let pipeline = join2(
-            join2(client.batch_execute(&self.begin), client.query_typed(statement.sql, &params)),
-            join2(client.query_typed(DEADLINE_GUARD_SQL, &guard_params), client.batch_execute("COMMIT")),
-        );
-        let Some(((begun, rows), (guard, committed))) =
-            within(Duration::from_millis(u64::from(wait_ms)), pipeline).await
-        else {
+        let message = format!("{};\n{sql};\n{DEADLINE_GUARD_SQL} '{commit_by}'::timestamp)::int;\nCOMMIT", self.begin);
+        let mut progress = Progress::default();
+        let outcome = within(Duration::from_millis(u64::from(wait_ms)), progress.run(&client, &message)).await;
+        let Some(outcome) = outcome else {
             self.abandoned.set(true);
             return Err(DbFailure::connection(
                 "no answer within the client deadline; the server abandoned the statement before it",
             ));
         };
-        // The statement's own error comes first: after it, COMMIT answers Ok but rolls back.
-        let rows = rows.map_err(failure)?;
-        begun.map_err(failure)?;
-        guard.map_err(|_| DbFailure {
-            sqlstate: Some("57014".into()),
-            message: "the statement finished after the Worker's deadline; rolled back before COMMIT".into(),
-        })?;
-        match committed.map_err(failure) {
-            Ok(()) => {}
-            // The statement ran and the connection broke during COMMIT: it may have committed.
-            // Not "nothing was written" (503): the client must retry with its idempotency key.
-            Err(DbFailure { sqlstate: None, message }) => {
-                return Err(DbFailure {
-                    sqlstate: Some("XX000".into()),
-                    message: format!("outcome unknown: the connection failed during COMMIT ({message})"),
+        match outcome {
+            Ok(()) => Ok(progress.rows),
+            Err(error) => {
+                let deadline = error.as_db_error().is_some_and(|db| db.code() == &SqlState::DIVISION_BY_ZERO);
+                let server_error = error.as_db_error().is_some();
+                let completed = progress.completed;
+                let failure = failure(error);
+                if server_error {
+                    // The message's BEGIN left the transaction open and aborted: end it, so the
+                    // connection can carry the next statement (an idempotency replay, say).
+                    let _ = within(CONNECT_TIMEOUT, client.batch_execute("ROLLBACK")).await;
+                }
+                Err(if deadline {
+                    DbFailure {
+                        sqlstate: Some("57014".into()),
+                        message: "the statement finished after the Worker's deadline; rolled back before COMMIT".into(),
+                    }
+                } else if !server_error && completed >= STATEMENT_DONE {
+                    // The statement ran and the connection broke after: it may have committed. Not
+                    // "nothing was written" (503): the client must retry with its idempotency key.
+                    DbFailure {
+                        sqlstate: Some("XX000".into()),
+                        message: format!(
+                            "outcome unknown: the connection failed after the statement ({})",
+                            failure.message
+                        ),
+                    }
+                } else {
+                    failure
                 })
             }
-            Err(other) => return Err(other),
         }
-        text_rows(&rows)
+    }
+}
+
+/// Command completions before the statement's rows: BEGIN and the two SET LOCALs.
+const STATEMENT_STARTS: usize = 3;
+/// Completions once the statement itself has completed.
+const STATEMENT_DONE: usize = STATEMENT_STARTS + 1;
+
+/// What a simple-protocol message has answered so far: how many of its commands completed, and
+/// the statement's rows (those between its start and its completion), by column name.
+#[derive(Default)]
+struct Progress {
+    completed: usize,
+    rows: Vec<Row>,
+}
+
+impl Progress {
+    async fn run(&mut self, client: &Client, message: &str) -> Result<(), tokio_postgres::Error> {
+        let stream = client.simple_query_raw(message).await?;
+        let mut stream = std::pin::pin!(stream);
+        while let Some(item) = std::future::poll_fn(|cx| stream.as_mut().poll_next(cx)).await {
+            match item? {
+                SimpleQueryMessage::CommandComplete(_) => self.completed += 1,
+                SimpleQueryMessage::Row(row) if self.completed == STATEMENT_STARTS => {
+                    let columns = row
+                        .columns()
+                        .iter()
+                        .enumerate()
+                        .map(|(index, column)| (column.name().to_string(), row.get(index).map(str::to_string)))
+                        .collect();
+                    self.rows.push(Row::new(columns));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 }
 

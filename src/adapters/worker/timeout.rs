@@ -1,5 +1,4 @@
-//! Bounding a future by a Worker timer, and joining futures, without pulling in an executor's
-//! select/join machinery.
+//! Bounding a future by a Worker timer, without pulling in an executor's select machinery.
 
 use std::future::{poll_fn, Future};
 use std::pin::pin;
@@ -19,33 +18,6 @@ pub async fn within<F: Future>(limit: Duration, future: F) -> Option<F::Output> 
             return Poll::Ready(None);
         }
         Poll::Pending
-    })
-    .await
-}
-
-/// Polls two futures together (in order, each until ready) and yields both outputs: the requests
-/// they send leave in that order, pipelined on one connection.
-pub async fn join2<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
-    let (mut a, mut b) = (pin!(a), pin!(b));
-    let (mut ra, mut rb) = (None, None);
-    poll_fn(|context| {
-        if ra.is_none() {
-            if let Poll::Ready(output) = a.as_mut().poll(context) {
-                ra = Some(output);
-            }
-        }
-        if rb.is_none() {
-            if let Poll::Ready(output) = b.as_mut().poll(context) {
-                rb = Some(output);
-            }
-        }
-        match (ra.take(), rb.take()) {
-            (Some(a), Some(b)) => Poll::Ready((a, b)),
-            (a, b) => {
-                (ra, rb) = (a, b);
-                Poll::Pending
-            }
-        }
     })
     .await
 }
