@@ -1,8 +1,8 @@
 //! What the two tokio-postgres adapters (native, Worker over Hyperdrive) share: how a driver error
-//! becomes a `DbFailure`, and how a result's rows are read. Written once for both.
+//! becomes a `DbFailure`. Written once for both. (Rows differ: the native adapter reads the
+//! extended protocol's rows, the Worker the simple protocol's.)
 
 use crate::sql::failure::DbFailure;
-use crate::sql::row::Row;
 
 /// A server error keeps its SQLSTATE; anything else (refused, reset, closed) is a connection
 /// failure, with every layer of the error chain in its message (for the operator's log).
@@ -25,25 +25,4 @@ fn flatten(error: &dyn std::error::Error) -> String {
         source = inner.source();
     }
     text
-}
-
-/// Every row, by column name (each statement of the core selects text columns only).
-pub fn text_rows(rows: &[tokio_postgres::Row]) -> Result<Vec<Row>, DbFailure> {
-    rows.iter()
-        .map(|row| {
-            let columns = row
-                .columns()
-                .iter()
-                .enumerate()
-                .map(|(index, column)| {
-                    let value = row.try_get::<_, Option<String>>(index).map_err(|error| DbFailure {
-                        sqlstate: Some("XX000".into()),
-                        message: format!("result column {} is not text: {error}", column.name()),
-                    })?;
-                    Ok((column.name().to_string(), value))
-                })
-                .collect::<Result<Vec<_>, DbFailure>>()?;
-            Ok(Row::new(columns))
-        })
-        .collect()
 }

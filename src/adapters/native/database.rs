@@ -1,7 +1,6 @@
 //! tokio-postgres carrying the core's statements.
 
 pub use crate::adapters::postgres::failure;
-use crate::adapters::postgres::text_rows;
 use crate::core::error::CreditError;
 use crate::sql::failure::DbFailure;
 use crate::sql::row::Row;
@@ -37,8 +36,7 @@ pub async fn connect(url: &str) -> Result<Client, CreditError> {
     Ok(client)
 }
 
-/// Runs one statement (`query_typed`: no named prepared statement, as Hyperdrive requires too)
-/// and returns its rows.
+/// Runs one statement (`query_typed`: no named prepared statement) and returns its rows.
 pub async fn run(client: &impl GenericClient, statement: &Statement) -> Result<Vec<Row>, DbFailure> {
     let params: Vec<(&(dyn tokio_postgres::types::ToSql + Sync), Type)> = statement
         .params
@@ -47,6 +45,28 @@ pub async fn run(client: &impl GenericClient, statement: &Statement) -> Result<V
         .collect();
     let rows = client.query_typed(statement.sql, &params).await.map_err(failure)?;
     text_rows(&rows)
+}
+
+/// Every row, by column name (each statement of the core selects text columns only; any other
+/// column type is `internal`).
+fn text_rows(rows: &[tokio_postgres::Row]) -> Result<Vec<Row>, DbFailure> {
+    rows.iter()
+        .map(|row| {
+            let columns = row
+                .columns()
+                .iter()
+                .enumerate()
+                .map(|(index, column)| {
+                    let value = row.try_get::<_, Option<String>>(index).map_err(|error| DbFailure {
+                        sqlstate: Some("XX000".into()),
+                        message: format!("result column {} is not text: {error}", column.name()),
+                    })?;
+                    Ok((column.name().to_string(), value))
+                })
+                .collect::<Result<Vec<_>, DbFailure>>()?;
+            Ok(Row::new(columns))
+        })
+        .collect()
 }
 
 /// Runs DDL or other statements with no parameters and no result, via the simple protocol.
