@@ -38,6 +38,27 @@ impl Limits {
     }
 }
 
+/// The idempotency tail of every charge statement (consume, allocate): its outcome row is the
+/// charge row `ChargeOutcome::read` decodes — `status`, then these columns.
+macro_rules! charge_idempotent_tail {
+    () => {
+        crate::sql::idempotency::idempotent_tail!(
+            transaction_id,
+            charged_kind,
+            charged_id,
+            amount,
+            balance,
+            daily_limit,
+            daily_used,
+            monthly_limit,
+            monthly_used,
+            now
+        )
+    };
+}
+
+pub(crate) use charge_idempotent_tail;
+
 /// The facts of a charge as its statement reports them, typed; a replay carries the stored ones.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChargeFacts {

@@ -18,8 +18,7 @@ use crate::core::idempotency::request_hash;
 use crate::core::time::Timestamp;
 use crate::core::validate::Amount;
 use crate::core::window::Period;
-use crate::sql::idempotency::idempotent_tail;
-use crate::sql::outcome::{decode_charge, ChargeResult};
+use crate::sql::outcome::{charge_idempotent_tail, decode_charge, ChargeResult};
 use crate::sql::row::Row;
 use crate::sql::statement::Statement;
 
@@ -95,18 +94,7 @@ pub const SQL: &str = concat!(
   UNION ALL
   SELECT 'not_found', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE NOT EXISTS (SELECT 1 FROM decision)
 ), "#,
-    idempotent_tail!(
-        transaction_id,
-        charged_kind,
-        charged_id,
-        amount,
-        balance,
-        daily_limit,
-        daily_used,
-        monthly_limit,
-        monthly_used,
-        now
-    )
+    charge_idempotent_tail!()
 );
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,8 +17,7 @@ use crate::core::idempotency::request_hash;
 use crate::core::time::Timestamp;
 use crate::core::validate::{Amount, Operation};
 use crate::core::window::Period;
-use crate::sql::idempotency::idempotent_tail;
-use crate::sql::outcome::{ChargeOutcome, ChargeResult};
+use crate::sql::outcome::{charge_idempotent_tail, ChargeOutcome, ChargeResult};
 use crate::sql::row::Row;
 use crate::sql::statement::Statement;
 
@@ -45,18 +44,7 @@ macro_rules! charge_tail {
   UNION ALL
   SELECT 'not_found', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE NOT EXISTS (SELECT 1 FROM decision)
 ), "#,
-            idempotent_tail!(
-                transaction_id,
-                charged_kind,
-                charged_id,
-                amount,
-                balance,
-                daily_limit,
-                daily_used,
-                monthly_limit,
-                monthly_used,
-                now
-            )
+            charge_idempotent_tail!()
         )
     };
 }
@@ -195,18 +183,7 @@ pub const CONSUME_API_KEY_IDEMPOTENT_SQL: &str = concat!(
   UNION ALL
   SELECT 'not_found', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE NOT EXISTS (SELECT 1 FROM refusal)
 ), "#,
-    idempotent_tail!(
-        transaction_id,
-        charged_kind,
-        charged_id,
-        amount,
-        balance,
-        daily_limit,
-        daily_used,
-        monthly_limit,
-        monthly_used,
-        now
-    )
+    charge_idempotent_tail!()
 );
 
 /// Debit a user: the team pool when `users.team_id` is set (so only current members reach a
