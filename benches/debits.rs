@@ -11,17 +11,18 @@
 //! Run: `cargo bench --bench debits` (FLTR_BENCH_SECONDS per cell, default 3;
 //! FLTR_TEST_PG for the server). Needs `pgbench` on PATH.
 
+#[path = "support/consume_script.rs"]
+mod consume_script;
 #[path = "../tests/support/proxy.rs"]
 mod proxy;
 
 use fltr_credits::adapters::native::database::{connect, Connection, Native};
 use fltr_credits::core::validate::{Amount, Operation};
-use fltr_credits::core::window::Period;
 use fltr_credits::engine::Engine;
 use fltr_credits::migrator::migrate;
 use fltr_credits::sql::executor::Executor;
 use fltr_credits::sql::failure::DbFailure;
-use fltr_credits::sql::ops::consume::{self, ConsumeRequest, Payer};
+use fltr_credits::sql::ops::consume::{ConsumeRequest, Payer};
 use fltr_credits::sql::statement::Statement;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -168,8 +169,8 @@ async fn run_cell(url: &str, system: System, clients: usize, hot: bool, seconds:
 enum Script {
     /// The minimal single statement performing the same writes, no checks: the machine's limit.
     Limit,
-    /// fltr-credits' own consume statement (`consume::CONSUME_API_KEY_SQL`), its parameters as
-    /// pgbench variables: the statement's cost without the Rust client's.
+    /// fltr-credits' own consume statement (`benches/support/consume_script.rs`): the statement's
+    /// cost without the Rust client's.
     Ours,
 }
 
@@ -184,26 +185,7 @@ fn pgbench(host: &str, port: u16, database: &str, clients: usize, hot: bool, sec
         Script::Limit => format!(
             "WITH d AS (UPDATE api_key_credits SET credits = credits - 1, daily_used = daily_used + 1, monthly_used = monthly_used + 1, updated_at = now() WHERE api_key = {key} AND credits >= 1 RETURNING user_id, team_id, api_key) INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, api_key_id, created_at) SELECT 'pgb_' || replace(gen_random_uuid()::text, '-', ''), user_id, team_id, -1, 'usage', 'bench', api_key, now() FROM d;\n"
         ),
-        Script::Ours => {
-            // The parameters `consume::plan` binds, in its order; highest first so `$1` never
-            // rewrites the start of `$10`. Text values are quoted literals, as pgbench's variables
-            // are numbers only.
-            let values = [
-                format!("({key})"),
-                "1".to_string(),
-                "'bench'".to_string(),
-                "NULL".to_string(),
-                "NULL".to_string(),
-                format!("'{}'", now.to_sql_literal()),
-                format!("'{}'", Period::Daily.start(now).to_sql_literal()),
-                format!("'{}'", Period::Monthly.start(now).to_sql_literal()),
-            ];
-            let mut sql = consume::CONSUME_API_KEY_SQL.to_string();
-            for (index, value) in values.iter().enumerate().rev() {
-                sql = sql.replace(&format!("${}", index + 1), value);
-            }
-            format!("{};\n", sql.replace('\n', " "))
-        }
+        Script::Ours => consume_script::consume_script(&key, false, now),
     };
     let path = std::env::temp_dir().join(format!("fltr-pgbench-{}.sql", std::process::id()));
     std::fs::write(&path, script).expect("pgbench script");
