@@ -17,6 +17,7 @@ mod consume_script;
 mod proxy;
 
 use fltr_credits::adapters::native::database::{connect, Connection, Native};
+use fltr_credits::core::api_key::KeyRef;
 use fltr_credits::core::validate::{Amount, Operation};
 use fltr_credits::engine::Engine;
 use fltr_credits::migrator::migrate;
@@ -122,7 +123,7 @@ async fn run_cell(url: &str, system: System, clients: usize, hot: bool, seconds:
             let naive = Naive::prepare(&connection.client).await;
             let key = key_for(client_index, hot);
             let request = ConsumeRequest {
-                payer: Payer::ApiKey(key.clone()),
+                payer: Payer::ApiKey(KeyRef::Secret { secret: key.clone(), hash: key.clone() }),
                 amount: Amount::new(1).unwrap(),
                 operation: Operation::new("bench").unwrap(),
                 resource_id: None,
@@ -220,7 +221,8 @@ async fn prepare(database: &str) {
     for key in keys {
         client
             .execute(
-                "INSERT INTO api_key_credits (api_key, user_id, credits, created_at, updated_at) VALUES ($1, 'bench', 2000000000, now(), now())",
+                // The key's name doubles as its `key_hash`, the column fltr-credits finds keys by.
+                "INSERT INTO api_key_credits (api_key, key_hash, user_id, credits, created_at, updated_at) VALUES ($1, $1, 'bench', 2000000000, now(), now())",
                 &[&key],
             )
             .await

@@ -32,7 +32,7 @@ async fn client(url: String, key: String, deadline: Instant) -> Result<Vec<u64>,
     let connection = connect(&url).await.map_err(|error| error.to_string())?;
     let engine = Engine::new(Native(&connection));
     let request = ConsumeRequest {
-        payer: Payer::ApiKey(key),
+        payer: Payer::ApiKey(fltr_credits::core::api_key::KeyRef::secret(&key)),
         amount: Amount::new(1).map_err(|error| error.to_string())?,
         operation: Operation::new("bench.consume").map_err(|error| error.to_string())?,
         resource_id: None,

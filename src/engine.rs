@@ -2,12 +2,18 @@
 //! decode the rows. No I/O of its own and no clock: adapters pass `now`.
 
 use crate::core::account::Account;
+use crate::core::api_key::{Entropy, KeyRef};
 use crate::core::error::CreditError;
 use crate::core::session::Credential;
 use crate::core::time::Timestamp;
 use crate::core::validate::Amount;
 use crate::sql::executor::{run, Executor};
 use crate::sql::ops::allocate::{self, AllocateRequest};
+use crate::sql::ops::api_keys::adopt::{self, Adopted};
+use crate::sql::ops::api_keys::create::{self, CreateRequest};
+use crate::sql::ops::api_keys::manage::{self, KeyChanges};
+use crate::sql::ops::api_keys::revoke::{self, Revoked, RevokedLeaked};
+use crate::sql::ops::api_keys::view::{ApiKey, ApiKeyList};
 use crate::sql::ops::balance::{self, Balance};
 use crate::sql::ops::check;
 use crate::sql::ops::consume::{self, ConsumeRequest, Payer};
@@ -32,15 +38,59 @@ impl<E: Executor> Engine<E> {
         Engine { executor }
     }
 
-    /// Resolves a request's credential to a user or an API key (`unauthenticated` otherwise).
+    /// Resolves a request's credential to a user or an API key (`unauthenticated` otherwise). A
+    /// key row still in the seed's plaintext form is adopted at this first use, then found.
     pub async fn authenticate(&self, credential: &Credential, now: Timestamp) -> Result<Principal, CreditError> {
-        run(&self.executor, &principal::plan(credential, now), principal::decode).await
+        let found = run(&self.executor, &principal::plan(credential, now), principal::decode).await;
+        let secret = match credential {
+            Credential::Bearer(secret) | Credential::ApiKey(secret) => secret,
+            Credential::Session(_) => return found,
+        };
+        match found {
+            Err(CreditError::Unauthenticated { .. }) if self.resolve(&KeyRef::secret(secret), now).await?.is_some() => {
+                run(&self.executor, &principal::plan(credential, now), principal::decode).await
+            }
+            other => other,
+        }
+    }
+
+    /// The public id behind a presented secret the hashed lookup did not find: a key row written
+    /// the seed's way (adopted now: hashed, its ledger and idempotency rows relabelled), or a
+    /// rotated-out secret in its grace. `None` for an unknown secret or an id.
+    async fn resolve(&self, key: &KeyRef, now: Timestamp) -> Result<Option<String>, CreditError> {
+        match adopt::plan_resolve(key, now) {
+            Some(statement) => run(&self.executor, &statement, adopt::decode_resolve).await,
+            None => Ok(None),
+        }
+    }
+
+    /// For a charge by secret that found no key: the same payer by the id `resolve` found.
+    async fn resolved_payer(&self, payer: &Payer, now: Timestamp) -> Result<Option<Payer>, CreditError> {
+        match payer {
+            Payer::ApiKey(key @ KeyRef::Secret { .. }) => {
+                Ok(self.resolve(key, now).await?.map(|id| Payer::ApiKey(KeyRef::Id(id))))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// A debit. A `contended` outcome (a refusal that found the row passing every check: a credit
     /// landed between the debit's check and the refusal's read; nothing was written) is run again,
     /// a few times at most.
+    /// A secret the hashed debit did not find is resolved (`resolve`) and, if it names a key,
+    /// charged by that key's id.
     pub async fn consume(&self, request: &ConsumeRequest, now: Timestamp) -> Result<ChargeResult, CreditError> {
+        let outcome = self.debit(request, now).await?;
+        if outcome == ChargeOutcome::NotFound {
+            if let Some(payer) = self.resolved_payer(&request.payer, now).await? {
+                let resolved = ConsumeRequest { payer, ..request.clone() };
+                return consume::result(self.debit(&resolved, now).await?, request);
+            }
+        }
+        consume::result(outcome, request)
+    }
+
+    async fn debit(&self, request: &ConsumeRequest, now: Timestamp) -> Result<ChargeOutcome, CreditError> {
         let statement = consume::plan(request, now);
         let mut outcome = ChargeOutcome::Contended;
         for _ in 0..CONTENDED_ATTEMPTS {
@@ -49,13 +99,74 @@ impl<E: Executor> Engine<E> {
                 break;
             }
         }
-        consume::result(outcome, request)
+        Ok(outcome)
     }
 
     /// Would a consume of `amount` succeed now? `Amount` is positive by construction: 0 is refused
     /// before any round trip, as for consume.
     pub async fn check(&self, payer: &Payer, amount: Amount, now: Timestamp) -> Result<ChargeResult, CreditError> {
-        run(&self.executor, &check::plan(payer, amount, now), |rows| check::decode(rows, payer)).await
+        let checked = run(&self.executor, &check::plan(payer, amount, now), |rows| check::decode(rows, payer)).await;
+        match checked {
+            Err(CreditError::Unauthenticated { .. }) => match self.resolved_payer(payer, now).await? {
+                Some(resolved) => {
+                    run(&self.executor, &check::plan(&resolved, amount, now), |rows| check::decode(rows, payer)).await
+                }
+                None => checked,
+            },
+            other => other,
+        }
+    }
+
+    /// A new key; its secret is in the answer, once.
+    pub async fn create_key(&self, request: &CreateRequest, now: Timestamp) -> Result<ApiKey, CreditError> {
+        let (statement, issued) = create::plan(request, now)?;
+        run(&self.executor, &statement, |rows| create::decode(rows, &issued, now)).await
+    }
+
+    /// The keys a user sees: theirs and their current team's.
+    pub async fn list_keys(&self, user_id: &str, now: Timestamp) -> Result<ApiKeyList, CreditError> {
+        run(&self.executor, &manage::plan_list(user_id, now), |rows| manage::decode_list(rows, now)).await
+    }
+
+    /// `actor`: the signed-in user, `None` for the service.
+    pub async fn update_key(
+        &self,
+        id: &str,
+        actor: Option<&str>,
+        changes: &KeyChanges,
+        now: Timestamp,
+    ) -> Result<ApiKey, CreditError> {
+        run(&self.executor, &manage::plan_update(id, actor, changes, now), |rows| manage::decode_change(rows, None, now))
+            .await
+    }
+
+    pub async fn rotate_key(
+        &self,
+        id: &str,
+        actor: Option<&str>,
+        grace_seconds: i64,
+        entropy: &Entropy,
+        now: Timestamp,
+    ) -> Result<ApiKey, CreditError> {
+        let (statement, issued) = manage::plan_rotate(id, actor, grace_seconds, entropy, now)?;
+        run(&self.executor, &statement, |rows| manage::decode_change(rows, Some(&issued), now)).await
+    }
+
+    pub async fn revoke_key(&self, id: &str, actor: Option<&str>, now: Timestamp) -> Result<Revoked, CreditError> {
+        run(&self.executor, &revoke::plan_revoke(id, actor, now), |rows| revoke::decode_revoke(rows, id)).await
+    }
+
+    /// Revokes every key one of `secrets` belongs to (rows still in plaintext form are adopted
+    /// first, so the revocation's ledger rows carry ids, never a secret).
+    pub async fn revoke_leaked(&self, secrets: &[String], now: Timestamp) -> Result<RevokedLeaked, CreditError> {
+        run(&self.executor, &adopt::plan_all(), adopt::decode_all).await?;
+        let hashes: Vec<String> = secrets.iter().map(|secret| crate::core::api_key::hash(secret)).collect();
+        run(&self.executor, &revoke::plan_revoke_leaked(&hashes, now), revoke::decode_revoke_leaked).await
+    }
+
+    /// Moves every key row still in the seed's plaintext form to hashed form (`migrate` runs it).
+    pub async fn adopt_plaintext_keys(&self) -> Result<Adopted, CreditError> {
+        run(&self.executor, &adopt::plan_all(), adopt::decode_all).await
     }
 
     pub async fn grant(&self, request: &GrantRequest, now: Timestamp) -> Result<CreditResult, CreditError> {

@@ -8,6 +8,7 @@
 //! transaction pooling keeps a connection for the length of a transaction, which is enough.
 
 use crate::core::error::CreditError;
+use crate::engine::Engine;
 use crate::schema::ddl::{self, Phase};
 use crate::schema::history::migrations;
 use crate::schema::journal;
@@ -27,6 +28,9 @@ pub struct MigrateReport {
     pub adopted_existing_tables: Vec<String>,
     pub hash_mismatches: Vec<&'static str>,
     pub validated: Vec<String>,
+    /// Key rows found in the seed's plaintext form and moved to hashed form (with the ledger and
+    /// idempotency rows that copied their secrets).
+    pub hashed_api_keys: i64,
     pub drift: Vec<Drift>,
     pub dry_run: bool,
     /// For `--dry-run`: the SQL that would run.
@@ -102,6 +106,7 @@ pub async fn migrate(client: &impl BatchExecutor, dry_run: bool) -> Result<Migra
             adopted_existing_tables: existing,
             hash_mismatches: plan.hash_mismatches.iter().map(|m| m.tag).collect(),
             validated: Vec::new(),
+            hashed_api_keys: 0,
             drift: Vec::new(),
             dry_run: true,
             sql: plan.pending.iter().map(|m| journal::up_file(m)).collect(),
@@ -130,12 +135,16 @@ pub async fn migrate(client: &impl BatchExecutor, dry_run: bool) -> Result<Migra
     })
     .await?;
     let validated = validate_foreign_keys(client, &state).await?;
+    // Every migrate, not only the one that adds the columns: an older FLTR app may have written
+    // key rows the seed's way since (API.md "API keys").
+    let hashed = Engine::new(client).adopt_plaintext_keys().await?;
     let drift = verify_schema(client).await?;
     Ok(MigrateReport {
         applied: plan.pending.iter().map(|m| m.tag).collect(),
         adopted_existing_tables: adopted,
         hash_mismatches: plan.hash_mismatches.iter().map(|m| m.tag).collect(),
         validated,
+        hashed_api_keys: hashed.keys,
         drift,
         dry_run: false,
         sql: Vec::new(),
@@ -175,7 +184,13 @@ pub async fn verify_schema(client: &impl Executor) -> Result<Vec<Drift>, CreditE
         .await
         .map_err(db)?;
     let live = verify::decode(&rows)?;
-    Ok(verify::compare(&state, &live))
+    let mut drift = verify::compare(&state, &live);
+    // Data drift: secrets at rest. Only asked when the column exists (else that is the drift).
+    if !drift.iter().any(|d| d.object == verify::KEY_HASH_COLUMN) {
+        let rows = client.query(&Statement::new(verify::PLAINTEXT_KEYS_SQL)).await.map_err(db)?;
+        drift.extend(verify::plaintext_keys(single("plaintext keys", &rows)?.int("count")?));
+    }
+    Ok(drift)
 }
 
 pub async fn rollback(client: &impl BatchExecutor, target: &str) -> Result<RollbackReport, CreditError> {
@@ -218,6 +233,12 @@ impl MigrateReport {
         });
         if !self.validated.is_empty() {
             lines.push(format!("validated {}", self.validated.join(", ")));
+        }
+        if self.hashed_api_keys > 0 {
+            lines.push(format!(
+                "hashed {} API key(s) stored in plaintext the seed's way; they keep working with the same secret",
+                self.hashed_api_keys
+            ));
         }
         lines.extend(self.sql.iter().cloned());
         lines.extend(self.drift.iter().map(|drift| format!("drift: {drift}")));

@@ -20,6 +20,7 @@
 
 mod common;
 
+use fltr_credits::core::api_key::KeyRef;
 use common::http::*;
 use common::*;
 use fltr_credits::core::account::Account;
@@ -36,7 +37,7 @@ fn every_route() -> Vec<HttpRequest> {
         post("/api/v1/credits/consume", consume_body(1)),
         post("/api/v1/credits/check", json!({"amount": 1})),
         post("/api/v1/credits/refund", json!({"transaction_id": "ctx_x"})),
-        post(&format!("/api/v1/api-keys/{KEY}/allocate"), json!({"amount": 1})),
+        post(&format!("/api/v1/api-keys/{}/allocate", key_id(KEY)), json!({"amount": 1})),
         post("/admin/grant", json!({"user_id": "u1", "amount": 1})),
         get("/admin/reconcile"),
         get("/admin/verify"),
@@ -54,7 +55,7 @@ async fn ledger_rows(client: &Client) -> String {
 }
 
 async fn credits(client: &Client, table: &str, id: &str) -> String {
-    let column = if table == "api_key_credits" { "api_key" } else { "id" };
+    let (column, id) = if table == "api_key_credits" { ("api_key", key_id(id)) } else { ("id", id.to_string()) };
     scalar(client, &format!("SELECT credits FROM {table} WHERE {column} = '{id}'")).await
 }
 
@@ -73,7 +74,7 @@ mod refund {
         let client = db.client().await;
         let token = signed_in(&client, "u1", 0).await;
         api_key(&client, KEY, "u1", None, Some(100), None).await;
-        fund(&client, Account::api_key(KEY).unwrap(), 99).await;
+        fund(&client, Account::api_key(&key_id(KEY)).unwrap(), 99).await;
         for round in 0..3 {
             let usage =
                 call(&client, post("/api/v1/credits/consume", consume_body(30)).with_header("x-api-key", KEY)).await;
@@ -91,7 +92,7 @@ mod refund {
         }
         assert_eq!(credits(&client, "api_key_credits", KEY).await, "9", "three consumes of 30 stay paid");
         assert_eq!(
-            scalar(&client, &format!("SELECT daily_used FROM api_key_credits WHERE api_key = '{KEY}'")).await,
+            scalar(&client, &format!("SELECT daily_used FROM api_key_credits WHERE key_hash = encode(sha256('{KEY}'::bytea), 'hex')")).await,
             "90",
             "the window is not given back"
         );
@@ -139,7 +140,7 @@ mod team_pool {
         let db = TestDb::migrated("adv_team_alloc").await;
         let client = db.client().await;
         let token = team_with_member(&client).await;
-        let path = format!("/api/v1/api-keys/{KEY}/allocate");
+        let path = format!("/api/v1/api-keys/{}/allocate", key_id(KEY));
         assert_eq!(call(&client, bearer(post(&path, json!({"amount": 10})), &token)).await.status, 200, "a member may");
         client.execute("UPDATE users SET team_id = NULL WHERE id = 'member'", &[]).await.unwrap();
         let after = call(&client, bearer(post(&path, json!({"amount": 10})), &token)).await;
@@ -155,7 +156,7 @@ mod team_pool {
         let db = TestDb::migrated("adv_team_key").await;
         let client = db.client().await;
         let token = team_with_member(&client).await;
-        call(&client, bearer(post(&format!("/api/v1/api-keys/{KEY}/allocate"), json!({"amount": 30})), &token)).await;
+        call(&client, bearer(post(&format!("/api/v1/api-keys/{}/allocate", key_id(KEY)), json!({"amount": 30})), &token)).await;
         client.execute("UPDATE users SET team_id = NULL WHERE id = 'member'", &[]).await.unwrap();
         for request in
             [post("/api/v1/credits/consume", consume_body(5)), post("/api/v1/credits/check", json!({"amount": 5}))]
@@ -224,7 +225,7 @@ mod check {
         let client = db.client().await;
         let token = signed_in(&client, "u1", 0).await;
         api_key(&client, KEY, "u1", None, Some(1), None).await;
-        fund(&client, Account::api_key(KEY).unwrap(), 5).await;
+        fund(&client, Account::api_key(&key_id(KEY)).unwrap(), 5).await;
         call(&client, post("/api/v1/credits/consume", consume_body(1)).with_header("x-api-key", KEY)).await;
         for request in [
             bearer(post("/api/v1/credits/check", json!({"amount": 0})), &token),
@@ -301,16 +302,16 @@ mod overflow {
         let client = db.client().await;
         signed_in(&client, "u1", 0).await;
         api_key(&client, KEY, "u1", None, None, None).await;
-        fund(&client, Account::api_key(KEY).unwrap(), 1000).await;
+        fund(&client, Account::api_key(&key_id(KEY)).unwrap(), 1000).await;
         client
-            .execute(&format!("UPDATE api_key_credits SET daily_used = 2147483600, monthly_used = 2147483600, daily_window_start = date_trunc('day', now() at time zone 'utc'), monthly_window_start = date_trunc('month', now() at time zone 'utc') WHERE api_key = '{KEY}'"), &[])
+            .execute(&format!("UPDATE api_key_credits SET daily_used = 2147483600, monthly_used = 2147483600, daily_window_start = date_trunc('day', now() at time zone 'utc'), monthly_window_start = date_trunc('month', now() at time zone 'utc') WHERE key_hash = encode(sha256('{KEY}'::bytea), 'hex')"), &[])
             .await
             .unwrap();
         let answer =
             call(&client, post("/api/v1/credits/consume", consume_body(100)).with_header("x-api-key", KEY)).await;
         assert_eq!(answer.status, 200, "an unlimited key's usage never overflows into a refusal: {}", answer.body);
         assert_eq!(
-            scalar(&client, &format!("SELECT daily_used FROM api_key_credits WHERE api_key = '{KEY}'")).await,
+            scalar(&client, &format!("SELECT daily_used FROM api_key_credits WHERE key_hash = encode(sha256('{KEY}'::bytea), 'hex')")).await,
             "2147483647"
         );
         let check =
@@ -541,7 +542,7 @@ mod idempotency {
         let owner = signed_in(&client, "u1", 100).await;
         let stranger = signed_in(&client, "u2", 100).await;
         api_key(&client, KEY, "u1", None, None, None).await;
-        let path = format!("/api/v1/api-keys/{KEY}/allocate");
+        let path = format!("/api/v1/api-keys/{}/allocate", key_id(KEY));
         let request =
             |token: &str| bearer(post(&path, json!({"amount": 30})), token).with_header("idempotency-key", "alloc-1");
         assert_eq!(call(&client, request(&owner)).await.status, 200);
@@ -642,15 +643,15 @@ mod reads_scale {
             idempotency_key: Some("k".into()),
         };
         let user = Account::user("u1").unwrap();
-        let key = Account::api_key(KEY).unwrap();
+        let key = Account::api_key(&key_id(KEY)).unwrap();
         vec![
             ("principal", principal::plan(&Credential::Bearer("tok_u1".into()), now)),
             ("balance of a user", balance::plan(&user, now)),
             ("balance of a key", balance::plan(&key, now)),
             ("consume by session", consume::plan(&charge(consume::Payer::Session("tok_u1".into())), now)),
-            ("consume by key", consume::plan(&charge(consume::Payer::ApiKey(KEY.into())), now)),
+            ("consume by key", consume::plan(&charge(consume::Payer::ApiKey(KeyRef::secret(KEY))), now)),
             ("check by session", check::plan(&consume::Payer::Session("tok_u1".into()), amount, now)),
-            ("check by key", check::plan(&consume::Payer::ApiKey(KEY.into()), amount, now)),
+            ("check by key", check::plan(&consume::Payer::ApiKey(KeyRef::secret(KEY)), amount, now)),
             (
                 "allocate (403/404 path: someone else's key)",
                 allocate::plan(
@@ -780,12 +781,12 @@ mod foreign_ids {
             body
         };
         let cases: Vec<(HttpRequest, u16, &str)> = vec![
-            (post(&format!("/api/v1/api-keys/{KEY}/allocate"), json!({"amount": 1})), 404, "not_found"),
+            (post(&format!("/api/v1/api-keys/{}/allocate", key_id(KEY)), json!({"amount": 1})), 404, "not_found"),
             (post("/api/v1/credits/consume", with(consume_body(1), "user_id", "victim")), 403, "forbidden"),
-            (post("/api/v1/credits/consume", with(consume_body(1), "api_key_id", KEY)), 403, "forbidden"),
+            (post("/api/v1/credits/consume", with(consume_body(1), "api_key_id", &key_id(KEY))), 403, "forbidden"),
             (post("/api/v1/credits/check", json!({"amount": 1, "team_id": "t1"})), 403, "forbidden"),
             (get("/api/v1/credits/balance").with_query("user_id=victim"), 403, "forbidden"),
-            (get("/api/v1/credits/transactions").with_query(&format!("api_key_id={KEY}")), 403, "forbidden"),
+            (get("/api/v1/credits/transactions").with_query(&format!("api_key_id={}", key_id(KEY))), 403, "forbidden"),
             (post("/api/v1/credits/refund", json!({"transaction_id": victims_tx})), 403, "forbidden"),
             (post("/admin/grant", json!({"user_id": "mallory", "amount": 1000})), 403, "forbidden"),
         ];
@@ -907,7 +908,7 @@ async fn idempotency_keys_of_different_operations_on_one_account_do_not_collide(
     let client = db.client().await;
     let owner = signed_in(&client, "u1", 100).await;
     api_key(&client, KEY, "u1", None, None, None).await;
-    fund(&client, Account::api_key(KEY).unwrap(), 10).await;
+    fund(&client, Account::api_key(&key_id(KEY)).unwrap(), 10).await;
     let consume = call(
         &client,
         post("/api/v1/credits/consume", consume_body(1))
@@ -918,14 +919,14 @@ async fn idempotency_keys_of_different_operations_on_one_account_do_not_collide(
     assert_eq!(consume.status, 200);
     let allocate = call(
         &client,
-        bearer(post(&format!("/api/v1/api-keys/{KEY}/allocate"), json!({"amount": 5})), &owner)
+        bearer(post(&format!("/api/v1/api-keys/{}/allocate", key_id(KEY)), json!({"amount": 5})), &owner)
             .with_header("idempotency-key", "K1"),
     )
     .await;
     assert_eq!((allocate.status, allocate.body["replayed"].as_bool()), (200, Some(false)), "{}", allocate.body);
     let grant = call(
         &client,
-        bearer(post("/admin/grant", json!({"api_key_id": KEY, "amount": 3})), ADMIN)
+        bearer(post("/admin/grant", json!({"api_key_id": key_id(KEY), "amount": 3})), ADMIN)
             .with_header("idempotency-key", "K1"),
     )
     .await;
@@ -933,7 +934,7 @@ async fn idempotency_keys_of_different_operations_on_one_account_do_not_collide(
     for _ in 0..2 {
         let again = call(
             &client,
-            bearer(post(&format!("/api/v1/api-keys/{KEY}/allocate"), json!({"amount": 5})), &owner)
+            bearer(post(&format!("/api/v1/api-keys/{}/allocate", key_id(KEY)), json!({"amount": 5})), &owner)
                 .with_header("idempotency-key", "K1"),
         )
         .await;
@@ -944,7 +945,7 @@ async fn idempotency_keys_of_different_operations_on_one_account_do_not_collide(
     client.batch_execute("DELETE FROM credit_idempotency_keys WHERE idempotency_key = 'K1'; UPDATE credit_idempotency_keys SET idempotency_key = 'K1' WHERE idempotency_key = 'grant:K1'").await.unwrap();
     let legacy = call(
         &client,
-        bearer(post("/admin/grant", json!({"api_key_id": KEY, "amount": 3})), ADMIN)
+        bearer(post("/admin/grant", json!({"api_key_id": key_id(KEY), "amount": 3})), ADMIN)
             .with_header("idempotency-key", "K1"),
     )
     .await;

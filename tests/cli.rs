@@ -34,7 +34,7 @@ async fn credit_commands_work_end_to_end_with_contract_exit_codes() {
     let (code, allocated) = run_json(&db, &["allocate", "--api-key", KEY, "--amount", "30"]);
     assert_eq!(
         (code, allocated["balance"].as_i64(), allocated["charged"]["id"].as_str()),
-        (0, Some(30), Some("fltr****0001"))
+        (0, Some(30), Some(key_id(KEY).as_str()))
     );
 
     let (code, consumed) = run_json(

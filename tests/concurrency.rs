@@ -8,6 +8,7 @@ mod common;
 #[path = "support/proxy.rs"]
 mod proxy;
 
+use fltr_credits::core::api_key::KeyRef;
 use common::*;
 use fltr_credits::adapters::native::database::connect;
 use fltr_credits::core::account::Account;
@@ -77,12 +78,12 @@ async fn sixty_four_connections_on_one_api_key_never_exceed_the_daily_limit() {
     user(&client, "u1", None).await;
     // Balance B = 1000 > daily limit L = 300; 64 clients x 6 requests x 3 credits = 1152 asked.
     api_key(&client, KEY, "u1", None, Some(300), Some(100_000)).await;
-    fund(&client, Account::api_key(KEY).unwrap(), 1000).await;
-    let outcomes = hammer(&db.url, 64, 6, |_, _| usage(Payer::ApiKey(KEY.into()), 3, None)).await;
+    fund(&client, Account::api_key(&key_id(KEY)).unwrap(), 1000).await;
+    let outcomes = hammer(&db.url, 64, 6, |_, _| usage(Payer::ApiKey(KeyRef::secret(KEY)), 3, None)).await;
     assert_eq!(count(&outcomes, "ok"), 100, "exactly floor(300 / 3) debits succeed");
     assert_eq!(count(&outcomes, "daily_limit_exceeded"), 64 * 6 - 100, "{outcomes:?}");
     assert_eq!(
-        scalar(&client, &format!("SELECT credits || '/' || daily_used FROM api_key_credits WHERE api_key = '{KEY}'"))
+        scalar(&client, &format!("SELECT credits || '/' || daily_used FROM api_key_credits WHERE key_hash = encode(sha256('{KEY}'::bytea), 'hex')"))
             .await,
         "700/300"
     );
@@ -116,18 +117,18 @@ async fn five_concurrent_copies_of_each_request_are_charged_once() {
     user(&client, "u1", None).await;
     api_key(&client, KEY, "u1", None, None, None).await;
     fund(&client, Account::user("u1").unwrap(), 1000).await;
-    fund(&client, Account::api_key(KEY).unwrap(), 1000).await;
+    fund(&client, Account::api_key(&key_id(KEY)).unwrap(), 1000).await;
     // 40 clients = 8 requests x 5 copies; each copy of request r uses key "req-r".
     let outcomes = hammer(&db.url, 40, 1, |client, _| {
         let request = client / 5;
-        let payer = if request % 2 == 0 { Payer::User("u1".into()) } else { Payer::ApiKey(KEY.into()) };
+        let payer = if request % 2 == 0 { Payer::User("u1".into()) } else { Payer::ApiKey(KeyRef::secret(KEY)) };
         usage(payer, 10, Some(format!("req-{request}")))
     })
     .await;
     assert_eq!(count(&outcomes, "ok"), 40, "{outcomes:?}");
     assert_eq!(scalar(&client, "SELECT count(*) FROM credit_transactions WHERE type = 'usage'").await, "8");
     assert_eq!(scalar(&client, "SELECT credits FROM users WHERE id = 'u1'").await, "960");
-    assert_eq!(scalar(&client, &format!("SELECT credits FROM api_key_credits WHERE api_key = '{KEY}'")).await, "960");
+    assert_eq!(scalar(&client, &format!("SELECT credits FROM api_key_credits WHERE key_hash = encode(sha256('{KEY}'::bytea), 'hex')")).await, "960");
     // Replays answer with the original transaction.
     let engine = Engine::new(Native(&client));
     let replay = engine.consume(&usage(Payer::User("u1".into()), 10, Some("req-0".into())), now()).await.unwrap();
@@ -179,7 +180,7 @@ async fn backends_killed_and_connections_cut_mid_statement_leave_no_partial_writ
     let client = db.client().await;
     user(&client, "u1", None).await;
     api_key(&client, KEY, "u1", None, Some(1_000_000), None).await;
-    fund(&client, Account::api_key(KEY).unwrap(), 100_000).await;
+    fund(&client, Account::api_key(&key_id(KEY)).unwrap(), 100_000).await;
     let target: std::net::SocketAddr = "127.0.0.1:5432".parse().unwrap();
     let proxy = Arc::new(proxy::LatencyProxy::start(target, std::time::Duration::from_micros(300)).await);
     let proxied = format!("postgres://postgres@{}/{}?application_name=fltr-fault-load", proxy.address, db.name);
@@ -193,7 +194,7 @@ async fn backends_killed_and_connections_cut_mid_statement_leave_no_partial_writ
                 let Ok(client) = connect(&url).await else { continue };
                 let engine = Engine::new(Native(&client));
                 while tokio::time::Instant::now() < deadline {
-                    match engine.consume(&usage(Payer::ApiKey(KEY.into()), 1, None), now()).await {
+                    match engine.consume(&usage(Payer::ApiKey(KeyRef::secret(KEY)), 1, None), now()).await {
                         Ok(_) => ok += 1,
                         Err(error) => {
                             assert_eq!(error.code(), "database_unavailable", "{error}");
@@ -239,7 +240,7 @@ async fn backends_killed_and_connections_cut_mid_statement_leave_no_partial_writ
     let row = client
         .query_one(
             &format!(
-                "SELECT (SELECT count(*) FROM credit_transactions WHERE type = 'usage'), credits::bigint, daily_used::bigint FROM api_key_credits WHERE api_key = '{KEY}'"
+                "SELECT (SELECT count(*) FROM credit_transactions WHERE type = 'usage'), credits::bigint, daily_used::bigint FROM api_key_credits WHERE key_hash = encode(sha256('{KEY}'::bytea), 'hex')"
             ),
             &[],
         )
@@ -272,10 +273,10 @@ async fn a_debit_racing_a_grant_is_run_again_and_charged_once() {
         let granting = db.client().await;
         granting.batch_execute("BEGIN").await.unwrap();
         granting
-            .batch_execute(&format!("UPDATE api_key_credits SET credits = credits + 100 WHERE api_key = '{KEY}'"))
+            .batch_execute(&format!("UPDATE api_key_credits SET credits = credits + 100 WHERE key_hash = encode(sha256('{KEY}'::bytea), 'hex')"))
             .await
             .unwrap();
-        let request = usage(Payer::ApiKey(KEY.into()), 1, idempotency_key.clone());
+        let request = usage(Payer::ApiKey(KeyRef::secret(KEY)), 1, idempotency_key.clone());
         let debit = {
             let (url, request) = (db.url.clone(), request.clone());
             tokio::spawn(async move {

@@ -2,6 +2,7 @@
 
 mod common;
 
+use fltr_credits::core::api_key::KeyRef;
 use common::*;
 use fltr_credits::core::account::Account;
 use fltr_credits::core::validate::{Amount, Operation};
@@ -30,38 +31,44 @@ async fn api_key_usage_is_bounded_by_balance_then_daily_then_monthly_limits() {
     let client = db.client().await;
     user(&client, "u1", None).await;
     api_key(&client, KEY, "u1", None, Some(10), Some(15)).await;
-    fund(&client, Account::api_key(KEY).unwrap(), 100).await;
+    fund(&client, Account::api_key(&key_id(KEY)).unwrap(), 100).await;
     let engine = Engine::new(Native(&client));
-    let ok = engine.consume(&consume(Payer::ApiKey(KEY.into()), 6, None), now()).await.unwrap();
+    let ok = engine.consume(&consume(Payer::ApiKey(KeyRef::secret(KEY)), 6, None), now()).await.unwrap();
     assert_eq!((ok.balance, ok.replayed), (94, false));
     let limits = ok.limits.clone().unwrap();
     assert_eq!((limits.daily.used, limits.daily.remaining), (6, Some(4)));
-    assert_eq!(ok.charged.id, "fltr****cdef");
-    let refused = engine.consume(&consume(Payer::ApiKey(KEY.into()), 5, None), now()).await.unwrap_err();
+    assert_eq!(ok.charged.id, key_id(KEY), "a key is named by its public id, never its secret");
+    let refused = engine.consume(&consume(Payer::ApiKey(KeyRef::secret(KEY)), 5, None), now()).await.unwrap_err();
     assert_eq!(refused.code(), "daily_limit_exceeded");
     assert!(refused.retry_after().unwrap() > 0);
     let body = fltr_credits::http::error_body::of(&refused);
     assert_eq!((body["error"]["limit"].as_i64(), body["error"]["used"].as_i64()), (Some(10), Some(6)));
-    engine.consume(&consume(Payer::ApiKey(KEY.into()), 4, None), now()).await.unwrap();
+    engine.consume(&consume(Payer::ApiKey(KeyRef::secret(KEY)), 4, None), now()).await.unwrap();
     // Move the daily window back a day: the monthly limit (15) is next.
     client
         .execute("UPDATE api_key_credits SET daily_window_start = daily_window_start - interval '1 day'", &[])
         .await
         .unwrap();
     assert_eq!(
-        engine.consume(&consume(Payer::ApiKey(KEY.into()), 6, None), now()).await.unwrap_err().code(),
+        engine.consume(&consume(Payer::ApiKey(KeyRef::secret(KEY)), 6, None), now()).await.unwrap_err().code(),
         "monthly_limit_exceeded"
     );
-    let checked = engine.check(&Payer::ApiKey(KEY.into()), Amount::new(6).unwrap(), now()).await.unwrap_err();
+    let checked = engine.check(&Payer::ApiKey(KeyRef::secret(KEY)), Amount::new(6).unwrap(), now()).await.unwrap_err();
     assert_eq!(checked.code(), "monthly_limit_exceeded", "check decides as consume would");
-    let ok = engine.consume(&consume(Payer::ApiKey(KEY.into()), 5, None), now()).await.unwrap();
+    let ok = engine.consume(&consume(Payer::ApiKey(KeyRef::secret(KEY)), 5, None), now()).await.unwrap();
     assert_eq!(ok.limits.unwrap().daily.used, 5, "a new day starts from zero");
     // The monthly window is exhausted: a check of 1 says so (a check of 0 is not a question).
-    let checked = engine.check(&Payer::ApiKey(KEY.into()), Amount::new(1).unwrap(), now()).await.unwrap_err();
+    let checked = engine.check(&Payer::ApiKey(KeyRef::secret(KEY)), Amount::new(1).unwrap(), now()).await.unwrap_err();
     assert_eq!(checked.code(), "monthly_limit_exceeded");
     assert_eq!(
-        engine.consume(&consume(Payer::ApiKey("nope_nope_nope".into()), 1, None), now()).await.unwrap_err().code(),
-        "not_found"
+        engine.consume(&consume(Payer::ApiKey(KeyRef::secret("nope_nope_nope")), 1, None), now()).await.unwrap_err().code(),
+        "unauthenticated",
+        "an unknown secret is a failed sign-in"
+    );
+    assert_eq!(
+        engine.consume(&consume(Payer::ApiKey(KeyRef::Id("key_nope".into())), 1, None), now()).await.unwrap_err().code(),
+        "not_found",
+        "an unknown id is a missing account"
     );
     assert_eq!(reconcile_drift(&client).await, 0);
 }
@@ -143,18 +150,18 @@ async fn refund_reverses_one_usage_once_and_gives_the_quota_back() {
     let client = db.client().await;
     user(&client, "u1", None).await;
     api_key(&client, KEY, "u1", None, Some(10), None).await;
-    fund(&client, Account::api_key(KEY).unwrap(), 100).await;
+    fund(&client, Account::api_key(&key_id(KEY)).unwrap(), 100).await;
     let engine = Engine::new(Native(&client));
-    let usage = engine.consume(&consume(Payer::ApiKey(KEY.into()), 10, None), now()).await.unwrap();
+    let usage = engine.consume(&consume(Payer::ApiKey(KeyRef::secret(KEY)), 10, None), now()).await.unwrap();
     let id = usage.transaction_id.unwrap();
     assert_eq!(engine.refund(&id, &RefundScope::ApiKey("other".into()), now()).await.unwrap_err().code(), "not_found");
-    let refund = engine.refund(&id, &RefundScope::ApiKey(KEY.into()), now()).await.unwrap();
+    let refund = engine.refund(&id, &RefundScope::ApiKey(key_id(KEY)), now()).await.unwrap();
     assert_eq!((refund.refunded, refund.balance, refund.replayed), (10, 100, false));
     assert_eq!(refund.transaction_id, format!("refund_{id}"));
     let again = engine.refund(&id, &RefundScope::Any, now()).await.unwrap();
     assert!(again.replayed);
     assert_eq!(again.balance, 100);
-    let after = engine.consume(&consume(Payer::ApiKey(KEY.into()), 10, None), now()).await.unwrap();
+    let after = engine.consume(&consume(Payer::ApiKey(KeyRef::secret(KEY)), 10, None), now()).await.unwrap();
     assert_eq!(after.limits.unwrap().daily.used, 10, "the refunded usage no longer counts against the day");
     assert_eq!(
         engine.refund(&refund.transaction_id, &RefundScope::Any, now()).await.unwrap_err().code(),
@@ -178,7 +185,7 @@ async fn allocate_moves_credits_from_the_owners_pool_with_both_ledger_sides() {
     fund(&client, Account::team("t1").unwrap(), 40).await;
     let engine = Engine::new(Native(&client));
     let request = |key: &str, amount, owner: Option<&str>| AllocateRequest {
-        api_key: key.into(),
+        api_key: key_id(key),
         amount: Amount::new(amount).unwrap(),
         idempotency_key: Some(format!("alloc-{key}-{amount}")),
         owner: owner.map(String::from),
@@ -234,20 +241,20 @@ async fn balance_and_transactions_page_newest_first_with_masked_keys() {
     user(&client, "u1", None).await;
     api_key(&client, KEY, "u1", None, Some(100), None).await;
     fund(&client, Account::user("u1").unwrap(), 50).await;
-    fund(&client, Account::api_key(KEY).unwrap(), 50).await;
+    fund(&client, Account::api_key(&key_id(KEY)).unwrap(), 50).await;
     let engine = Engine::new(Native(&client));
     for _ in 0..5 {
-        engine.consume(&consume(Payer::ApiKey(KEY.into()), 1, None), now()).await.unwrap();
+        engine.consume(&consume(Payer::ApiKey(KeyRef::secret(KEY)), 1, None), now()).await.unwrap();
     }
     let balance = engine.balance(&Account::user("u1").unwrap(), now()).await.unwrap();
     assert_eq!(balance.user.as_ref().unwrap().credits, 50);
-    assert_eq!(balance.api_keys[0].api_key, "fltr****cdef");
+    assert_eq!((balance.api_keys[0].id.as_str(), balance.api_keys[0].api_key.as_str()), (key_id(KEY).as_str(), "fltr_live…"));
     assert_eq!(balance.api_keys[0].limits.daily.used, 5);
-    let key_view = engine.balance(&Account::api_key(KEY).unwrap(), now()).await.unwrap();
+    let key_view = engine.balance(&Account::api_key(&key_id(KEY)).unwrap(), now()).await.unwrap();
     assert_eq!(key_view.api_key.unwrap().credits, 45);
     assert_eq!(engine.balance(&Account::user("ghost").unwrap(), now()).await.unwrap_err().code(), "not_found");
 
-    let account = Account::api_key(KEY).unwrap();
+    let account = Account::api_key(&key_id(KEY)).unwrap();
     let mut seen = Vec::new();
     let mut cursor = None;
     loop {
@@ -330,7 +337,7 @@ async fn credentials_resolve_to_live_sessions_or_api_keys() {
     let user_principal = Principal::User { user_id: "u1".into() };
     assert_eq!(engine.authenticate(&Credential::Session("tok_live".into()), now()).await.unwrap(), user_principal);
     assert_eq!(engine.authenticate(&Credential::Bearer("tok_live".into()), now()).await.unwrap(), user_principal);
-    let key_principal = Principal::ApiKey { api_key: KEY.into(), user_id: "u1".into() };
+    let key_principal = Principal::ApiKey { api_key: key_id(KEY), user_id: "u1".into() };
     assert_eq!(engine.authenticate(&Credential::Bearer(KEY.into()), now()).await.unwrap(), key_principal);
     assert_eq!(engine.authenticate(&Credential::ApiKey(KEY.into()), now()).await.unwrap(), key_principal);
     for credential in

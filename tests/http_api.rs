@@ -72,7 +72,7 @@ async fn consume_charges_by_session_token_signed_token_cookie_and_api_key() {
     let client = db.client().await;
     let token = signed_in(&client, "u1", 100).await;
     api_key(&client, KEY, "u1", None, Some(50), None).await;
-    fund(&client, Account::api_key(KEY).unwrap(), 40).await;
+    fund(&client, Account::api_key(&key_id(KEY)).unwrap(), 40).await;
 
     let raw = call(&client, bearer(post("/api/v1/credits/consume", consume_body(5)), &token)).await;
     assert_eq!(
@@ -91,7 +91,7 @@ async fn consume_charges_by_session_token_signed_token_cookie_and_api_key() {
 
     let by_key = call(&client, post("/api/v1/credits/consume", consume_body(10)).with_header("x-api-key", KEY)).await;
     assert_eq!((by_key.status, by_key.body["balance"].as_i64()), (200, Some(30)));
-    assert_eq!(by_key.body["charged"]["id"], "fltr****0001", "keys are masked");
+    assert_eq!(by_key.body["charged"]["id"], key_id(KEY), "keys are named by public id, never by secret");
     assert_eq!(by_key.body["limits"]["daily"]["remaining"], 40);
     assert_eq!(by_key.header("X-RateLimit-Limit"), Some("50"));
     assert_eq!(by_key.header("X-RateLimit-Remaining"), Some("40"));
@@ -107,7 +107,7 @@ async fn consume_refusals_have_their_status_and_code() {
     let client = db.client().await;
     let token = signed_in(&client, "u1", 10).await;
     api_key(&client, KEY, "u1", None, Some(5), None).await;
-    fund(&client, Account::api_key(KEY).unwrap(), 100).await;
+    fund(&client, Account::api_key(&key_id(KEY)).unwrap(), 100).await;
     client.execute("INSERT INTO sessions (id, expires_at, token, updated_at, user_id) VALUES ('s_old', (now() at time zone 'utc') - interval '1 second', 'tok_old', now(), 'u1')", &[]).await.unwrap();
     let path = "/api/v1/credits/consume";
 
@@ -235,7 +235,7 @@ async fn refund_is_the_services_and_returns_credits_once() {
     let client = db.client().await;
     let token = signed_in(&client, "u1", 100).await;
     api_key(&client, KEY, "u1", None, Some(50), None).await;
-    fund(&client, Account::api_key(KEY).unwrap(), 40).await;
+    fund(&client, Account::api_key(&key_id(KEY)).unwrap(), 40).await;
     let usage = call(&client, bearer(post("/api/v1/credits/consume", consume_body(7)), &token)).await;
     let id = usage.body["transaction_id"].as_str().unwrap().to_string();
     // The charged user, their API key, and a stranger: 403 for the first two, nothing changes.
@@ -288,7 +288,8 @@ async fn balance_and_transactions_page_through_the_ledger() {
     assert_eq!(balance.status, 200);
     assert_eq!(balance.body["user"]["credits"], 97);
     assert_eq!(balance.body["team"], Value::Null);
-    assert_eq!(balance.body["api_keys"][0]["api_key"], "fltr****0001");
+    assert_eq!(balance.body["api_keys"][0]["id"], key_id(KEY));
+    assert_eq!(balance.body["api_keys"][0]["api_key"], "fltr_live…");
     let by_key = call(&client, get("/api/v1/credits/balance").with_header("x-api-key", KEY)).await;
     assert_eq!(by_key.body["api_key"]["daily_limit"], 500);
     assert_eq!(call(&client, get("/api/v1/credits/balance")).await.status, 401);
@@ -321,7 +322,7 @@ async fn allocate_funds_only_the_callers_own_keys() {
     let stranger = signed_in(&client, "u2", 100).await;
     api_key(&client, KEY, "u1", None, None, None).await;
     api_key(&client, OTHER_KEY, "u2", None, None, None).await;
-    let path = format!("/api/v1/api-keys/{KEY}/allocate");
+    let path = format!("/api/v1/api-keys/{}/allocate", key_id(KEY));
     let ok =
         call(&client, bearer(post(&path, json!({"amount": 30})), &token).with_header("idempotency-key", "alloc-1"))
             .await;
@@ -334,7 +335,7 @@ async fn allocate_funds_only_the_callers_own_keys() {
             .await;
     assert_eq!(replay.header("Idempotent-Replayed"), Some("true"));
     let foreign =
-        call(&client, bearer(post(&format!("/api/v1/api-keys/{OTHER_KEY}/allocate"), json!({"amount": 1})), &token))
+        call(&client, bearer(post(&format!("/api/v1/api-keys/{}/allocate", key_id(OTHER_KEY)), json!({"amount": 1})), &token))
             .await;
     assert_eq!(
         (foreign.status, foreign.code()),
@@ -588,7 +589,7 @@ async fn a_consume_is_one_statement_for_sessions_cookies_and_keys() {
     let client = db.client().await;
     let token = signed_in(&client, "u1", 100).await;
     api_key(&client, KEY, "u1", None, None, None).await;
-    fund(&client, Account::api_key(KEY).unwrap(), 100).await;
+    fund(&client, Account::api_key(&key_id(KEY)).unwrap(), 100).await;
     let signed = format!("{token}.{}", sign(&token, SECRET));
     let cases: Vec<(HttpRequest, usize)> = vec![
         (bearer(post("/api/v1/credits/consume", consume_body(1)), &token), 1),
@@ -620,7 +621,7 @@ async fn the_service_acts_for_the_account_it_names() {
     fund(&client, Account::team("t1").unwrap(), 50).await;
     team(&client, "orphan", None).await;
     api_key(&client, KEY, "owner", None, Some(3), None).await;
-    fund(&client, Account::api_key(KEY).unwrap(), 10).await;
+    fund(&client, Account::api_key(&key_id(KEY)).unwrap(), 10).await;
     let service = |body: Value| bearer(post("/api/v1/credits/consume", body), SERVICE);
     let with = |field: &str, id: &str| {
         let mut body = consume_body(2);
@@ -643,13 +644,13 @@ async fn the_service_acts_for_the_account_it_names() {
         (Some("team"), Some(46)),
         "a member's usage draws on the team pool"
     );
-    let by_key = call(&client, service(with("api_key_id", KEY))).await;
+    let by_key = call(&client, service(with("api_key_id", &key_id(KEY)))).await;
     assert_eq!(
         (by_key.status, by_key.body["limits"]["daily"]["used"].as_i64()),
         (200, Some(2)),
         "a key's limits still hold for the service"
     );
-    assert_eq!(call(&client, service(with("api_key_id", KEY))).await.code(), "daily_limit_exceeded");
+    assert_eq!(call(&client, service(with("api_key_id", &key_id(KEY)))).await.code(), "daily_limit_exceeded");
     for (field, id, status, code) in [
         ("team_id", "orphan", 400, "invalid_request"),
         ("team_id", "nope", 404, "not_found"),

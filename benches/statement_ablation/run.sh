@@ -17,8 +17,10 @@ psql -q "$server/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CRE
 cargo run --quiet --release --bin fltr-credits -- migrate --database-url "$server/$db" >/dev/null
 psql -q "$server/$db" >/dev/null <<'SQL'
 INSERT INTO users (id, name, email) VALUES ('bench', 'bench', 'bench@example.com');
-INSERT INTO api_key_credits (api_key, user_id, credits, created_at, updated_at)
-  SELECT 'bench_key_' || lpad(i::text, 6, '0') || '_0000000', 'bench', 2000000000, now(), now() FROM generate_series(0, 64) i;
+-- The key's name doubles as its key_hash, the column fltr-credits finds a presented key by.
+INSERT INTO api_key_credits (api_key, key_hash, user_id, credits, created_at, updated_at)
+  SELECT 'bench_key_' || lpad(i::text, 6, '0') || '_0000000', 'bench_key_' || lpad(i::text, 6, '0') || '_0000000',
+    'bench', 2000000000, now(), now() FROM generate_series(0, 64) i;
 SQL
 ours=$(mktemp --suffix=.sql); ours_keyed=$(mktemp --suffix=.sql)
 cargo run --quiet --release --example consume_sql > "$ours"

@@ -1,8 +1,9 @@
 //! fltr-credits' API-key consume as a pgbench script: the statement `consume::plan` builds,
 //! written out with its parameters as literals by `sql::inline` (as the Worker sends it), the
-//! key and the idempotency key then swapped for pgbench expressions. Shared by
+//! key's hash and the idempotency key then swapped for pgbench expressions. Shared by
 //! `benches/debits.rs` and `examples/consume_sql.rs`, so both follow `plan`'s parameters.
 
+use fltr_credits::core::api_key::KeyRef;
 use fltr_credits::core::time::Timestamp;
 use fltr_credits::core::validate::{Amount, Operation};
 use fltr_credits::sql::inline::{inline, literal};
@@ -15,7 +16,8 @@ const IDEMPOTENCY_KEY: &str = "pgbench_idempotency_key_placeholder";
 /// `keyed`, under a fresh idempotency key per transaction (`:nonce`), so every run debits.
 pub fn consume_script(key_expression: &str, keyed: bool, now: Timestamp) -> String {
     let request = ConsumeRequest {
-        payer: Payer::ApiKey(KEY.into()),
+        // The bench's keys store their name as `key_hash`: the statement's lookup is measured, not a hash.
+        payer: Payer::ApiKey(KeyRef::Secret { secret: String::new(), hash: KEY.into() }),
         amount: Amount::new(1).expect("1 is an amount"),
         operation: Operation::new("bench").expect("a valid operation"),
         resource_id: None,

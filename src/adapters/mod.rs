@@ -6,5 +6,7 @@ pub mod js;
 pub mod native;
 #[cfg(any(feature = "native", feature = "worker"))]
 pub mod postgres;
+#[cfg(any(feature = "js", feature = "worker"))]
+pub mod web_crypto;
 #[cfg(feature = "worker")]
 pub mod worker;

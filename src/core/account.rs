@@ -44,8 +44,11 @@ impl Account {
         let field = match kind {
             AccountKind::User => "user_id",
             AccountKind::Team => "team_id",
-            AccountKind::ApiKey => "api_key",
+            AccountKind::ApiKey => "api_key_id",
         };
+        if kind == AccountKind::ApiKey {
+            return Ok(Account { kind, id: crate::core::api_key::key_id(field, id)? });
+        }
         Ok(Account { kind, id: identifier(field, id)?.to_string() })
     }
 
@@ -81,8 +84,9 @@ impl Account {
     }
 }
 
-/// API.md: responses never echo a full API key — first 4 and last 4 characters only. Keys too
-/// short for that to hide anything are fully masked.
+/// A value in a key's place that is not a public id (a row still in the seed's plaintext form, or
+/// a ledger row written before its adoption) is a secret: first 4 and last 4 characters only,
+/// fully masked when too short for that to hide anything.
 pub fn mask_api_key(key: &str) -> String {
     let chars: Vec<char> = key.chars().collect();
     if chars.len() < 12 {
@@ -93,10 +97,20 @@ pub fn mask_api_key(key: &str) -> String {
     format!("{head}****{tail}")
 }
 
+/// API keys are shown by public id (`key_…`, API.md "Accounts"); anything else in a key's place
+/// is masked.
 pub fn public_id(kind: AccountKind, id: &str) -> String {
     match kind {
-        AccountKind::ApiKey => mask_api_key(id),
+        AccountKind::ApiKey => public_key_id(id),
         _ => id.to_string(),
+    }
+}
+
+pub fn public_key_id(id: &str) -> String {
+    if id.starts_with(crate::core::api_key::ID_PREFIX) && !crate::core::api_key::resembles_secret(id) {
+        id.to_string()
+    } else {
+        mask_api_key(id)
     }
 }
 
@@ -120,10 +134,12 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
-    fn keys_show_only_their_first_and_last_four_characters() {
+    fn keys_show_their_public_id_and_a_secret_only_masked() {
         assert_eq!(mask_api_key("fltr_live_0123456789abcdef"), "fltr****cdef");
         assert_eq!(mask_api_key("short"), "****");
-        assert_eq!(Account::api_key("fltr_live_0123456789abcdef").unwrap().public_id(), "fltr****cdef");
+        assert_eq!(public_id(AccountKind::ApiKey, "fltr_live_0123456789abcdef"), "fltr****cdef");
+        assert_eq!(Account::api_key("fltr_live_0123456789abcdef").unwrap_err().code(), "invalid_request");
+        assert_eq!(Account::api_key("key_0123456789abcdef0123").unwrap().public_id(), "key_0123456789abcdef0123");
         assert_eq!(Account::user("u1").unwrap().public_id(), "u1");
     }
 

@@ -31,6 +31,9 @@ pub enum CreditError {
     /// own transaction: that transaction is aborted and must be rolled back and retried.
     #[error("{}", idempotency_message(key))]
     IdempotencyConflict { key: String },
+    /// Extension of API.md: update or rotate of a revoked API key (a revoke is final).
+    #[error("this API key was revoked: it cannot be changed or rotated; create a new one")]
+    ApiKeyRevoked,
     #[error("request body is larger than {limit_bytes} bytes")]
     PayloadTooLarge { limit_bytes: u32 },
     #[error("{message}")]
@@ -113,6 +116,7 @@ impl CreditError {
             Self::NotFound { .. } => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::IdempotencyConflict { .. } => "idempotency_conflict",
+            Self::ApiKeyRevoked => "api_key_revoked",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType { .. } => "unsupported_media_type",
             Self::InsufficientCredits { .. } => "insufficient_credits",
@@ -138,7 +142,7 @@ impl CreditError {
 }
 
 /// Every code, in precedence order; used by tests and by generated documentation.
-pub const ALL_CODES: [&str; 17] = [
+pub const ALL_CODES: [&str; 18] = [
     "invalid_request",
     "invalid_amount",
     "unauthenticated",
@@ -146,6 +150,7 @@ pub const ALL_CODES: [&str; 17] = [
     "not_found",
     "method_not_allowed",
     "idempotency_conflict",
+    "api_key_revoked",
     "payload_too_large",
     "unsupported_media_type",
     "insufficient_credits",

@@ -1,6 +1,7 @@
 //! The pure core: no I/O, no clock, no randomness. Everything here builds for wasm32 and natively.
 
 pub mod account;
+pub mod api_key;
 pub mod database_url;
 pub mod digest;
 pub mod error;

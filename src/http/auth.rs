@@ -3,6 +3,7 @@
 //! or `ADMIN_TOKEN`, as bearer) or the admin (`ADMIN_TOKEN`).
 
 use crate::core::account::Account;
+use crate::core::api_key::KeyRef;
 use crate::core::digest::{constant_time_eq, sha256_hex};
 use crate::core::error::CreditError;
 use crate::core::session::{credential, Credential};
@@ -88,8 +89,8 @@ pub async fn principal_of<E: Executor>(
 pub fn payers_of(credential: Credential) -> Vec<Payer> {
     match credential {
         Credential::Session(token) => vec![Payer::Session(token)],
-        Credential::ApiKey(key) => vec![Payer::ApiKey(key)],
-        Credential::Bearer(value) => vec![Payer::Session(value.clone()), Payer::ApiKey(value)],
+        Credential::ApiKey(key) => vec![Payer::ApiKey(KeyRef::secret(&key))],
+        Credential::Bearer(value) => vec![Payer::Session(value.clone()), Payer::ApiKey(KeyRef::secret(&value))],
     }
 }
 

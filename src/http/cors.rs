@@ -6,7 +6,7 @@ use crate::http::config::Config;
 use crate::http::request::HttpRequest;
 use crate::http::response::HttpResponse;
 
-const ALLOW_METHODS: &str = "GET, POST, OPTIONS";
+const ALLOW_METHODS: &str = "GET, POST, PATCH, DELETE, OPTIONS";
 const ALLOW_HEADERS: &str = "Authorization, Content-Type, Idempotency-Key, X-Api-Key";
 /// Headers a browser script may read: replays, limits, the request id.
 const EXPOSE_HEADERS: &str =

@@ -6,6 +6,7 @@
 //! Hyperdrive executor; the native test suite drives the very same router with tokio-postgres.
 
 pub mod admin;
+pub mod api_keys;
 pub mod auth;
 pub mod body;
 pub mod config;

@@ -1,5 +1,6 @@
 //! What the router sees of a request: adapter-neutral, already read into memory.
 
+use crate::core::api_key::Entropy;
 use crate::core::error::CreditError;
 use crate::core::percent::percent_decode;
 use crate::core::time::Timestamp;
@@ -19,6 +20,9 @@ pub struct HttpRequest {
     pub request_id: String,
     /// The adapter's clock: the core never reads one.
     pub now: Timestamp,
+    /// Bytes from the platform CSPRNG for a route that issues a secret (the core draws none);
+    /// adapters supply them for POST requests.
+    pub entropy: Option<Entropy>,
 }
 
 impl HttpRequest {
@@ -32,7 +36,13 @@ impl HttpRequest {
             body: Vec::new(),
             request_id: request_id.to_string(),
             now,
+            entropy: None,
         }
+    }
+
+    pub fn with_entropy(mut self, entropy: Entropy) -> Self {
+        self.entropy = Some(entropy);
+        self
     }
 
     pub fn with_header(mut self, name: &str, value: &str) -> Self {

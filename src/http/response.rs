@@ -33,6 +33,16 @@ impl HttpResponse {
         Ok(HttpResponse::json(200, body))
     }
 
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// `Cache-Control: no-store`: for answers that carry a secret, which no cache may keep.
+    pub fn no_store(self) -> Self {
+        self.with_header("Cache-Control", "no-store")
+    }
+
     pub fn empty(status: u16) -> Self {
         HttpResponse { status, headers: Vec::new(), body: None, log: None }
     }

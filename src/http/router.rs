@@ -6,7 +6,7 @@ use crate::engine::Engine;
 use crate::http::config::Config;
 use crate::http::request::HttpRequest;
 use crate::http::response::HttpResponse;
-use crate::http::{admin, auth, cors, credits, health, webhook};
+use crate::http::{admin, api_keys, auth, cors, credits, health, webhook};
 use crate::sql::executor::BatchExecutor;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,7 +17,16 @@ pub enum Route {
     Consume,
     Refund,
     Transactions,
+    /// `/api/v1/api-keys`: GET lists, POST creates.
+    ApiKeys,
+    /// `/api/v1/api-keys/{id}`: PATCH updates, DELETE revokes.
+    ApiKey(String),
+    RotateApiKey(String),
+    RevokeLeakedApiKeys,
     Allocate(String),
+    /// A path that carries something shaped like a secret where a key id belongs: 400 whatever
+    /// the method, and the path is never echoed.
+    SecretInPath,
     StripeWebhook,
     AdminMigrate,
     AdminVerify,
@@ -26,14 +35,20 @@ pub enum Route {
 }
 
 /// Every (method, path) the API answers; the OpenAPI document lists the same.
-pub const ROUTES: [(&str, &str); 12] = [
+pub const ROUTES: [(&str, &str); 18] = [
     ("GET", "/health"),
     ("GET", "/api/v1/credits/balance"),
     ("POST", "/api/v1/credits/check"),
     ("POST", "/api/v1/credits/consume"),
     ("POST", "/api/v1/credits/refund"),
     ("GET", "/api/v1/credits/transactions"),
-    ("POST", "/api/v1/api-keys/{api_key}/allocate"),
+    ("GET", "/api/v1/api-keys"),
+    ("POST", "/api/v1/api-keys"),
+    ("POST", "/api/v1/api-keys/revoke-leaked"),
+    ("PATCH", "/api/v1/api-keys/{id}"),
+    ("DELETE", "/api/v1/api-keys/{id}"),
+    ("POST", "/api/v1/api-keys/{id}/rotate"),
+    ("POST", "/api/v1/api-keys/{id}/allocate"),
     ("POST", "/api/v1/webhooks/stripe"),
     ("POST", "/admin/migrate"),
     ("GET", "/admin/verify"),
@@ -41,32 +56,55 @@ pub const ROUTES: [(&str, &str); 12] = [
     ("POST", "/admin/grant"),
 ];
 
-/// Which route a path names, whatever the method (so OPTIONS can be answered for it).
-pub fn match_path(path: &str) -> Option<(&'static str, Route)> {
+const GET: &[&str] = &["GET"];
+const POST: &[&str] = &["POST"];
+
+/// Which route a path names and the methods it serves, whatever the request's method (so
+/// OPTIONS can be answered for it).
+pub fn match_path(path: &str) -> Option<(&'static [&'static str], Route)> {
     let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
     Some(match path {
-        "/health" => ("GET", Route::Health),
-        "/api/v1/credits/balance" => ("GET", Route::Balance),
-        "/api/v1/credits/check" => ("POST", Route::Check),
-        "/api/v1/credits/consume" => ("POST", Route::Consume),
-        "/api/v1/credits/refund" => ("POST", Route::Refund),
-        "/api/v1/credits/transactions" => ("GET", Route::Transactions),
-        "/api/v1/webhooks/stripe" => ("POST", Route::StripeWebhook),
-        "/admin/migrate" => ("POST", Route::AdminMigrate),
-        "/admin/verify" => ("GET", Route::AdminVerify),
-        "/admin/reconcile" => ("GET", Route::AdminReconcile),
-        "/admin/grant" => ("POST", Route::AdminGrant),
-        _ => {
-            let key = path.strip_prefix("/api/v1/api-keys/")?.strip_suffix("/allocate")?;
-            if key.is_empty() || key.contains('/') {
-                return None;
-            }
-            ("POST", Route::Allocate(percent_decode(key)?))
-        }
+        "/health" => (GET, Route::Health),
+        "/api/v1/credits/balance" => (GET, Route::Balance),
+        "/api/v1/credits/check" => (POST, Route::Check),
+        "/api/v1/credits/consume" => (POST, Route::Consume),
+        "/api/v1/credits/refund" => (POST, Route::Refund),
+        "/api/v1/credits/transactions" => (GET, Route::Transactions),
+        "/api/v1/api-keys" => (&["GET", "POST"], Route::ApiKeys),
+        "/api/v1/api-keys/revoke-leaked" => (POST, Route::RevokeLeakedApiKeys),
+        "/api/v1/webhooks/stripe" => (POST, Route::StripeWebhook),
+        "/admin/migrate" => (POST, Route::AdminMigrate),
+        "/admin/verify" => (GET, Route::AdminVerify),
+        "/admin/reconcile" => (GET, Route::AdminReconcile),
+        "/admin/grant" => (POST, Route::AdminGrant),
+        _ => return key_route(path.strip_prefix("/api/v1/api-keys/")?),
+    })
+}
+
+/// `{id}`, `{id}/rotate`, `{id}/allocate` under `/api/v1/api-keys/`.
+fn key_route(rest: &str) -> Option<(&'static [&'static str], Route)> {
+    let (segment, action) = rest.split_once('/').unwrap_or((rest, ""));
+    let id = percent_decode(segment)?;
+    if id.is_empty() || action.contains('/') {
+        return None;
+    }
+    if crate::core::api_key::resembles_secret(&id) {
+        return Some((&["GET", "POST", "PATCH", "DELETE"], Route::SecretInPath));
+    }
+    Some(match action {
+        "" => (&["PATCH", "DELETE"], Route::ApiKey(id)),
+        "rotate" => (POST, Route::RotateApiKey(id)),
+        "allocate" => (POST, Route::Allocate(id)),
+        _ => return None,
     })
 }
 
 fn unknown_route(request: &HttpRequest) -> CreditError {
+    // A secret pasted into a path is never echoed (the answer may end up in a log).
+    let lowered = request.path.to_ascii_lowercase();
+    if lowered.contains("fltr_") || lowered.contains("fltr%5f") {
+        return CreditError::not_found("no such route");
+    }
     let shown: String = request.path.chars().take(200).collect();
     CreditError::not_found(format!("no route {shown}"))
 }
@@ -85,15 +123,20 @@ async fn dispatch<S: BatchExecutor>(
     config: &Config,
     request: &HttpRequest,
 ) -> Result<HttpResponse, CreditError> {
-    let (method, route) = match_path(&request.path).ok_or_else(|| unknown_route(request))?;
+    let (methods, route) = match_path(&request.path).ok_or_else(|| unknown_route(request))?;
     if request.method == "OPTIONS" {
         return cors::preflight(config, request);
     }
+    if route == Route::SecretInPath {
+        return Err(CreditError::invalid_request(
+            "the path holds an API key's secret where its public id (key_…) belongs; the secret was not logged — if it was shared by mistake, rotate the key",
+        ));
+    }
     // HEAD is not served: every answer is a JSON document a client reads. A path served with
     // another method is 405 with `Allow` (RFC 9110 §15.5.6), not 404.
-    if request.method != method {
+    if !methods.contains(&request.method.as_str()) {
         let shown: String = request.method.chars().take(16).collect();
-        return Err(CreditError::MethodNotAllowed { method: shown, allow: format!("{method}, OPTIONS") });
+        return Err(CreditError::MethodNotAllowed { method: shown, allow: format!("{}, OPTIONS", methods.join(", ")) });
     }
     let engine = Engine::new(session);
     match route {
@@ -103,6 +146,13 @@ async fn dispatch<S: BatchExecutor>(
         Route::Consume => credits::consume(&engine, request, config).await,
         Route::Refund => credits::refund(&engine, request, config).await,
         Route::Transactions => credits::transactions(&engine, request, config).await,
+        Route::ApiKeys if request.method == "GET" => api_keys::list(&engine, request, config).await,
+        Route::ApiKeys => api_keys::create(&engine, request, config).await,
+        Route::ApiKey(id) if request.method == "PATCH" => api_keys::update(&engine, request, config, &id).await,
+        Route::ApiKey(id) => api_keys::revoke(&engine, request, config, &id).await,
+        Route::RotateApiKey(id) => api_keys::rotate(&engine, request, config, &id).await,
+        Route::RevokeLeakedApiKeys => api_keys::revoke_leaked(&engine, request, config).await,
+        Route::SecretInPath => Err(CreditError::internal("answered above")),
         Route::Allocate(api_key) => credits::allocate(&engine, request, config, &api_key).await,
         Route::StripeWebhook => webhook::stripe(&engine, request, config).await,
         Route::AdminMigrate | Route::AdminVerify | Route::AdminReconcile | Route::AdminGrant => {
@@ -136,9 +186,14 @@ mod tests {
 
     #[test]
     fn paths_match_routes_and_nothing_else() {
-        assert_eq!(match_path("/health"), Some(("GET", Route::Health)));
-        assert_eq!(match_path("/api/v1/credits/consume/"), Some(("POST", Route::Consume)));
-        assert_eq!(match_path("/api/v1/api-keys/fltr%5Fk/allocate"), Some(("POST", Route::Allocate("fltr_k".into()))));
+        assert_eq!(match_path("/health"), Some((GET, Route::Health)));
+        assert_eq!(match_path("/api/v1/credits/consume/"), Some((POST, Route::Consume)));
+        assert_eq!(match_path("/api/v1/api-keys/key%5Fk/allocate"), Some((POST, Route::Allocate("key_k".into()))));
+        assert_eq!(match_path("/api/v1/api-keys/key_k/rotate"), Some((POST, Route::RotateApiKey("key_k".into()))));
+        assert_eq!(match_path("/api/v1/api-keys/key_k").map(|m| m.1), Some(Route::ApiKey("key_k".into())));
+        for secret in ["/api/v1/api-keys/fltr_abc", "/api/v1/api-keys/fltr%5Fabc/allocate", "/api/v1/api-keys/FLTR_x/rotate"] {
+            assert_eq!(match_path(secret).map(|m| m.1), Some(Route::SecretInPath), "{secret}");
+        }
         for unknown in [
             "/",
             "/api/v1/api-keys//allocate",
@@ -146,9 +201,10 @@ mod tests {
             "/api/v1/credits",
             "/healthz",
             "/api/v1/api-keys/%zz/allocate",
+            "/api/v1/api-keys/key_k/delete",
         ] {
             assert_eq!(match_path(unknown), None, "{unknown}");
         }
-        assert_eq!(ROUTES.len(), 12);
+        assert_eq!(ROUTES.len(), 18);
     }
 }

@@ -77,7 +77,8 @@ fn add_foreign_key(fk: &ForeignKey) -> String {
 
 fn create_index(index: &Index) -> String {
     format!(
-        "CREATE INDEX IF NOT EXISTS \"{}\" ON \"{}\" USING btree ({});",
+        "CREATE {}INDEX IF NOT EXISTS \"{}\" ON \"{}\" USING btree ({});",
+        if index.unique { "UNIQUE " } else { "" },
         index.name,
         index.table,
         quote_list(index.columns)
@@ -92,11 +93,12 @@ fn change_up(change: &Change) -> String {
         }
         Change::AddForeignKey(fk) => add_foreign_key(fk),
         Change::CreateIndex(index) => create_index(index),
+        Change::Data { sql, .. } => format!("{};", sql.trim_end().trim_end_matches(';')),
     }
 }
 
-fn change_down(change: &Change) -> String {
-    match change {
+fn change_down(change: &Change) -> Option<String> {
+    Some(match change {
         Change::CreateTable(table) => format!("DROP TABLE IF EXISTS \"{}\" CASCADE;", table.name),
         Change::AddColumn { table, column } => {
             format!("ALTER TABLE \"{table}\" DROP COLUMN IF EXISTS \"{}\";", column.name)
@@ -105,7 +107,8 @@ fn change_down(change: &Change) -> String {
             format!("ALTER TABLE IF EXISTS \"{}\" DROP CONSTRAINT IF EXISTS \"{}\";", fk.table, fk.name)
         }
         Change::CreateIndex(index) => format!("DROP INDEX IF EXISTS \"{}\";", index.name),
-    }
+        Change::Data { .. } => return None,
+    })
 }
 
 fn timeouts() -> Vec<DdlStatement> {
@@ -139,7 +142,8 @@ pub fn down(migration: &Migration) -> Vec<DdlStatement> {
             .changes
             .iter()
             .rev()
-            .map(|change| DdlStatement { sql: change_down(change), phase: Phase::Transaction }),
+            .filter_map(change_down)
+            .map(|sql| DdlStatement { sql, phase: Phase::Transaction }),
     );
     statements
 }

@@ -1,7 +1,8 @@
 //! The FLTR schema as its migration history, oldest first and append-only: Better Auth's core
-//! tables (0000), the seed's credit system (0001), the engine's additive bookkeeping (0002), and
-//! money safety's indexes and unfulfilled purchases (0003). Names, types, defaults and actions are
-//! the contract with existing FLTR databases (shared/seed/FLTR-deployment-guide.md, REFERENCE §5).
+//! tables (0000), the seed's credit system (0001), the engine's additive bookkeeping (0002),
+//! money safety's indexes and unfulfilled purchases (0003), and hashed API keys (0004). Names,
+//! types, defaults and actions are the contract with existing FLTR databases
+//! (shared/seed/FLTR-deployment-guide.md, REFERENCE §5).
 
 use crate::schema::model::{
     Change, Column, DefaultValue, ForeignKey, Index, KeyConstraint, Migration, ReferentialAction::*, SqlType::*, Table,
@@ -98,13 +99,9 @@ fn better_auth() -> Migration {
             Change::CreateTable(verifications),
             Change::AddForeignKey(owned_by_user("sessions_user_id_users_id_fk", "sessions")),
             Change::AddForeignKey(owned_by_user("accounts_user_id_users_id_fk", "accounts")),
-            Change::CreateIndex(Index { name: "sessions_userId_idx", table: "sessions", columns: &["user_id"] }),
-            Change::CreateIndex(Index { name: "accounts_userId_idx", table: "accounts", columns: &["user_id"] }),
-            Change::CreateIndex(Index {
-                name: "verifications_identifier_idx",
-                table: "verifications",
-                columns: &["identifier"],
-            }),
+            Change::CreateIndex(Index::new("sessions_userId_idx", "sessions", &["user_id"])),
+            Change::CreateIndex(Index::new("accounts_userId_idx", "accounts", &["user_id"])),
+            Change::CreateIndex(Index::new("verifications_identifier_idx", "verifications", &["identifier"])),
         ],
     }
 }
@@ -240,21 +237,9 @@ fn engine_bookkeeping() -> Migration {
             Change::AddColumn { table: "api_key_credits", column: counter("monthly_used") },
             Change::AddColumn { table: "api_key_credits", column: timestamp("monthly_window_start") },
             Change::CreateTable(idempotency),
-            Change::CreateIndex(Index {
-                name: "credit_transactions_user_id_created_at_idx",
-                table: "credit_transactions",
-                columns: &["user_id", "created_at", "id"],
-            }),
-            Change::CreateIndex(Index {
-                name: "credit_transactions_api_key_id_created_at_idx",
-                table: "credit_transactions",
-                columns: &["api_key_id", "created_at", "id"],
-            }),
-            Change::CreateIndex(Index {
-                name: "credit_transactions_team_id_created_at_idx",
-                table: "credit_transactions",
-                columns: &["team_id", "created_at", "id"],
-            }),
+            Change::CreateIndex(Index::new("credit_transactions_user_id_created_at_idx", "credit_transactions", &["user_id", "created_at", "id"])),
+            Change::CreateIndex(Index::new("credit_transactions_api_key_id_created_at_idx", "credit_transactions", &["api_key_id", "created_at", "id"])),
+            Change::CreateIndex(Index::new("credit_transactions_team_id_created_at_idx", "credit_transactions", &["team_id", "created_at", "id"])),
         ],
     }
 }
@@ -281,18 +266,47 @@ fn money_safety() -> Migration {
         tag: "0003_money_safety",
         when: 1_764_547_200_000,
         changes: vec![
-            Change::CreateIndex(Index {
-                name: "api_key_credits_user_id_idx",
-                table: "api_key_credits",
-                columns: &["user_id"],
-            }),
-            Change::CreateIndex(Index { name: "users_team_id_idx", table: "users", columns: &["team_id"] }),
+            Change::CreateIndex(Index::new("api_key_credits_user_id_idx", "api_key_credits", &["user_id"])),
+            Change::CreateIndex(Index::new("users_team_id_idx", "users", &["team_id"])),
             Change::CreateTable(unfulfilled),
+        ],
+    }
+}
+
+/// API keys without a secret at rest (API.md "API keys"): `api_key` becomes the key's public id
+/// and `key_hash` the SHA-256 its secret is found by; the rotated-out secret's hash during a grace;
+/// the lifecycle columns (name, expiry, revocation, last use); and a data step that moves every
+/// key row written the seed's way, with the ledger rows and idempotency records that copied its
+/// secret, to that form (`sql::ops::api_keys::adopt`). Every column is nullable without a
+/// default, so adding them rewrites nothing; the down migration drops them, and cannot bring the
+/// secrets back: keys must be issued again after it.
+fn hashed_api_keys() -> Migration {
+    let key_column = |column| Change::AddColumn { table: "api_key_credits", column };
+    Migration {
+        tag: "0004_hashed_api_keys",
+        when: 1_764_633_600_000,
+        changes: vec![
+            key_column(text("key_hash")),
+            key_column(text("start")),
+            key_column(text("name")),
+            key_column(timestamp("expires_at")),
+            key_column(timestamp("revoked_at")),
+            key_column(timestamp("last_used_at")),
+            key_column(text("previous_key_hash")),
+            key_column(timestamp("previous_key_expires_at")),
+            Change::CreateIndex(Index::new("api_key_credits_key_hash_idx", "api_key_credits", &["key_hash"]).unique()),
+            Change::CreateIndex(Index::new(
+                "api_key_credits_previous_key_hash_idx",
+                "api_key_credits",
+                &["previous_key_hash"],
+            )),
+            Change::CreateIndex(Index::new("api_key_credits_team_id_idx", "api_key_credits", &["team_id"])),
+            Change::Data { name: "hash_plaintext_api_keys", sql: crate::sql::ops::api_keys::adopt::ADOPT_ALL_SQL },
         ],
     }
 }
 
 /// Every migration, oldest first. Append only: a released migration never changes.
 pub fn migrations() -> Vec<Migration> {
-    vec![better_auth(), credit_system(), engine_bookkeeping(), money_safety()]
+    vec![better_auth(), credit_system(), engine_bookkeeping(), money_safety(), hashed_api_keys()]
 }

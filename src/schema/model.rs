@@ -125,6 +125,16 @@ pub struct Index {
     pub name: &'static str,
     pub table: &'static str,
     pub columns: &'static [&'static str],
+    pub unique: bool,
+}
+
+impl Index {
+    pub const fn new(name: &'static str, table: &'static str, columns: &'static [&'static str]) -> Self {
+        Index { name, table, columns, unique: false }
+    }
+    pub const fn unique(self) -> Self {
+        Index { unique: true, ..self }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,6 +151,9 @@ pub enum Change {
     AddColumn { table: &'static str, column: Column },
     AddForeignKey(ForeignKey),
     CreateIndex(Index),
+    /// A data step: one idempotent statement that moves existing rows to the new shape (it must
+    /// find nothing to do when run again). It has no down: what it rewrote cannot be restored.
+    Data { name: &'static str, sql: &'static str },
 }
 
 /// A migration as drizzle names it: `tag` is the file stem, `when` the journal's millisecond stamp.
@@ -185,6 +198,7 @@ impl SchemaState {
                 }
                 Change::AddForeignKey(fk) => state.foreign_keys.push(*fk),
                 Change::CreateIndex(index) => state.indexes.push(*index),
+                Change::Data { .. } => {}
             }
         }
         state

@@ -77,11 +77,32 @@ pub struct LiveSchema {
     pub indexes: Vec<LiveIndex>,
 }
 
+/// `table.column` of the hash every key is found by: its absence is already drift.
+pub const KEY_HASH_COLUMN: &str = "api_key_credits.key_hash";
+
+/// Key rows still holding their secret in plaintext (written the seed's way since the last
+/// `migrate`, and not used since).
+pub const PLAINTEXT_KEYS_SQL: &str =
+    "SELECT count(*)::text AS count FROM api_key_credits WHERE key_hash IS NULL";
+
+/// Plaintext secrets at rest are drift: `migrate` (or each key's next use) hashes them.
+pub fn plaintext_keys(count: i64) -> Option<Drift> {
+    (count > 0).then(|| {
+        drift(
+            "plaintext_api_keys",
+            "api_key_credits.api_key",
+            "no secret at rest (hashed keys only)",
+            format!("{count} key row(s) holding a plaintext secret; run migrate to hash them"),
+        )
+    })
+}
+
 /// One difference between the database and the model.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Drift {
     /// Stable kind: missing_table, missing_column, wrong_type, wrong_nullability, wrong_default,
-    /// missing_constraint, wrong_constraint, constraint_not_validated, missing_index, wrong_index.
+    /// missing_constraint, wrong_constraint, constraint_not_validated, missing_index, wrong_index,
+    /// plaintext_api_keys.
     pub kind: &'static str,
     /// The object, as `table`, `table.column` or the constraint/index name.
     pub object: String,

@@ -52,6 +52,7 @@ pub fn get(path: &str) -> HttpRequest {
 
 pub fn post(path: &str, body: Value) -> HttpRequest {
     HttpRequest::new("POST", path, "req_test", now())
+        .with_entropy(fltr_credits::adapters::native::random::entropy().expect("OS randomness"))
         .with_header("content-type", "application/json")
         .with_body(body.to_string())
 }

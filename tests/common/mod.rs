@@ -110,6 +110,13 @@ pub async fn team(client: &Client, id: &str, owner: Option<&str>) {
         .expect("insert team");
 }
 
+/// The public id of a key the tests made from a secret (as adoption derives it).
+pub fn key_id(secret: &str) -> String {
+    fltr_credits::core::api_key::legacy_id(secret)
+}
+
+/// Inserts a key in hashed form (id and hash, never the secret), as `create` or an adoption
+/// leaves it; `legacy_api_key` writes one the seed's way.
 pub async fn api_key(
     client: &Client,
     key: &str,
@@ -118,10 +125,22 @@ pub async fn api_key(
     daily: Option<i32>,
     monthly: Option<i32>,
 ) {
+    let (id, hash, start) = (key_id(key), fltr_credits::core::api_key::hash(key), &key[..9.min(key.len())]);
     client
         .execute(
-            "INSERT INTO api_key_credits (api_key, user_id, team_id, daily_limit, monthly_limit, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, now(), now())",
-            &[&key, &owner, &team, &daily, &monthly],
+            "INSERT INTO api_key_credits (api_key, key_hash, start, user_id, team_id, daily_limit, monthly_limit, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, now(), now())",
+            &[&id, &hash, &start, &owner, &team, &daily, &monthly],
+        )
+        .await
+        .expect("insert api key");
+}
+
+/// A key row written the seed's way: the secret itself in `api_key`.
+pub async fn legacy_api_key(client: &Client, key: &str, owner: &str, team: Option<&str>) {
+    client
+        .execute(
+            "INSERT INTO api_key_credits (api_key, user_id, team_id, created_at, updated_at) VALUES ($1, $2, $3, now(), now())",
+            &[&key, &owner, &team],
         )
         .await
         .expect("insert api key");

@@ -8,7 +8,8 @@
 
 use crate::adapters::js::convert::{self, error_value, invalid, to_js};
 use crate::adapters::js::executor::JsExecutor;
-use crate::core::account::{mask_api_key, Account};
+use crate::core::account::{public_key_id, Account};
+use crate::core::api_key::KeyRef;
 use crate::core::error::CreditError;
 use crate::core::session::Credential;
 use crate::core::time::Timestamp;
@@ -99,7 +100,7 @@ fn principal_json(principal: &Principal) -> Value {
     match principal {
         Principal::User { user_id } => json!({ "kind": "user", "user_id": user_id }),
         Principal::ApiKey { api_key, user_id } => {
-            json!({ "kind": "api_key", "api_key": mask_api_key(api_key), "user_id": user_id })
+            json!({ "kind": "api_key", "api_key": public_key_id(api_key), "user_id": user_id })
         }
     }
 }
@@ -128,7 +129,7 @@ fn payers(map: &Map<String, Value>) -> Result<Payers, CreditError> {
     Ok(Payers::Named(match *key {
         "userId" => Payer::User(id),
         "teamId" => Payer::Team(id),
-        "apiKey" => Payer::ApiKey(id),
+        "apiKey" => Payer::ApiKey(KeyRef::given(&id)),
         _ => Payer::Session(id),
     }))
 }

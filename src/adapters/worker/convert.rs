@@ -35,13 +35,15 @@ pub async fn request(
         _ => read_capped(&mut request, WEBHOOK_BODY_BYTES_MAX).await?,
     };
     Ok(HttpRequest {
-        method,
+        method: method.clone(),
         path: request.path(),
         query,
         headers: request.headers().entries().map(|(name, value)| (name.to_ascii_lowercase(), value)).collect(),
         body,
         request_id: request_id.to_string(),
         now,
+        // Only a POST can issue a secret (create, rotate); the rest skip the call.
+        entropy: if method == "POST" { Some(crate::adapters::web_crypto::entropy()?) } else { None },
     })
 }
 

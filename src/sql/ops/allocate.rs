@@ -5,6 +5,9 @@
 //! Idempotency keys are stored as `allocate:<key>`, apart from the key holder's consumes on the same
 //! account (a bare record from before still replays when its request hash matches).
 //!
+//! The key is named by its public id, and must be live (a revoked or expired key takes no
+//! credits: they could only be stranded there).
+//!
 //! Ownership comes first, even for a replay: a stored outcome is only returned to the key's owner
 //! (or the service), so another user cannot read it by guessing an idempotency key. A team key is
 //! funded from the team pool only while its owner is still a member of that team. Locks are taken
@@ -12,7 +15,6 @@
 //! the owner's row, in the users-before-teams order every statement keeps, so an allocate and a
 //! member's debit of the same pool cannot deadlock, and a removal from the team is ordered with it.
 
-use crate::core::account::mask_api_key;
 use crate::core::error::CreditError;
 use crate::core::idempotency::request_hash;
 use crate::core::time::Timestamp;
@@ -25,6 +27,7 @@ use crate::sql::statement::Statement;
 pub const SQL: &str = concat!(
     r#"WITH visible AS (
   SELECT k.api_key FROM api_key_credits k WHERE k.api_key = $1::text AND ($8::text IS NULL OR k.user_id = $8::text)
+    AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $4::timestamp)
 ), prior AS (
   SELECT request_hash = $7::text AS same, response FROM credit_idempotency_keys
   WHERE $3::text IS NOT NULL AND account_kind = 'api_key' AND account_id = $1::text
@@ -33,6 +36,7 @@ pub const SQL: &str = concat!(
 ), key AS (
   SELECT k.api_key, k.user_id, k.team_id, k.credits FROM api_key_credits k, visible v
   WHERE k.api_key = v.api_key AND NOT EXISTS (SELECT 1 FROM prior)
+    AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $4::timestamp)
   FOR UPDATE OF k
 ), owner AS (
   SELECT o.team_id FROM users o, key k
@@ -69,7 +73,7 @@ pub const SQL: &str = concat!(
 ), ledger_source AS (
   INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, resource_id, api_key_id, metadata, created_at)
   SELECT 'ctx_' || replace(gen_random_uuid()::text, '-', ''), d.user_id, CASE WHEN d.source_kind = 'team' THEN d.source_id END,
-    -$2::int, 'allocation', 'allocate', NULL, NULL, json_build_object('to_api_key', $9::text)::text, $4::timestamp
+    -$2::int, 'allocation', 'allocate', NULL, NULL, json_build_object('to_api_key', $1::text)::text, $4::timestamp
   FROM decision d, credit_key c
   RETURNING id
 ), ledger AS (
@@ -99,6 +103,7 @@ pub const SQL: &str = concat!(
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AllocateRequest {
+    /// The key's public id.
     pub api_key: String,
     pub amount: Amount,
     pub idempotency_key: Option<String>,
@@ -119,7 +124,6 @@ pub fn plan(request: &AllocateRequest, now: Timestamp) -> Statement {
         .param(Period::Monthly.start(now).to_sql_literal())
         .param(fingerprint)
         .optional(request.owner.as_deref())
-        .param(mask_api_key(&request.api_key))
 }
 
 pub fn decode(rows: &[Row], idempotency_key: Option<&str>) -> Result<ChargeResult, CreditError> {

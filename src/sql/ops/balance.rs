@@ -2,7 +2,9 @@
 //! team — in one read. `clock_timestamp()` is volatile, which keeps Hyperdrive from serving the
 //! read from its cache: a balance must be fresh.
 
-use crate::core::account::{mask_api_key, Account, AccountKind};
+use crate::core::account::{Account, AccountKind};
+use crate::core::api_key::masked;
+use crate::sql::ops::api_keys::view::{legacy_start, public_id_of};
 use crate::core::error::CreditError;
 use crate::core::time::Timestamp;
 use crate::core::window::{Period, WindowUsage};
@@ -13,7 +15,10 @@ use serde::Serialize;
 
 /// Every read goes through an index (users, teams and keys by primary key, a user's keys by
 /// `api_key_credits_user_id_idx`): a balance costs the same with 100 000 other keys in the table.
-pub const SQL: &str = r#"WITH subject AS (
+/// Keys are listed by public id (a row still in the seed's plaintext form by the id it will be
+/// adopted under, never its secret), live ones only; a key row's `name` column carries its `start`.
+pub const SQL: &str = concat!(
+    r#"WITH subject AS (
   SELECT CASE $1::text
     WHEN 'user' THEN $2::text
     WHEN 'api_key' THEN (SELECT user_id FROM api_key_credits WHERE api_key = $2::text)
@@ -28,20 +33,28 @@ SELECT 'team', t.id, t.name, NULL, t.credits::text, NULL, NULL, NULL, NULL, NULL
 WHERE t.id = CASE WHEN $1::text = 'team' THEN $2::text
   ELSE (SELECT u.team_id FROM users u WHERE u.id = (SELECT user_id FROM subject)) END
 UNION ALL
-SELECT 'key', k.api_key, NULL, ($1::text = 'api_key' AND k.api_key = $2::text)::text, k.credits::text, NULL, k.team_id,
-  k.daily_limit::text, k.monthly_limit::text,
+SELECT 'key', "#,
+    public_id_of!(),
+    r#", CASE WHEN k.key_hash IS NULL THEN "#,
+    legacy_start!("k.api_key"),
+    r#" ELSE coalesce(k.start, '') END, ($1::text = 'api_key' AND k.api_key = $2::text)::text, k.credits::text, NULL,
+  k.team_id, k.daily_limit::text, k.monthly_limit::text,
   (CASE WHEN k.daily_window_start >= $3::timestamp THEN k.daily_used ELSE 0 END)::text,
   (CASE WHEN k.monthly_window_start >= $4::timestamp THEN k.monthly_used ELSE 0 END)::text,
   to_char(k.created_at, 'YYYY-MM-DD HH24:MI:SS.US'), NULL
 FROM api_key_credits k WHERE k.user_id = (SELECT user_id FROM subject)
+  AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $5::timestamp)
 UNION ALL
 SELECT 'read_at', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, clock_timestamp()::text
-ORDER BY 1, created_at, id"#;
+ORDER BY 1, created_at, id"#
+);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UserBalance {
     pub id: String,
     pub credits: i64,
+    /// What the next consume may spend (no holds yet: the balance).
+    pub available: i64,
     pub total_credits_purchased: i64,
     pub team_id: Option<String>,
 }
@@ -51,12 +64,19 @@ pub struct TeamBalance {
     pub id: String,
     pub name: String,
     pub credits: i64,
+    pub available: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KeyBalance {
-    /// Masked.
+    /// The key's public id (API.md "Accounts").
+    pub id: String,
+    /// The first 9 characters of its secret.
+    pub start: String,
+    /// `start…`; kept from before keys had public ids.
     pub api_key: String,
+    /// What the next consume may spend (keys have no holds yet).
+    pub available: i64,
     pub credits: i64,
     pub team_id: Option<String>,
     pub daily_limit: Option<i64>,
@@ -80,14 +100,20 @@ pub fn plan(account: &Account, now: Timestamp) -> Statement {
         .param(&account.id)
         .param(Period::Daily.start(now).to_sql_literal())
         .param(Period::Monthly.start(now).to_sql_literal())
+        .param(now.to_sql_literal())
 }
 
 fn key_balance(row: &Row, now: Timestamp) -> Result<KeyBalance, CreditError> {
     let daily_limit = row.opt_int("daily_limit")?;
     let monthly_limit = row.opt_int("monthly_limit")?;
+    let start = row.owned("name")?;
+    let credits = row.int("credits")?;
     Ok(KeyBalance {
-        api_key: mask_api_key(row.text("id")?),
-        credits: row.int("credits")?,
+        id: row.owned("id")?,
+        api_key: masked(&start),
+        start,
+        available: credits,
+        credits,
         team_id: row.opt_owned("team_id")?,
         daily_limit,
         monthly_limit,
@@ -108,13 +134,18 @@ pub fn decode(rows: &[Row], account: &Account, now: Timestamp) -> Result<Balance
                 balance.user = Some(UserBalance {
                     id: row.owned("id")?,
                     credits: row.int("credits")?,
+                    available: row.int("credits")?,
                     total_credits_purchased: row.opt_int("total_credits_purchased")?.unwrap_or(0),
                     team_id: row.opt_owned("team_id")?,
                 })
             }
             "team" => {
-                balance.team =
-                    Some(TeamBalance { id: row.owned("id")?, name: row.owned("name")?, credits: row.int("credits")? })
+                balance.team = Some(TeamBalance {
+                    id: row.owned("id")?,
+                    name: row.owned("name")?,
+                    credits: row.int("credits")?,
+                    available: row.int("credits")?,
+                })
             }
             "key" => {
                 let key = key_balance(row, now)?;

@@ -10,7 +10,8 @@ use crate::sql::outcome::{decode_charge, ChargeResult};
 use crate::sql::row::Row;
 use crate::sql::statement::Statement;
 
-/// `check` for an API key: the same decision on the current row, nothing written, no lock.
+/// `check` for an API key (by public id, or by a presented secret's hash, the rotated-out one
+/// during its grace included): the same decision on the current row, nothing written, no lock.
 /// `clock_timestamp()` (volatile) keeps Hyperdrive from answering from its cache.
 pub const CHECK_API_KEY_SQL: &str = r#"WITH decision AS (
   SELECT CASE
@@ -24,7 +25,10 @@ pub const CHECK_API_KEY_SQL: &str = r#"WITH decision AS (
   FROM api_key_credits k,
     LATERAL (SELECT CASE WHEN k.daily_window_start >= $5::timestamp THEN k.daily_used ELSE 0 END AS daily_used,
                     CASE WHEN k.monthly_window_start >= $6::timestamp THEN k.monthly_used ELSE 0 END AS monthly_used) w
-  WHERE k.api_key = $1 AND $4::text = 'api_key'
+  WHERE (($4::text = 'api_key_id' AND k.api_key = $1::text)
+      OR ($4::text = 'api_key_hash' AND (k.key_hash = $1::text
+        OR (k.previous_key_hash = $1::text AND k.previous_key_expires_at > $3::timestamp))))
+    AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $3::timestamp)
 )
 SELECT d.status, NULL AS transaction_id, 'api_key' AS charged_kind, d.api_key AS charged_id, $2::int::text AS amount,
   d.credits::text AS balance, d.daily_limit::text AS daily_limit, d.daily_used::text AS daily_used,

@@ -12,6 +12,7 @@
 //! winner's primary key, which aborts its whole statement (nothing written); the executor then runs
 //! it once more and gets the replay.
 
+use crate::core::api_key::KeyRef;
 use crate::core::error::CreditError;
 use crate::core::idempotency::request_hash;
 use crate::core::time::Timestamp;
@@ -64,9 +65,19 @@ macro_rules! used_in_window {
     };
 }
 
+/// Only a live key spends: not revoked, not past its `expires_at` (as of the statement's `$6`).
+macro_rules! live_key {
+    () => {
+        " AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $6::timestamp)"
+    };
+}
+
 /// What both API-key debits share: `debited` (the decision is the UPDATE's own WHERE), `ledger`,
-/// and `refusal` (why nothing was debited, read with the row locked, only then). `$gate` adds a
-/// condition to both (the keyed statement's "no stored outcome"). Parameters: `$1` key, `$2`
+/// and `refusal` (why nothing was debited, read with the row locked, only then). `$match` finds
+/// the key (`key_match!`: by the presented secret's hash, or by public id), and only a live key
+/// (not revoked, not past `expires_at`: both checked on the locked row, so a revoke or an expiry
+/// is never overtaken by a debit that was waiting for the lock). `$gate` adds a condition to
+/// both (the keyed statement's "no stored outcome"). Parameters: `$1` key hash or id, `$2`
 /// amount, `$3` operation, `$4` resource id, `$5` metadata, `$6` now, `$7`/`$8` the daily and
 /// monthly window starts.
 ///
@@ -80,7 +91,7 @@ macro_rules! used_in_window {
 /// that passes every check was changed between the two reads (a grant landed meanwhile):
 /// `contended`, nothing written, and the engine runs the debit again.
 macro_rules! api_key_debit {
-    ($gate:literal) => {
+    ($match:literal, $gate:literal) => {
         concat!(
             r#"debited AS (
   UPDATE api_key_credits k SET
@@ -93,8 +104,11 @@ macro_rules! api_key_debit {
             used_in_window!("monthly", "$8"),
             r#" + $2::bigint, 2147483647)::int,
     monthly_window_start = greatest(k.monthly_window_start, $8::timestamp),
-    updated_at = $6::timestamp
-  WHERE k.api_key = $1::text"#,
+    updated_at = $6::timestamp,
+    last_used_at = $6::timestamp
+  WHERE "#,
+            $match,
+            live_key!(),
             $gate,
             r#" AND k.credits >= $2::int
     AND (k.daily_limit IS NULL OR "#,
@@ -130,7 +144,9 @@ macro_rules! api_key_debit {
             used_in_window!("monthly", "$8"),
             r#" AS monthly_used
   FROM api_key_credits k
-  WHERE k.api_key = $1::text"#,
+  WHERE "#,
+            $match,
+            live_key!(),
             $gate,
             r#" AND NOT EXISTS (SELECT 1 FROM debited)
   FOR UPDATE OF k
@@ -140,10 +156,12 @@ macro_rules! api_key_debit {
 }
 
 /// Debit an API key's own allowance without an idempotency key — the hot path.
-pub const CONSUME_API_KEY_SQL: &str = concat!(
-    "WITH ",
-    api_key_debit!(""),
-    r#"
+macro_rules! consume_api_key_sql {
+    ($match:literal) => {
+        concat!(
+            "WITH ",
+            api_key_debit!($match, ""),
+            r#"
 SELECT 'ok' AS status, l.id AS transaction_id, 'api_key' AS charged_kind, d.api_key AS charged_id,
   $2::int::text AS amount, d.credits::text AS balance, d.daily_limit::text AS daily_limit,
   d.daily_used::text AS daily_used, d.monthly_limit::text AS monthly_limit, d.monthly_used::text AS monthly_used,
@@ -156,25 +174,34 @@ FROM refusal r
 UNION ALL
 SELECT 'not_found', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
 WHERE NOT EXISTS (SELECT 1 FROM debited) AND NOT EXISTS (SELECT 1 FROM refusal)"#
-);
+        )
+    };
+}
 
 /// The same debit under an idempotency key (`$9`, the request's fingerprint `$10`): nothing is
 /// written when an outcome is stored under the key (the gate on `debited` and `refusal`); a
-/// success is remembered with it. Two identical requests racing both miss `prior`; the loser's
-/// insert of the key hits the primary key and its whole statement rolls back (`idempotency.rs`).
-pub const CONSUME_API_KEY_IDEMPOTENT_SQL: &str = concat!(
-    r#"WITH prior AS (
+/// success is remembered with it, under the key's public id. Two identical requests racing both
+/// miss `prior`; the loser's insert of the key hits the primary key and its whole statement rolls
+/// back (`idempotency.rs`).
+macro_rules! consume_api_key_idempotent_sql {
+    ($match:literal) => {
+        concat!(
+            r#"WITH prior AS (
   SELECT request_hash = $10::text AS same, response FROM credit_idempotency_keys
-  WHERE account_kind = 'api_key' AND account_id = $1::text AND idempotency_key = $9::text
+  WHERE account_kind = 'api_key' AND idempotency_key = $9::text
+    AND account_id = (SELECT k.api_key FROM api_key_credits k WHERE "#,
+            $match,
+            r#")
 ), "#,
-    api_key_debit!(" AND NOT EXISTS (SELECT 1 FROM prior)"),
-    r#", facts AS (
+            api_key_debit!($match, " AND NOT EXISTS (SELECT 1 FROM prior)"),
+            r#", facts AS (
   SELECT l.id AS transaction_id, 'api_key'::text AS charged_kind, d.api_key AS charged_id, $2::int AS amount,
     d.credits AS balance, d.daily_limit, d.daily_used, d.monthly_limit, d.monthly_used, $6::text AS now
   FROM debited d, ledger l
 ), remember_as AS (
-  SELECT 'api_key'::text AS account_kind, $1::text AS account_id, $9::text AS idempotency_key,
+  SELECT 'api_key'::text AS account_kind, d.api_key AS account_id, $9::text AS idempotency_key,
     $10::text AS request_hash, $6::timestamp AS created_at
+  FROM debited d
 ), refused AS (
   SELECT r.status, NULL::text AS transaction_id, 'api_key'::text AS charged_kind, r.api_key AS charged_id,
     $2::int AS amount, r.credits AS balance, r.daily_limit, r.daily_used, r.monthly_limit, r.monthly_used,
@@ -183,8 +210,17 @@ pub const CONSUME_API_KEY_IDEMPOTENT_SQL: &str = concat!(
   UNION ALL
   SELECT 'not_found', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE NOT EXISTS (SELECT 1 FROM refusal)
 ), "#,
-    charge_idempotent_tail!()
-);
+            charge_idempotent_tail!()
+        )
+    };
+}
+
+/// By the hash of a presented secret (end users): the hot path.
+pub const CONSUME_API_KEY_SQL: &str = consume_api_key_sql!("k.key_hash = $1::text");
+/// By public id: the service naming a key, or a secret `api_keys::RESOLVE_SQL` resolved.
+pub const CONSUME_API_KEY_BY_ID_SQL: &str = consume_api_key_sql!("k.api_key = $1::text");
+pub const CONSUME_API_KEY_IDEMPOTENT_SQL: &str = consume_api_key_idempotent_sql!("k.key_hash = $1::text");
+pub const CONSUME_API_KEY_BY_ID_IDEMPOTENT_SQL: &str = consume_api_key_idempotent_sql!("k.api_key = $1::text");
 
 /// Debit a user: the team pool when `users.team_id` is set (so only current members reach a
 /// pool: the user's row is locked first, so a removal from the team and a debit of its pool are
@@ -294,12 +330,18 @@ pub fn plan(request: &ConsumeRequest, now: Timestamp) -> Statement {
         statement.param(Period::Daily.start(now).to_sql_literal()).param(Period::Monthly.start(now).to_sql_literal())
     };
     match &request.payer {
-        Payer::ApiKey(key) if request.idempotency_key.is_none() => {
-            windows(common(CONSUME_API_KEY_SQL, key).param(now.to_sql_literal()))
+        Payer::ApiKey(key) => {
+            let (unkeyed, keyed, value) = match key {
+                KeyRef::Secret { hash, .. } => (CONSUME_API_KEY_SQL, CONSUME_API_KEY_IDEMPOTENT_SQL, hash),
+                KeyRef::Id(id) => (CONSUME_API_KEY_BY_ID_SQL, CONSUME_API_KEY_BY_ID_IDEMPOTENT_SQL, id),
+            };
+            match request.idempotency_key.as_deref() {
+                None => windows(common(unkeyed, value).param(now.to_sql_literal())),
+                Some(idempotency_key) => windows(common(keyed, value).param(now.to_sql_literal()))
+                    .param(idempotency_key)
+                    .param(request.fingerprint()),
+            }
         }
-        Payer::ApiKey(key) => windows(common(CONSUME_API_KEY_IDEMPOTENT_SQL, key).param(now.to_sql_literal()))
-            .optional(request.idempotency_key.as_deref())
-            .param(request.fingerprint()),
         Payer::User(id) => keyed(CONSUME_USER_SQL, id).param("user"),
         Payer::Session(token) => keyed(CONSUME_USER_SQL, token).param("session"),
         Payer::Team(id) => keyed(CONSUME_USER_SQL, id).param("team"),

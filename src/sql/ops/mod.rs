@@ -1,6 +1,7 @@
 //! One module per credit operation: `plan*(…) -> Statement` and `decode*(rows) -> outcome`.
 
 pub mod allocate;
+pub mod api_keys;
 pub mod balance;
 pub mod check;
 pub mod consume;
@@ -22,6 +23,7 @@ mod parameter_tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use crate::core::account::Account;
+    use crate::core::api_key::{Entropy, KeyRef, ENTROPY_BYTES};
     use crate::core::session::Credential;
     use crate::core::time::Timestamp;
     use crate::core::validate::{Amount, Operation};
@@ -57,16 +59,24 @@ mod parameter_tests {
         let statements: Vec<Statement> = vec![
             super::consume::plan(&consume(Payer::User("u".into())), now),
             super::consume::plan(&consume(Payer::Session("t".into())), now),
-            super::consume::plan(&consume(Payer::ApiKey("k".into())), now),
+            super::consume::plan(&consume(Payer::ApiKey(KeyRef::secret("k"))), now),
+            super::consume::plan(&consume(Payer::ApiKey(KeyRef::Id("key_1".into()))), now),
             super::consume::plan(
                 &super::consume::ConsumeRequest {
                     idempotency_key: Some("key".into()),
-                    ..consume(Payer::ApiKey("k".into()))
+                    ..consume(Payer::ApiKey(KeyRef::secret("k")))
+                },
+                now,
+            ),
+            super::consume::plan(
+                &super::consume::ConsumeRequest {
+                    idempotency_key: Some("key".into()),
+                    ..consume(Payer::ApiKey(KeyRef::Id("key_1".into())))
                 },
                 now,
             ),
             super::check::plan(&Payer::User("u".into()), amount, now),
-            super::check::plan(&Payer::ApiKey("k".into()), amount, now),
+            super::check::plan(&Payer::ApiKey(KeyRef::secret("k")), amount, now),
             super::check::plan(&Payer::Team("t".into()), amount, now),
             super::consume::plan(&consume(Payer::Team("t".into())), now),
             super::grant::plan(
@@ -101,6 +111,29 @@ mod parameter_tests {
             super::principal::plan(&Credential::Bearer("b".into()), now),
             super::prune::plan(48, now).unwrap(),
             super::seed::plan(amount, now),
+            super::api_keys::adopt::plan_all(),
+            super::api_keys::adopt::plan_resolve(&KeyRef::secret("k"), now).unwrap(),
+            super::api_keys::create::plan(
+                &super::api_keys::create::CreateRequest {
+                    user_id: "u".into(),
+                    settings: super::api_keys::create::KeySettings {
+                        name: None,
+                        daily_limit: None,
+                        monthly_limit: None,
+                        expires_at: None,
+                    },
+                    team: false,
+                    entropy: Entropy([7; ENTROPY_BYTES]),
+                },
+                now,
+            )
+            .unwrap()
+            .0,
+            super::api_keys::manage::plan_list("u", now),
+            super::api_keys::manage::plan_update("key_1", Some("u"), &Default::default(), now),
+            super::api_keys::manage::plan_rotate("key_1", None, 60, &Entropy([7; ENTROPY_BYTES]), now).unwrap().0,
+            super::api_keys::revoke::plan_revoke("key_1", Some("u"), now),
+            super::api_keys::revoke::plan_revoke_leaked(&["ab".into()], now),
         ];
         for statement in statements {
             let expected: Vec<usize> = (1..=statement.params.len()).collect();

@@ -1,15 +1,16 @@
 //! Who pays for a consume or a check: the account a credential or the service names.
 
 use crate::core::account::{Account, AccountKind};
+use crate::core::api_key::KeyRef;
 use crate::core::error::CreditError;
 
 /// Who pays: a user (their team's pool or their own), found by id or by a live Better Auth
-/// session token (resolved inside the same statement), or an API key.
+/// session token (resolved inside the same statement), or an API key by public id or by secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Payer {
     User(String),
     Session(String),
-    ApiKey(String),
+    ApiKey(KeyRef),
     /// A team's pool itself: only the service credential names one.
     Team(String),
 }
@@ -18,7 +19,7 @@ impl Payer {
     pub fn from_account(account: &Account) -> Self {
         match account.kind {
             AccountKind::User => Payer::User(account.id.clone()),
-            AccountKind::ApiKey => Payer::ApiKey(account.id.clone()),
+            AccountKind::ApiKey => Payer::ApiKey(KeyRef::Id(account.id.clone())),
             AccountKind::Team => Payer::Team(account.id.clone()),
         }
     }
@@ -27,7 +28,8 @@ impl Payer {
         match self {
             Payer::User(id) => ("user", id),
             Payer::Session(token) => ("session", token),
-            Payer::ApiKey(key) => ("api_key", key),
+            Payer::ApiKey(KeyRef::Id(id)) => ("api_key_id", id),
+            Payer::ApiKey(KeyRef::Secret { hash, .. }) => ("api_key_hash", hash),
             Payer::Team(id) => ("team", id),
         }
     }
@@ -37,7 +39,10 @@ impl Payer {
         match self {
             Payer::User(_) => CreditError::not_found("no such user"),
             Payer::Session(_) => CreditError::unauthenticated("session is unknown or expired"),
-            Payer::ApiKey(_) => CreditError::not_found("no such API key"),
+            Payer::ApiKey(KeyRef::Id(_)) => CreditError::not_found("no such API key, or it was revoked or has expired"),
+            Payer::ApiKey(KeyRef::Secret { .. }) => {
+                CreditError::unauthenticated("unknown, revoked or expired API key")
+            }
             Payer::Team(_) => CreditError::not_found("no such team"),
         }
     }

@@ -1,7 +1,12 @@
 //! Who is calling: a credential from `core::session::credential` resolved to a user (live Better
 //! Auth session) or an API key, in one read. An unsigned bearer value may be either, so both
-//! are tried in the same statement. Volatile `clock_timestamp()` keeps Hyperdrive from caching it.
+//! are tried in the same statement. An API key is found by its secret's hash (the current one, or
+//! the rotated-out one during its grace), live keys only; `api_key` is the key's public id. A key
+//! row still in the seed's plaintext form is not found here: the engine adopts it
+//! (`api_keys::RESOLVE_SQL`) and asks again. Volatile `clock_timestamp()` keeps Hyperdrive from
+//! caching the read.
 
+use crate::core::api_key;
 use crate::core::error::CreditError;
 use crate::core::session::Credential;
 use crate::core::time::Timestamp;
@@ -10,9 +15,11 @@ use crate::sql::statement::Statement;
 
 pub const SQL: &str = r#"WITH found AS (
   SELECT 0 AS rank, 'user' AS kind, s.user_id, NULL::text AS api_key FROM sessions s
-  WHERE $3::boolean AND s.token = $1::text AND s.expires_at > $2::timestamp
+  WHERE s.token = $1::text AND s.expires_at > $2::timestamp
   UNION ALL
-  SELECT 1, 'api_key', k.user_id, k.api_key FROM api_key_credits k WHERE $4::boolean AND k.api_key = $1::text
+  SELECT 1, 'api_key', k.user_id, k.api_key FROM api_key_credits k
+  WHERE (k.key_hash = $3::text OR (k.previous_key_hash = $3::text AND k.previous_key_expires_at > $2::timestamp))
+    AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $2::timestamp)
 )
 SELECT f.kind, f.user_id, f.api_key, clock_timestamp()::text AS read_at
 FROM (SELECT 1) one LEFT JOIN (SELECT * FROM found ORDER BY rank LIMIT 1) f ON true"#;
@@ -24,12 +31,12 @@ pub enum Principal {
 }
 
 pub fn plan(credential: &Credential, now: Timestamp) -> Statement {
-    let (value, session, api_key) = match credential {
-        Credential::Session(token) => (token, true, false),
-        Credential::Bearer(value) => (value, true, true),
-        Credential::ApiKey(key) => (key, false, true),
+    let (session, key) = match credential {
+        Credential::Session(token) => (Some(token.as_str()), None),
+        Credential::Bearer(value) => (Some(value.as_str()), Some(api_key::hash(value))),
+        Credential::ApiKey(key) => (None, Some(api_key::hash(key))),
     };
-    Statement::new(SQL).param(value).param(now.to_sql_literal()).param(session).param(api_key)
+    Statement::new(SQL).optional(session).param(now.to_sql_literal()).optional(key.as_deref())
 }
 
 pub fn decode(rows: &[Row]) -> Result<Principal, CreditError> {

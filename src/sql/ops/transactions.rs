@@ -1,7 +1,7 @@
 //! `transactions`: an account's ledger, newest first, by keyset pagination on (created_at, id) —
 //! stable under concurrent inserts, and served by the `*_created_at_idx` indexes of 0002.
 
-use crate::core::account::{mask_api_key, Account};
+use crate::core::account::{public_key_id, Account};
 use crate::core::digest::hex;
 use crate::core::error::CreditError;
 use crate::core::time::Timestamp;
@@ -31,7 +31,7 @@ pub struct Transaction {
     pub kind: String,
     pub operation: Option<String>,
     pub resource_id: Option<String>,
-    /// Masked.
+    /// The key's public id.
     pub api_key_id: Option<String>,
     pub user_id: String,
     pub team_id: Option<String>,
@@ -123,7 +123,7 @@ pub fn decode(rows: &[Row], limit: u32) -> Result<TransactionPage, CreditError> 
                 kind: row.owned("type")?,
                 operation: row.opt_owned("operation")?,
                 resource_id: row.opt_owned("resource_id")?,
-                api_key_id: row.opt_text("api_key_id")?.map(mask_api_key),
+                api_key_id: row.opt_text("api_key_id")?.map(public_key_id),
                 user_id: row.owned("user_id")?,
                 team_id: row.opt_owned("team_id")?,
                 created_at: row.timestamp("created_at")?.to_rfc3339(),

@@ -4,6 +4,9 @@
 use super::{client, now, to_json, AccountArgs, Cli, Command, Outcome};
 use crate::adapters::native::database::Native;
 use crate::core::account::Account;
+use crate::core::api_key::KeyRef;
+use crate::core::session::Credential;
+use crate::sql::ops::principal::Principal;
 use crate::core::error::CreditError;
 use crate::core::validate::{self, Amount, Operation};
 use crate::engine::Engine;
@@ -15,10 +18,65 @@ use crate::sql::ops::refund::RefundScope;
 use crate::sql::ops::transactions::{page_size, Cursor};
 use crate::sql::outcome::ChargeResult;
 
-fn account(args: &AccountArgs) -> Result<Account, CreditError> {
+/// The account the flags name, an API key as given (id or secret, not resolved yet).
+pub(super) enum Named {
+    Account(Account),
+    Key(KeyRef),
+}
+
+pub(super) fn named(args: &AccountArgs) -> Result<Named, CreditError> {
+    if let Some(key) = &args.api_key {
+        if args.user.is_some() || args.team.is_some() {
+            return Err(CreditError::invalid_request("name exactly one of --user, --team, --api-key"));
+        }
+        return key_ref(key).map(Named::Key);
+    }
     let names = ["--user", "--team", "--api-key"];
-    Account::exactly_one([args.user.as_deref(), args.team.as_deref(), args.api_key.as_deref()], names)?
+    Account::exactly_one([args.user.as_deref(), args.team.as_deref(), None], names)?
+        .map(Named::Account)
         .ok_or_else(|| CreditError::invalid_request("name exactly one account: --user, --team or --api-key"))
+}
+
+/// `--api-key`: a public id or a secret; `-` reads it from standard input, so it stays out of
+/// `ps` and shell history.
+pub(super) fn key_ref(text: &str) -> Result<KeyRef, CreditError> {
+    let value = if text == "-" {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|error| CreditError::invalid_request(format!("cannot read the API key from standard input: {error}")))?;
+        line.trim().to_string()
+    } else {
+        text.to_string()
+    };
+    if value.is_empty() || value.len() > validate::IDENTIFIER_LENGTH_MAX || value.chars().any(char::is_control) {
+        return Err(CreditError::invalid_request("--api-key must be a key id (key_…) or a secret"));
+    }
+    Ok(KeyRef::given(&value))
+}
+
+/// The account by id: a secret is looked up (by its hash) and stands for its key's public id.
+pub(super) async fn resolve<E: crate::sql::executor::Executor>(engine: &Engine<E>, named: Named) -> Result<Account, CreditError> {
+    match named {
+        Named::Account(account) => Ok(account),
+        Named::Key(KeyRef::Id(id)) => Account::api_key(&id),
+        Named::Key(KeyRef::Secret { secret, .. }) => {
+            match engine.authenticate(&Credential::ApiKey(secret), now()).await {
+                Ok(Principal::ApiKey { api_key, .. }) => Account::api_key(&api_key),
+                Ok(Principal::User { .. }) | Err(CreditError::Unauthenticated { .. }) => {
+                    Err(CreditError::not_found("no live API key has that secret"))
+                }
+                Err(other) => Err(other),
+            }
+        }
+    }
+}
+
+fn payer(named: Named) -> Payer {
+    match named {
+        Named::Account(account) => Payer::from_account(&account),
+        Named::Key(key) => Payer::ApiKey(key),
+    }
 }
 
 fn optional_key(key: &Option<String>) -> Result<Option<String>, CreditError> {
@@ -60,15 +118,14 @@ fn charge_sentence(verb: &str, result: &ChargeResult) -> String {
 pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, CreditError> {
     match command {
         Command::Grant { account: args, amount, operation, metadata, idempotency_key } => {
-            let request = GrantRequest {
-                account: account(args)?,
-                amount: Amount::parse(amount)?,
-                operation: operation.as_deref().map(Operation::new).transpose()?,
-                metadata: optional_metadata(metadata)?,
-                idempotency_key: optional_key(idempotency_key)?,
-            };
+            let named = named(args)?;
+            let (amount, operation) = (Amount::parse(amount)?, operation.as_deref().map(Operation::new).transpose()?);
+            let (metadata, idempotency_key) = (optional_metadata(metadata)?, optional_key(idempotency_key)?);
             let client = client(cli).await?;
-            let result = Engine::new(Native(&client)).grant(&request, now()).await?;
+            let engine = Engine::new(Native(&client));
+            let account = resolve(&engine, named).await?;
+            let request = GrantRequest { account, amount, operation, metadata, idempotency_key };
+            let result = engine.grant(&request, now()).await?;
             let replay = if result.replayed { " (replayed)" } else { "" };
             let text = format!(
                 "granted {} credits to {} {}: balance {}{replay}",
@@ -101,9 +158,11 @@ pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, Cre
             Ok(Outcome::ok(to_json(&result), text))
         }
         Command::Balance { account: args } => {
-            let account = account(args)?;
+            let named = named(args)?;
             let client = client(cli).await?;
-            let balance = Engine::new(Native(&client)).balance(&account, now()).await?;
+            let engine = Engine::new(Native(&client));
+            let account = resolve(&engine, named).await?;
+            let balance = engine.balance(&account, now()).await?;
             let mut lines = Vec::new();
             if let Some(user) = &balance.user {
                 lines.push(format!(
@@ -115,13 +174,13 @@ pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, Cre
                 lines.push(format!("team {} ({}): {} credits", team.id, team.name, team.credits));
             }
             for key in balance.api_key.iter().chain(balance.api_keys.iter()) {
-                lines.push(format!("api key {}: {} credits", key.api_key, key.credits));
+                lines.push(format!("api key {} ({}): {} credits", key.id, key.api_key, key.credits));
             }
             Ok(Outcome::ok(to_json(&balance), lines.join("\n")))
         }
         Command::Consume { account: args, amount, operation, resource_id, metadata, idempotency_key } => {
             let request = ConsumeRequest {
-                payer: Payer::from_account(&account(args)?),
+                payer: payer(named(args)?),
                 amount: Amount::parse(amount)?,
                 operation: Operation::new(operation)?,
                 resource_id: resource_id
@@ -136,7 +195,7 @@ pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, Cre
             Ok(Outcome::ok(to_json(&result), charge_sentence("consumed", &result)))
         }
         Command::Check { account: args, amount } => {
-            let payer = Payer::from_account(&account(args)?);
+            let payer = payer(named(args)?);
             let amount = Amount::parse(amount)?;
             let client = client(cli).await?;
             let result = Engine::new(Native(&client)).check(&payer, amount, now()).await?;
@@ -155,22 +214,23 @@ pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, Cre
             Ok(Outcome::ok(to_json(&result), text))
         }
         Command::Allocate { api_key, amount, idempotency_key } => {
-            let request = AllocateRequest {
-                api_key: Account::api_key(api_key)?.id,
-                amount: Amount::parse(amount)?,
-                idempotency_key: optional_key(idempotency_key)?,
-                owner: None,
-            };
+            let named = Named::Key(key_ref(api_key)?);
+            let (amount, idempotency_key) = (Amount::parse(amount)?, optional_key(idempotency_key)?);
             let client = client(cli).await?;
-            let result = Engine::new(Native(&client)).allocate(&request, now()).await?;
+            let engine = Engine::new(Native(&client));
+            let api_key = resolve(&engine, named).await?.id;
+            let request = AllocateRequest { api_key, amount, idempotency_key, owner: None };
+            let result = engine.allocate(&request, now()).await?;
             Ok(Outcome::ok(to_json(&result), charge_sentence("allocated", &result).replacen("from", "to", 1)))
         }
         Command::Transactions { account: args, limit, cursor } => {
-            let account = account(args)?;
+            let named = named(args)?;
             let limit = page_size(*limit)?;
             let cursor = cursor.as_deref().map(Cursor::decode).transpose()?;
             let client = client(cli).await?;
-            let page = Engine::new(Native(&client)).transactions(&account, limit, cursor.as_ref()).await?;
+            let engine = Engine::new(Native(&client));
+            let account = resolve(&engine, named).await?;
+            let page = engine.transactions(&account, limit, cursor.as_ref()).await?;
             let mut lines: Vec<String> = page
                 .transactions
                 .iter()

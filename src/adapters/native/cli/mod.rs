@@ -2,6 +2,7 @@
 //! exactly one JSON object on stdout with `--json`, and the contract's exit codes.
 
 mod credit_commands;
+mod key_commands;
 
 use crate::adapters::native::database;
 use crate::core::error::CreditError;
@@ -128,6 +129,7 @@ pub enum Command {
     },
     /// Fund an API key from its owner's pool (the team's when the key has a team).
     Allocate {
+        /// The key's public id or its secret ("-" reads it from standard input).
         #[arg(long)]
         api_key: String,
         #[arg(long)]
@@ -154,6 +156,11 @@ pub enum Command {
         #[arg(long, default_value_t = 48)]
         older_than_hours: i64,
     },
+    /// Manage API keys (as the service): create, list, update, rotate, revoke, revoke-leaked.
+    Keys {
+        #[command(subcommand)]
+        command: key_commands::KeysCommand,
+    },
 }
 
 /// Exactly one account: `--user ID`, `--team ID` or `--api-key KEY`.
@@ -164,6 +171,7 @@ pub struct AccountArgs {
     pub user: Option<String>,
     #[arg(long)]
     pub team: Option<String>,
+    /// The key's public id (key_…) or its secret; "-" reads it from standard input (out of `ps`).
     #[arg(long)]
     pub api_key: Option<String>,
 }
@@ -276,6 +284,7 @@ async fn execute(cli: &Cli) -> Result<Outcome, CreditError> {
             let text = format!("granted {} credits to {} user(s)", result.amount, result.granted_users);
             Ok(Outcome::ok(to_json(&result), text))
         }
+        Command::Keys { command } => key_commands::execute(cli, command).await,
         credit => credit_commands::execute(cli, credit).await,
     }
 }

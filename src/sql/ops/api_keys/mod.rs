@@ -1,0 +1,69 @@
+//! API keys' lifecycle (API.md "API keys"): create, list, update, rotate, revoke, revoke leaked
+//! secrets, and the adoption of key rows still in the seed's plaintext form. Each is one
+//! statement; what a key looks like to its owner is `view::ApiKey`.
+//!
+//! Storage, on the seed's `api_key_credits`: `api_key` (the primary key, and what the ledger's
+//! `api_key_id` and idempotency records name) holds the key's **public id**; `key_hash` the
+//! SHA-256 of its secret (unique index: the debit finds a key by it); `previous_key_hash` and
+//! `previous_key_expires_at` the rotated-out secret during its grace. A row whose `key_hash` is
+//! NULL was written the seed's way, the secret in `api_key`: `adopt` rewrites it (and every row
+//! that copied the secret) to hashed form, at `migrate` or at the key's first use.
+//!
+//! Who may do what: a key is seen by its creator and, for a team key, by the team's current
+//! members; it is changed (update, rotate, revoke) by its creator or the team's owner. A key the
+//! caller cannot see is `not_found`, exactly like one that does not exist, so ids cannot be
+//! probed. The service credential (`actor` NULL) may do all of it for any key.
+
+pub mod adopt;
+pub mod create;
+pub mod manage;
+pub mod revoke;
+pub mod view;
+
+/// The key rows a caller (`$a`, NULL for the service) names by id (`$i`): none when it does not
+/// exist; `may_change` for its creator and its team's owner; `visible` also for current members.
+macro_rules! key_access {
+    ($id:literal, $actor:literal) => {
+        concat!(
+            "target AS (
+  SELECT k.api_key, k.revoked_at,
+    (",
+            $actor,
+            "::text IS NULL OR k.user_id = ",
+            $actor,
+            "::text
+      OR EXISTS (SELECT 1 FROM teams tm WHERE tm.id = k.team_id AND tm.owner_id = ",
+            $actor,
+            "::text)) AS may_change,
+    (",
+            $actor,
+            "::text IS NULL OR k.user_id = ",
+            $actor,
+            "::text
+      OR (k.team_id IS NOT NULL AND k.team_id = (SELECT u.team_id FROM users u WHERE u.id = ",
+            $actor,
+            "::text))) AS visible
+  FROM api_key_credits k WHERE k.api_key = ",
+            $id,
+            "::text
+)"
+        )
+    };
+}
+
+/// The status of a change to one key, given `target` (`key_access!`) and the CTE that changed it.
+macro_rules! change_status {
+    ($changed:literal) => {
+        concat!(
+            "CASE WHEN NOT EXISTS (SELECT 1 FROM target t WHERE t.visible OR t.may_change) THEN 'not_found'
+  WHEN NOT EXISTS (SELECT 1 FROM target t WHERE t.may_change) THEN 'forbidden'
+  WHEN EXISTS (SELECT 1 FROM ",
+            $changed,
+            ") THEN 'ok'
+  ELSE 'revoked' END"
+        )
+    };
+}
+
+pub(crate) use change_status;
+pub(crate) use key_access;

@@ -1,0 +1,166 @@
+//! `revoke` and `revoke_leaked`: a key stops authenticating at once (every statement that finds a
+//! key requires `revoked_at IS NULL`, checked on the locked row), and its unspent allowance goes
+//! back to the pool it was allocated from — the creator's own for a personal key, the team's for a
+//! team key, whoever holds it now — with an `allocation` row on each side, ids `revoke_<key>` and
+//! `revoke_<key>_pool`, so a key's revocation is on the ledger exactly once.
+//!
+//! A pool that would pass the `integer` maximum takes nothing back: the allowance stays on the
+//! revoked key (still counted, still reconciled) rather than a revocation failing, which for a
+//! leaked key must never happen. Locks: keys in id order, then pools (users, then teams, in id
+//! order), the order every other statement keeps.
+
+use crate::core::error::CreditError;
+use crate::core::time::Timestamp;
+use crate::sql::ops::api_keys::key_access;
+use crate::sql::ops::api_keys::manage::refusal;
+use crate::sql::row::{single, Row};
+use crate::sql::statement::Statement;
+use serde::Serialize;
+
+/// Revokes the live keys listed by a `doomed(api_key)` CTE defined before it, as of `$now`:
+/// `key`, `pool`, `decision`, `revoked(api_key, returned, revoked_at)`, the pool credits and the
+/// ledger rows.
+macro_rules! revoke_keys {
+    ($now:literal) => {
+        concat!(
+            r#"key AS (
+  SELECT k.api_key, k.user_id, k.team_id, k.credits FROM api_key_credits k
+  WHERE k.api_key IN (SELECT api_key FROM doomed) AND k.revoked_at IS NULL
+  ORDER BY k.api_key
+  FOR UPDATE OF k
+), pool_user AS (
+  SELECT u.id, u.credits FROM users u WHERE u.id IN (SELECT user_id FROM key WHERE team_id IS NULL)
+  ORDER BY u.id FOR UPDATE OF u
+), pool_team AS (
+  SELECT tm.id, tm.credits FROM teams tm WHERE tm.id IN (SELECT team_id FROM key)
+  ORDER BY tm.id FOR UPDATE OF tm
+), pool AS (
+  SELECT 'user' AS kind, p.id, p.credits::bigint + (SELECT sum(k.credits) FROM key k WHERE k.team_id IS NULL AND k.user_id = p.id) AS after
+  FROM pool_user p
+  UNION ALL
+  SELECT 'team', p.id, p.credits::bigint + (SELECT sum(k.credits) FROM key k WHERE k.team_id = p.id) FROM pool_team p
+), decision AS (
+  SELECT k.api_key, k.user_id, k.team_id, CASE WHEN p.after <= 2147483647 THEN k.credits ELSE 0 END AS returned
+  FROM key k LEFT JOIN pool p
+    ON p.kind = CASE WHEN k.team_id IS NULL THEN 'user' ELSE 'team' END AND p.id = coalesce(k.team_id, k.user_id)
+), revoked AS (
+  UPDATE api_key_credits k SET revoked_at = "#,
+            $now,
+            r#"::timestamp, credits = k.credits - d.returned, previous_key_hash = NULL,
+    previous_key_expires_at = NULL, updated_at = "#,
+            $now,
+            r#"::timestamp
+  FROM decision d WHERE k.api_key = d.api_key
+  RETURNING k.api_key, d.returned, k.revoked_at
+), credit_user AS (
+  UPDATE users u SET credits = u.credits + s.total
+  FROM (SELECT user_id, sum(returned) AS total FROM decision WHERE team_id IS NULL GROUP BY user_id) s
+  WHERE u.id = s.user_id AND s.total > 0
+  RETURNING u.id
+), credit_team AS (
+  UPDATE teams tm SET credits = tm.credits + s.total, updated_at = "#,
+            $now,
+            r#"::timestamp
+  FROM (SELECT team_id, sum(returned) AS total FROM decision WHERE team_id IS NOT NULL GROUP BY team_id) s
+  WHERE tm.id = s.team_id AND s.total > 0
+  RETURNING tm.id
+), returned_ledger AS (
+  INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, resource_id, api_key_id, metadata, created_at)
+  SELECT 'revoke_' || d.api_key, d.user_id, d.team_id, -d.returned, 'allocation', 'api_key.revoke', NULL, d.api_key,
+    json_build_object('to', CASE WHEN d.team_id IS NULL THEN 'user' ELSE 'team' END, 'to_id', coalesce(d.team_id, d.user_id))::text,
+    "#,
+            $now,
+            r#"::timestamp
+  FROM decision d WHERE d.returned > 0
+  UNION ALL
+  SELECT 'revoke_' || d.api_key || '_pool', d.user_id, d.team_id, d.returned, 'allocation', 'api_key.revoke', NULL, NULL,
+    json_build_object('from_api_key', d.api_key)::text, "#,
+            $now,
+            r#"::timestamp
+  FROM decision d WHERE d.returned > 0
+  RETURNING id
+)"#
+        )
+    };
+}
+
+/// One key by id (`$1`) for a caller (`$2`, NULL for the service), as of `$3`. A second revoke
+/// is answered like the first (`already`: its time and what it returned), writing nothing.
+pub const REVOKE_SQL: &str = concat!(
+    "WITH ",
+    key_access!("$1", "$2"),
+    r#", doomed AS (
+  SELECT t.api_key FROM target t WHERE t.may_change
+), "#,
+    revoke_keys!("$3"),
+    r#"
+SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM target t WHERE t.visible OR t.may_change) THEN 'not_found'
+    WHEN NOT EXISTS (SELECT 1 FROM target t WHERE t.may_change) THEN 'forbidden'
+    WHEN EXISTS (SELECT 1 FROM revoked) THEN 'ok'
+    WHEN EXISTS (SELECT 1 FROM target t WHERE t.revoked_at IS NOT NULL) THEN 'already'
+    ELSE 'contended' END AS status,
+  coalesce((SELECT r.revoked_at FROM revoked r), (SELECT t.revoked_at FROM target t))::text AS revoked_at,
+  coalesce((SELECT r.returned FROM revoked r),
+    (SELECT -x.amount FROM credit_transactions x WHERE x.id = 'revoke_' || $1::text), 0)::text AS returned"#
+);
+
+/// Every live key whose current secret hashes to one of `$1` (comma-separated hex) is revoked;
+/// a secret still in a rotation's grace just loses its grace. Unknown hashes are ignored.
+pub const REVOKE_LEAKED_SQL: &str = concat!(
+    r#"WITH hashes AS (
+  SELECT unnest(string_to_array($1::text, ',')) AS h
+), doomed AS (
+  SELECT k.api_key FROM api_key_credits k WHERE k.key_hash IN (SELECT h FROM hashes) AND k.revoked_at IS NULL
+), "#,
+    revoke_keys!("$2"),
+    r#", grace_ended AS (
+  UPDATE api_key_credits k SET previous_key_hash = NULL, previous_key_expires_at = NULL, updated_at = $2::timestamp
+  WHERE k.previous_key_hash IN (SELECT h FROM hashes) AND k.api_key NOT IN (SELECT api_key FROM doomed)
+  RETURNING k.api_key
+)
+SELECT ((SELECT count(*) FROM revoked) + (SELECT count(*) FROM grace_ended))::text AS revoked"#
+);
+
+/// API.md: `{"ok": true, "id", "revoked_at", "returned"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Revoked {
+    pub ok: bool,
+    pub id: String,
+    #[serde(serialize_with = "crate::core::time_serde::rfc3339")]
+    pub revoked_at: Timestamp,
+    /// Credits given back to the pool the key was funded from.
+    pub returned: i64,
+    /// True when the key had already been revoked (this call changed nothing).
+    pub replayed: bool,
+}
+
+/// `{"revoked": N}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RevokedLeaked {
+    pub revoked: i64,
+}
+
+pub fn plan_revoke(id: &str, actor: Option<&str>, now: Timestamp) -> Statement {
+    Statement::new(REVOKE_SQL).param(id).optional(actor).param(now.to_sql_literal())
+}
+
+pub fn decode_revoke(rows: &[Row], id: &str) -> Result<Revoked, CreditError> {
+    let row = single("revoke key", rows)?;
+    let replayed = match row.text("status")? {
+        "ok" => false,
+        "already" => true,
+        // Revoked by another request after this statement's snapshot: nothing was written.
+        "contended" => return Err(CreditError::database_unavailable("the key was being revoked concurrently; retry")),
+        other => return Err(refusal(other)),
+    };
+    Ok(Revoked { ok: true, id: id.to_string(), revoked_at: row.timestamp("revoked_at")?, returned: row.int("returned")?, replayed })
+}
+
+/// Hashes of the presented secrets (the secrets themselves never reach SQL).
+pub fn plan_revoke_leaked(hashes: &[String], now: Timestamp) -> Statement {
+    Statement::new(REVOKE_LEAKED_SQL).param(hashes.join(",")).param(now.to_sql_literal())
+}
+
+pub fn decode_revoke_leaked(rows: &[Row]) -> Result<RevokedLeaked, CreditError> {
+    Ok(RevokedLeaked { revoked: single("revoke leaked keys", rows)?.int("revoked")? })
+}
