@@ -136,8 +136,10 @@ impl<E: Executor> Engine<E> {
         changes: &KeyChanges,
         now: Timestamp,
     ) -> Result<ApiKey, CreditError> {
-        run(&self.executor, &manage::plan_update(id, actor, changes, now), |rows| manage::decode_change(rows, None, now))
-            .await
+        run(&self.executor, &manage::plan_update(id, actor, changes, now), |rows| {
+            manage::decode_change(rows, None, now)
+        })
+        .await
     }
 
     pub async fn rotate_key(

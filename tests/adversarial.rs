@@ -20,10 +20,10 @@
 
 mod common;
 
-use fltr_credits::core::api_key::KeyRef;
 use common::http::*;
 use common::*;
 use fltr_credits::core::account::Account;
+use fltr_credits::core::api_key::KeyRef;
 use fltr_credits::core::session::sign;
 use fltr_credits::http::HttpRequest;
 use serde_json::{json, Value};
@@ -92,7 +92,13 @@ mod refund {
         }
         assert_eq!(credits(&client, "api_key_credits", KEY).await, "9", "three consumes of 30 stay paid");
         assert_eq!(
-            scalar(&client, &format!("SELECT daily_used FROM api_key_credits WHERE key_hash = encode(sha256('{KEY}'::bytea), 'hex')")).await,
+            scalar(
+                &client,
+                &format!(
+                    "SELECT daily_used FROM api_key_credits WHERE key_hash = encode(sha256('{KEY}'::bytea), 'hex')"
+                )
+            )
+            .await,
             "90",
             "the window is not given back"
         );
@@ -156,7 +162,11 @@ mod team_pool {
         let db = TestDb::migrated("adv_team_key").await;
         let client = db.client().await;
         let token = team_with_member(&client).await;
-        call(&client, bearer(post(&format!("/api/v1/api-keys/{}/allocate", key_id(KEY)), json!({"amount": 30})), &token)).await;
+        call(
+            &client,
+            bearer(post(&format!("/api/v1/api-keys/{}/allocate", key_id(KEY)), json!({"amount": 30})), &token),
+        )
+        .await;
         client.execute("UPDATE users SET team_id = NULL WHERE id = 'member'", &[]).await.unwrap();
         for request in
             [post("/api/v1/credits/consume", consume_body(5)), post("/api/v1/credits/check", json!({"amount": 5}))]
@@ -311,7 +321,13 @@ mod overflow {
             call(&client, post("/api/v1/credits/consume", consume_body(100)).with_header("x-api-key", KEY)).await;
         assert_eq!(answer.status, 200, "an unlimited key's usage never overflows into a refusal: {}", answer.body);
         assert_eq!(
-            scalar(&client, &format!("SELECT daily_used FROM api_key_credits WHERE key_hash = encode(sha256('{KEY}'::bytea), 'hex')")).await,
+            scalar(
+                &client,
+                &format!(
+                    "SELECT daily_used FROM api_key_credits WHERE key_hash = encode(sha256('{KEY}'::bytea), 'hex')"
+                )
+            )
+            .await,
             "2147483647"
         );
         let check =

@@ -8,10 +8,10 @@ mod common;
 #[path = "support/proxy.rs"]
 mod proxy;
 
-use fltr_credits::core::api_key::KeyRef;
 use common::*;
 use fltr_credits::adapters::native::database::connect;
 use fltr_credits::core::account::Account;
+use fltr_credits::core::api_key::KeyRef;
 use fltr_credits::core::validate::{Amount, Operation};
 use fltr_credits::engine::Engine;
 use fltr_credits::sql::ops::consume::{ConsumeRequest, Payer};
@@ -128,7 +128,14 @@ async fn five_concurrent_copies_of_each_request_are_charged_once() {
     assert_eq!(count(&outcomes, "ok"), 40, "{outcomes:?}");
     assert_eq!(scalar(&client, "SELECT count(*) FROM credit_transactions WHERE type = 'usage'").await, "8");
     assert_eq!(scalar(&client, "SELECT credits FROM users WHERE id = 'u1'").await, "960");
-    assert_eq!(scalar(&client, &format!("SELECT credits FROM api_key_credits WHERE key_hash = encode(sha256('{KEY}'::bytea), 'hex')")).await, "960");
+    assert_eq!(
+        scalar(
+            &client,
+            &format!("SELECT credits FROM api_key_credits WHERE key_hash = encode(sha256('{KEY}'::bytea), 'hex')")
+        )
+        .await,
+        "960"
+    );
     // Replays answer with the original transaction.
     let engine = Engine::new(Native(&client));
     let replay = engine.consume(&usage(Payer::User("u1".into()), 10, Some("req-0".into())), now()).await.unwrap();

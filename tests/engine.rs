@@ -2,9 +2,9 @@
 
 mod common;
 
-use fltr_credits::core::api_key::KeyRef;
 use common::*;
 use fltr_credits::core::account::Account;
+use fltr_credits::core::api_key::KeyRef;
 use fltr_credits::core::validate::{Amount, Operation};
 use fltr_credits::engine::Engine;
 use fltr_credits::sql::ops::allocate::AllocateRequest;
@@ -61,12 +61,20 @@ async fn api_key_usage_is_bounded_by_balance_then_daily_then_monthly_limits() {
     let checked = engine.check(&Payer::ApiKey(KeyRef::secret(KEY)), Amount::new(1).unwrap(), now()).await.unwrap_err();
     assert_eq!(checked.code(), "monthly_limit_exceeded");
     assert_eq!(
-        engine.consume(&consume(Payer::ApiKey(KeyRef::secret("nope_nope_nope")), 1, None), now()).await.unwrap_err().code(),
+        engine
+            .consume(&consume(Payer::ApiKey(KeyRef::secret("nope_nope_nope")), 1, None), now())
+            .await
+            .unwrap_err()
+            .code(),
         "unauthenticated",
         "an unknown secret is a failed sign-in"
     );
     assert_eq!(
-        engine.consume(&consume(Payer::ApiKey(KeyRef::Id("key_nope".into())), 1, None), now()).await.unwrap_err().code(),
+        engine
+            .consume(&consume(Payer::ApiKey(KeyRef::Id("key_nope".into())), 1, None), now())
+            .await
+            .unwrap_err()
+            .code(),
         "not_found",
         "an unknown id is a missing account"
     );
@@ -248,7 +256,10 @@ async fn balance_and_transactions_page_newest_first_with_masked_keys() {
     }
     let balance = engine.balance(&Account::user("u1").unwrap(), now()).await.unwrap();
     assert_eq!(balance.user.as_ref().unwrap().credits, 50);
-    assert_eq!((balance.api_keys[0].id.as_str(), balance.api_keys[0].api_key.as_str()), (key_id(KEY).as_str(), "fltr_live…"));
+    assert_eq!(
+        (balance.api_keys[0].id.as_str(), balance.api_keys[0].api_key.as_str()),
+        (key_id(KEY).as_str(), "fltr_live…")
+    );
     assert_eq!(balance.api_keys[0].limits.daily.used, 5);
     let key_view = engine.balance(&Account::api_key(&key_id(KEY)).unwrap(), now()).await.unwrap();
     assert_eq!(key_view.api_key.unwrap().credits, 45);

@@ -334,9 +334,11 @@ async fn allocate_funds_only_the_callers_own_keys() {
         call(&client, bearer(post(&path, json!({"amount": 30})), &token).with_header("idempotency-key", "alloc-1"))
             .await;
     assert_eq!(replay.header("Idempotent-Replayed"), Some("true"));
-    let foreign =
-        call(&client, bearer(post(&format!("/api/v1/api-keys/{}/allocate", key_id(OTHER_KEY)), json!({"amount": 1})), &token))
-            .await;
+    let foreign = call(
+        &client,
+        bearer(post(&format!("/api/v1/api-keys/{}/allocate", key_id(OTHER_KEY)), json!({"amount": 1})), &token),
+    )
+    .await;
     assert_eq!(
         (foreign.status, foreign.code()),
         (404, "not_found"),

@@ -195,8 +195,9 @@ pub fn limit(field: &str, value: i64) -> Result<i64, CreditError> {
 
 /// `expires_at`: strictly in the future, at most ten years ahead.
 pub fn expiry(text: &str, now: Timestamp) -> Result<Timestamp, CreditError> {
-    let at = Timestamp::parse(text)
-        .map_err(|_| CreditError::invalid_request("expires_at must be an RFC 3339 UTC time, e.g. 2027-01-01T00:00:00Z"))?;
+    let at = Timestamp::parse(text).map_err(|_| {
+        CreditError::invalid_request("expires_at must be an RFC 3339 UTC time, e.g. 2027-01-01T00:00:00Z")
+    })?;
     if at <= now {
         return Err(CreditError::invalid_request("expires_at must be in the future"));
     }

@@ -30,9 +30,9 @@ async fn manager<E: Executor>(
         Caller::Service => Ok(None),
         Caller::EndUser(credential) => match auth::principal_of(engine, &credential, request).await? {
             Principal::User { user_id } => Ok(Some(user_id)),
-            Principal::ApiKey { .. } => Err(CreditError::forbidden(
-                "an API key cannot manage API keys; sign in as the key's owner (a session)",
-            )),
+            Principal::ApiKey { .. } => {
+                Err(CreditError::forbidden("an API key cannot manage API keys; sign in as the key's owner (a session)"))
+            }
         },
     }
 }
@@ -145,7 +145,9 @@ pub async fn list<E: Executor>(
         (Some(user), None) => user,
         (None, Some(user)) => crate::core::validate::identifier("user_id", &user)?.to_string(),
         (Some(_), Some(_)) => return Err(CreditError::forbidden("only the service credential may name a user")),
-        (None, None) => return Err(CreditError::invalid_request("the service credential lists a user's keys: ?user_id=")),
+        (None, None) => {
+            return Err(CreditError::invalid_request("the service credential lists a user's keys: ?user_id="))
+        }
     };
     HttpResponse::ok(&engine.list_keys(&user_id, request.now).await?)
 }

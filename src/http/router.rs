@@ -191,7 +191,9 @@ mod tests {
         assert_eq!(match_path("/api/v1/api-keys/key%5Fk/allocate"), Some((POST, Route::Allocate("key_k".into()))));
         assert_eq!(match_path("/api/v1/api-keys/key_k/rotate"), Some((POST, Route::RotateApiKey("key_k".into()))));
         assert_eq!(match_path("/api/v1/api-keys/key_k").map(|m| m.1), Some(Route::ApiKey("key_k".into())));
-        for secret in ["/api/v1/api-keys/fltr_abc", "/api/v1/api-keys/fltr%5Fabc/allocate", "/api/v1/api-keys/FLTR_x/rotate"] {
+        for secret in
+            ["/api/v1/api-keys/fltr_abc", "/api/v1/api-keys/fltr%5Fabc/allocate", "/api/v1/api-keys/FLTR_x/rotate"]
+        {
             assert_eq!(match_path(secret).map(|m| m.1), Some(Route::SecretInPath), "{secret}");
         }
         for unknown in [

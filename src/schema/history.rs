@@ -237,9 +237,21 @@ fn engine_bookkeeping() -> Migration {
             Change::AddColumn { table: "api_key_credits", column: counter("monthly_used") },
             Change::AddColumn { table: "api_key_credits", column: timestamp("monthly_window_start") },
             Change::CreateTable(idempotency),
-            Change::CreateIndex(Index::new("credit_transactions_user_id_created_at_idx", "credit_transactions", &["user_id", "created_at", "id"])),
-            Change::CreateIndex(Index::new("credit_transactions_api_key_id_created_at_idx", "credit_transactions", &["api_key_id", "created_at", "id"])),
-            Change::CreateIndex(Index::new("credit_transactions_team_id_created_at_idx", "credit_transactions", &["team_id", "created_at", "id"])),
+            Change::CreateIndex(Index::new(
+                "credit_transactions_user_id_created_at_idx",
+                "credit_transactions",
+                &["user_id", "created_at", "id"],
+            )),
+            Change::CreateIndex(Index::new(
+                "credit_transactions_api_key_id_created_at_idx",
+                "credit_transactions",
+                &["api_key_id", "created_at", "id"],
+            )),
+            Change::CreateIndex(Index::new(
+                "credit_transactions_team_id_created_at_idx",
+                "credit_transactions",
+                &["team_id", "created_at", "id"],
+            )),
         ],
     }
 }

@@ -148,12 +148,18 @@ pub struct Table {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     CreateTable(Table),
-    AddColumn { table: &'static str, column: Column },
+    AddColumn {
+        table: &'static str,
+        column: Column,
+    },
     AddForeignKey(ForeignKey),
     CreateIndex(Index),
     /// A data step: one idempotent statement that moves existing rows to the new shape (it must
     /// find nothing to do when run again). It has no down: what it rewrote cannot be restored.
-    Data { name: &'static str, sql: &'static str },
+    Data {
+        name: &'static str,
+        sql: &'static str,
+    },
 }
 
 /// A migration as drizzle names it: `tag` is the file stem, `when` the journal's millisecond stamp.

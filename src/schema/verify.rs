@@ -82,8 +82,7 @@ pub const KEY_HASH_COLUMN: &str = "api_key_credits.key_hash";
 
 /// Key rows still holding their secret in plaintext (written the seed's way since the last
 /// `migrate`, and not used since).
-pub const PLAINTEXT_KEYS_SQL: &str =
-    "SELECT count(*)::text AS count FROM api_key_credits WHERE key_hash IS NULL";
+pub const PLAINTEXT_KEYS_SQL: &str = "SELECT count(*)::text AS count FROM api_key_credits WHERE key_hash IS NULL";
 
 /// Plaintext secrets at rest are drift: `migrate` (or each key's next use) hashes them.
 pub fn plaintext_keys(count: i64) -> Option<Drift> {

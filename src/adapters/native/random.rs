@@ -5,6 +5,7 @@ use crate::core::error::CreditError;
 
 pub fn entropy() -> Result<Entropy, CreditError> {
     let mut bytes = [0u8; ENTROPY_BYTES];
-    getrandom::fill(&mut bytes).map_err(|error| CreditError::internal(format!("the OS random source failed: {error}")))?;
+    getrandom::fill(&mut bytes)
+        .map_err(|error| CreditError::internal(format!("the OS random source failed: {error}")))?;
     Ok(Entropy(bytes))
 }

@@ -4,10 +4,10 @@
 
 use crate::core::account::{Account, AccountKind};
 use crate::core::api_key::masked;
-use crate::sql::ops::api_keys::view::{legacy_start, public_id_of};
 use crate::core::error::CreditError;
 use crate::core::time::Timestamp;
 use crate::core::window::{Period, WindowUsage};
+use crate::sql::ops::api_keys::view::{legacy_start, public_id_of};
 use crate::sql::outcome::Limits;
 use crate::sql::row::Row;
 use crate::sql::statement::Statement;

@@ -40,9 +40,7 @@ impl Payer {
             Payer::User(_) => CreditError::not_found("no such user"),
             Payer::Session(_) => CreditError::unauthenticated("session is unknown or expired"),
             Payer::ApiKey(KeyRef::Id(_)) => CreditError::not_found("no such API key, or it was revoked or has expired"),
-            Payer::ApiKey(KeyRef::Secret { .. }) => {
-                CreditError::unauthenticated("unknown, revoked or expired API key")
-            }
+            Payer::ApiKey(KeyRef::Secret { .. }) => CreditError::unauthenticated("unknown, revoked or expired API key"),
             Payer::Team(_) => CreditError::not_found("no such team"),
         }
     }

@@ -5,14 +5,14 @@ use super::{client, now, to_json, AccountArgs, Cli, Command, Outcome};
 use crate::adapters::native::database::Native;
 use crate::core::account::Account;
 use crate::core::api_key::KeyRef;
-use crate::core::session::Credential;
-use crate::sql::ops::principal::Principal;
 use crate::core::error::CreditError;
+use crate::core::session::Credential;
 use crate::core::validate::{self, Amount, Operation};
 use crate::engine::Engine;
 use crate::sql::ops::allocate::AllocateRequest;
 use crate::sql::ops::consume::{ConsumeRequest, Payer};
 use crate::sql::ops::grant::GrantRequest;
+use crate::sql::ops::principal::Principal;
 use crate::sql::ops::purchase::PurchaseRequest;
 use crate::sql::ops::refund::RefundScope;
 use crate::sql::ops::transactions::{page_size, Cursor};
@@ -42,9 +42,9 @@ pub(super) fn named(args: &AccountArgs) -> Result<Named, CreditError> {
 pub(super) fn key_ref(text: &str) -> Result<KeyRef, CreditError> {
     let value = if text == "-" {
         let mut line = String::new();
-        std::io::stdin()
-            .read_line(&mut line)
-            .map_err(|error| CreditError::invalid_request(format!("cannot read the API key from standard input: {error}")))?;
+        std::io::stdin().read_line(&mut line).map_err(|error| {
+            CreditError::invalid_request(format!("cannot read the API key from standard input: {error}"))
+        })?;
         line.trim().to_string()
     } else {
         text.to_string()
@@ -56,7 +56,10 @@ pub(super) fn key_ref(text: &str) -> Result<KeyRef, CreditError> {
 }
 
 /// The account by id: a secret is looked up (by its hash) and stands for its key's public id.
-pub(super) async fn resolve<E: crate::sql::executor::Executor>(engine: &Engine<E>, named: Named) -> Result<Account, CreditError> {
+pub(super) async fn resolve<E: crate::sql::executor::Executor>(
+    engine: &Engine<E>,
+    named: Named,
+) -> Result<Account, CreditError> {
     match named {
         Named::Account(account) => Ok(account),
         Named::Key(KeyRef::Id(id)) => Account::api_key(&id),

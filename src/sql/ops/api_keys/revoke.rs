@@ -153,7 +153,13 @@ pub fn decode_revoke(rows: &[Row], id: &str) -> Result<Revoked, CreditError> {
         "contended" => return Err(CreditError::database_unavailable("the key was being revoked concurrently; retry")),
         other => return Err(refusal(other)),
     };
-    Ok(Revoked { ok: true, id: id.to_string(), revoked_at: row.timestamp("revoked_at")?, returned: row.int("returned")?, replayed })
+    Ok(Revoked {
+        ok: true,
+        id: id.to_string(),
+        revoked_at: row.timestamp("revoked_at")?,
+        returned: row.int("returned")?,
+        replayed,
+    })
 }
 
 /// Hashes of the presented secrets (the secrets themselves never reach SQL).
