@@ -54,22 +54,20 @@ impl<E: Executor> Engine<E> {
         }
     }
 
-    /// The public id behind a presented secret the hashed lookup did not find: a key row written
-    /// the seed's way (adopted now: hashed, its ledger and idempotency rows relabelled), or a
-    /// rotated-out secret in its grace. `None` for an unknown secret or an id.
-    async fn resolve(&self, key: &KeyRef, now: Timestamp) -> Result<Option<String>, CreditError> {
+    /// A presented secret the hashed lookup did not find: a key row written the seed's way
+    /// (adopted now: hashed, its ledger and idempotency rows relabelled; found by its hash from
+    /// now on), or a rotated-out secret in its grace. `None` for an unknown secret or anything else.
+    async fn resolve(&self, key: &KeyRef, now: Timestamp) -> Result<Option<KeyRef>, CreditError> {
         match adopt::plan_resolve(key, now) {
-            Some(statement) => run(&self.executor, &statement, adopt::decode_resolve).await,
+            Some(statement) => run(&self.executor, &statement, |rows| adopt::decode_resolve(rows, key)).await,
             None => Ok(None),
         }
     }
 
-    /// For a charge by secret that found no key: the same payer by the id `resolve` found.
+    /// For a charge by secret that found no key: the same payer as `resolve` found it.
     async fn resolved_payer(&self, payer: &Payer, now: Timestamp) -> Result<Option<Payer>, CreditError> {
         match payer {
-            Payer::ApiKey(key @ KeyRef::Secret { .. }) => {
-                Ok(self.resolve(key, now).await?.map(|id| Payer::ApiKey(KeyRef::Id(id))))
-            }
+            Payer::ApiKey(key) => Ok(self.resolve(key, now).await?.map(Payer::ApiKey)),
             _ => Ok(None),
         }
     }

@@ -299,6 +299,9 @@ async fn the_whole_lifecycle_through_the_router() {
     let new_secret = rotated.body["key"].as_str().unwrap().to_string();
     assert_ne!(new_secret, secret);
     assert_eq!(call(&client, consume_with(&secret, 1)).await.status, 200, "the old secret during its grace");
+    let keyed = || consume_with(&secret, 1).with_header("idempotency-key", "grace-1");
+    let first = call(&client, keyed()).await;
+    assert_eq!((first.status, call(&client, keyed()).await.header("Idempotent-Replayed")), (200, Some("true")));
     assert_eq!(
         call(&client, post("/api/v1/credits/check", json!({"amount": 1})).with_header("x-api-key", &secret))
             .await

@@ -347,7 +347,7 @@ async fn allocate_funds_only_the_callers_own_keys() {
     let by_key = call(&client, post(&path, json!({"amount": 1})).with_header("x-api-key", KEY)).await;
     assert_eq!((by_key.status, by_key.code()), (403, "forbidden"));
     let unknown =
-        call(&client, bearer(post("/api/v1/api-keys/fltr_none_0000000/allocate", json!({"amount": 1})), &stranger))
+        call(&client, bearer(post("/api/v1/api-keys/key_none_0000000/allocate", json!({"amount": 1})), &stranger))
             .await;
     assert_eq!((unknown.status, unknown.code()), (404, "not_found"));
     let poor = call(&client, bearer(post(&path, json!({"amount": 71})), &token)).await;
@@ -656,7 +656,8 @@ async fn the_service_acts_for_the_account_it_names() {
     for (field, id, status, code) in [
         ("team_id", "orphan", 400, "invalid_request"),
         ("team_id", "nope", 404, "not_found"),
-        ("api_key_id", "fltr_nope_000000000", 404, "not_found"),
+        ("api_key_id", "key_nope_000000000", 404, "not_found"),
+        ("api_key_id", "fltr_nope_000000000", 400, "invalid_request"),
         ("user_id", "nope", 404, "not_found"),
     ] {
         let answer = call(&client, service(with(field, id))).await;

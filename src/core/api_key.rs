@@ -135,6 +135,10 @@ pub fn key_id(field: &str, text: &str) -> Result<String, CreditError> {
 pub enum KeyRef {
     Id(String),
     Secret { secret: String, hash: String },
+    /// A secret replaced by a rotation and still in its grace, as `RESOLVE_SQL` found it: a debit
+    /// matches it as the key's previous hash with the grace checked on the locked row, so a
+    /// rotation that ends the grace is never overtaken.
+    Rotated { hash: String },
 }
 
 impl KeyRef {
@@ -159,6 +163,7 @@ impl std::fmt::Debug for KeyRef {
         match self {
             KeyRef::Id(id) => write!(formatter, "KeyRef::Id({id:?})"),
             KeyRef::Secret { hash, .. } => write!(formatter, "KeyRef::Secret(sha256 {}…)", &hash[..8.min(hash.len())]),
+            KeyRef::Rotated { hash } => write!(formatter, "KeyRef::Rotated(sha256 {}…)", &hash[..8.min(hash.len())]),
         }
     }
 }

@@ -217,10 +217,15 @@ macro_rules! consume_api_key_idempotent_sql {
 
 /// By the hash of a presented secret (end users): the hot path.
 pub const CONSUME_API_KEY_SQL: &str = consume_api_key_sql!("k.key_hash = $1::text");
-/// By public id: the service naming a key, or a secret `api_keys::RESOLVE_SQL` resolved.
+/// By public id: the service naming a key.
 pub const CONSUME_API_KEY_BY_ID_SQL: &str = consume_api_key_sql!("k.api_key = $1::text");
 pub const CONSUME_API_KEY_IDEMPOTENT_SQL: &str = consume_api_key_idempotent_sql!("k.key_hash = $1::text");
 pub const CONSUME_API_KEY_BY_ID_IDEMPOTENT_SQL: &str = consume_api_key_idempotent_sql!("k.api_key = $1::text");
+/// By the hash of a secret a rotation replaced, while its grace lasts (decided on the locked row).
+pub const CONSUME_API_KEY_ROTATED_SQL: &str =
+    consume_api_key_sql!("k.previous_key_hash = $1::text AND k.previous_key_expires_at > $6::timestamp");
+pub const CONSUME_API_KEY_ROTATED_IDEMPOTENT_SQL: &str =
+    consume_api_key_idempotent_sql!("k.previous_key_hash = $1::text AND k.previous_key_expires_at > $6::timestamp");
 
 /// Debit a user: the team pool when `users.team_id` is set (so only current members reach a
 /// pool: the user's row is locked first, so a removal from the team and a debit of its pool are
@@ -334,6 +339,7 @@ pub fn plan(request: &ConsumeRequest, now: Timestamp) -> Statement {
             let (unkeyed, keyed, value) = match key {
                 KeyRef::Secret { hash, .. } => (CONSUME_API_KEY_SQL, CONSUME_API_KEY_IDEMPOTENT_SQL, hash),
                 KeyRef::Id(id) => (CONSUME_API_KEY_BY_ID_SQL, CONSUME_API_KEY_BY_ID_IDEMPOTENT_SQL, id),
+                KeyRef::Rotated { hash } => (CONSUME_API_KEY_ROTATED_SQL, CONSUME_API_KEY_ROTATED_IDEMPOTENT_SQL, hash),
             };
             match request.idempotency_key.as_deref() {
                 None => windows(common(unkeyed, value).param(now.to_sql_literal())),

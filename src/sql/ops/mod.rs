@@ -61,6 +61,14 @@ mod parameter_tests {
             super::consume::plan(&consume(Payer::Session("t".into())), now),
             super::consume::plan(&consume(Payer::ApiKey(KeyRef::secret("k"))), now),
             super::consume::plan(&consume(Payer::ApiKey(KeyRef::Id("key_1".into()))), now),
+            super::consume::plan(&consume(Payer::ApiKey(KeyRef::Rotated { hash: "h".into() })), now),
+            super::consume::plan(
+                &super::consume::ConsumeRequest {
+                    idempotency_key: Some("key".into()),
+                    ..consume(Payer::ApiKey(KeyRef::Rotated { hash: "h".into() }))
+                },
+                now,
+            ),
             super::consume::plan(
                 &super::consume::ConsumeRequest {
                     idempotency_key: Some("key".into()),

@@ -29,7 +29,7 @@ impl Payer {
             Payer::User(id) => ("user", id),
             Payer::Session(token) => ("session", token),
             Payer::ApiKey(KeyRef::Id(id)) => ("api_key_id", id),
-            Payer::ApiKey(KeyRef::Secret { hash, .. }) => ("api_key_hash", hash),
+            Payer::ApiKey(KeyRef::Secret { hash, .. } | KeyRef::Rotated { hash }) => ("api_key_hash", hash),
             Payer::Team(id) => ("team", id),
         }
     }
@@ -40,7 +40,9 @@ impl Payer {
             Payer::User(_) => CreditError::not_found("no such user"),
             Payer::Session(_) => CreditError::unauthenticated("session is unknown or expired"),
             Payer::ApiKey(KeyRef::Id(_)) => CreditError::not_found("no such API key, or it was revoked or has expired"),
-            Payer::ApiKey(KeyRef::Secret { .. }) => CreditError::unauthenticated("unknown, revoked or expired API key"),
+            Payer::ApiKey(KeyRef::Secret { .. } | KeyRef::Rotated { .. }) => {
+                CreditError::unauthenticated("unknown, revoked or expired API key")
+            }
             Payer::Team(_) => CreditError::not_found("no such team"),
         }
     }

@@ -63,6 +63,7 @@ pub(super) async fn resolve<E: crate::sql::executor::Executor>(
     match named {
         Named::Account(account) => Ok(account),
         Named::Key(KeyRef::Id(id)) => Account::api_key(&id),
+        Named::Key(KeyRef::Rotated { .. }) => Err(CreditError::not_found("no live API key has that secret")),
         Named::Key(KeyRef::Secret { secret, .. }) => {
             match engine.authenticate(&Credential::ApiKey(secret), now()).await {
                 Ok(Principal::ApiKey { api_key, .. }) => Account::api_key(&api_key),

@@ -61,7 +61,7 @@ SELECT (SELECT count(*) FROM adopted)::text AS keys, (SELECT count(*) FROM relab
 
 /// A presented secret the hashed lookup did not find: adopt its plaintext row if there is one
 /// (`$1` the secret, matched by the primary key), or find the key whose rotated-out secret it is,
-/// still in its grace (`$2` its hash, `$3` now). Returns the key's public id, or NULL.
+/// still in its grace (`$2` its hash, `$3` now). Says which (`adopted`, `rotated`), or neither.
 pub const RESOLVE_SQL: &str = concat!(
     "WITH ",
     adopt_plaintext!("k.api_key = $1::text"),
@@ -70,7 +70,7 @@ pub const RESOLVE_SQL: &str = concat!(
   WHERE k.previous_key_hash = $2::text AND k.previous_key_expires_at > $3::timestamp
     AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $3::timestamp)
 )
-SELECT coalesce((SELECT id FROM adopted LIMIT 1), (SELECT id FROM grace LIMIT 1)) AS id"#
+SELECT CASE WHEN EXISTS (SELECT 1 FROM adopted) THEN 'adopted' WHEN EXISTS (SELECT 1 FROM grace) THEN 'rotated' END AS found"#
 );
 
 /// What `ADOPT_ALL_SQL` changed.
@@ -94,17 +94,27 @@ pub fn decode_all(rows: &[Row]) -> Result<Adopted, CreditError> {
     })
 }
 
-/// `None` for an id: only a presented secret can need resolving.
+/// `None` unless `key` is a presented secret: only those can need resolving.
 pub fn plan_resolve(key: &KeyRef, now: Timestamp) -> Option<Statement> {
     match key {
-        KeyRef::Id(_) => None,
         KeyRef::Secret { secret, hash } => {
             Some(Statement::new(RESOLVE_SQL).param(secret).param(hash).param(now.to_sql_literal()))
         }
+        KeyRef::Id(_) | KeyRef::Rotated { .. } => None,
     }
 }
 
-/// The resolved key's public id, if the secret named one.
-pub fn decode_resolve(rows: &[Row]) -> Result<Option<String>, CreditError> {
-    single("resolve", rows)?.opt_owned("id")
+/// How to find the key of a secret `RESOLVE_SQL` resolved: by its hash again (its row was just
+/// adopted), as a rotated-out secret, or not at all.
+pub fn decode_resolve(rows: &[Row], key: &KeyRef) -> Result<Option<KeyRef>, CreditError> {
+    let hash = match key {
+        KeyRef::Secret { hash, .. } => hash.clone(),
+        _ => return Ok(None),
+    };
+    match single("resolve", rows)?.opt_text("found")? {
+        Some("adopted") => Ok(Some(key.clone())),
+        Some("rotated") => Ok(Some(KeyRef::Rotated { hash })),
+        Some(_) => Err(CreditError::internal("resolve: unknown answer")),
+        None => Ok(None),
+    }
 }
