@@ -110,3 +110,82 @@ fn bad_input_is_refused_before_touching_the_database() {
     let (code, _, stderr) = cli(&["consume", "--user", "u1", "--api-key", "k", "--amount", "1"], &[]);
     assert_eq!(code, 2, "two accounts named: {stderr}");
 }
+
+/// The CLI with `input` on standard input (`--api-key -`, `keys revoke-leaked`).
+fn run_json_with_stdin(db: &TestDb, args: &[&str], input: &str) -> (i32, Value) {
+    use std::io::Write;
+    let mut all = args.to_vec();
+    all.extend(["--json", "--database-url", &db.url]);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_fltr-credits"))
+        .args(&all)
+        .env_remove("DATABASE_URL")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run fltr-credits");
+    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+    let output = child.wait_with_output().expect("wait");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|_| panic!("not one JSON object: {stdout:?} {}", String::from_utf8_lossy(&output.stderr)));
+    (output.status.code().unwrap_or(-1), value)
+}
+
+#[tokio::test]
+async fn the_key_lifecycle_through_the_cli() {
+    let db = TestDb::migrated("cli_keys").await;
+    let client = db.client().await;
+    user(&client, "u1", None).await;
+    run_json(&db, &["grant", "--user", "u1", "--amount", "100"]);
+
+    let (code, created) = run_json(&db, &["keys", "create", "--user", "u1", "--name", "ci", "--daily-limit", "5"]);
+    assert_eq!(code, 0, "{created}");
+    let secret = created["key"].as_str().unwrap().to_string();
+    let id = created["id"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("fltr_") && id.starts_with("key_"));
+    assert_eq!(
+        scalar(&client, &format!("SELECT count(*) FROM api_key_credits WHERE api_key LIKE '%{}%'", &secret[5..])).await,
+        "0"
+    );
+
+    // The secret from standard input, out of `ps`; the id and the secret name the same key.
+    let (code, funded) =
+        run_json_with_stdin(&db, &["allocate", "--api-key", "-", "--amount", "10"], &format!("{secret}\n"));
+    assert_eq!((code, funded["charged"]["id"].as_str()), (0, Some(id.as_str())), "{funded}");
+    let (code, spent) = run_json_with_stdin(&db, &["consume", "--api-key", "-", "--amount", "5"], &secret);
+    assert_eq!((code, spent["balance"].as_i64()), (0, Some(5)), "{spent}");
+    let (code, limited) = run_json(&db, &["consume", "--api-key", &id, "--amount", "1"]);
+    assert_eq!((code, limited["error"]["code"].as_str()), (3, Some("daily_limit_exceeded")));
+
+    let (code, listed) = run_json(&db, &["keys", "list", "--user", "u1"]);
+    assert_eq!((code, listed["api_keys"][0]["id"].as_str()), (0, Some(id.as_str())));
+    assert!(!listed.to_string().contains(&secret[5..]), "a list never shows a secret");
+    let (code, updated) =
+        run_json(&db, &["keys", "update", "--api-key", &id, "--daily-limit", "none", "--name", "deploy"]);
+    assert_eq!((code, updated["daily_limit"].clone(), updated["name"].as_str()), (0, Value::Null, Some("deploy")));
+    let (code, bad) = run_json(&db, &["keys", "update", "--api-key", &id, "--daily-limit=-3"]);
+    assert_eq!((code, bad["error"]["code"].as_str()), (2, Some("invalid_request")));
+
+    let (code, rotated) = run_json(&db, &["keys", "rotate", "--api-key", &id]);
+    assert_eq!(code, 0, "{rotated}");
+    let fresh = rotated["key"].as_str().unwrap().to_string();
+    let (code, old) = run_json(&db, &["consume", "--api-key", &secret, "--amount", "1"]);
+    assert_eq!((code, old["error"]["code"].as_str()), (2, Some("unauthenticated")), "no grace: the old secret is dead");
+    assert_eq!(run_json(&db, &["consume", "--api-key", &fresh, "--amount", "1"]).0, 0);
+
+    let (code, revoked) = run_json(&db, &["keys", "revoke", "--api-key", &id]);
+    assert_eq!((code, revoked["returned"].as_i64()), (0, Some(4)), "{revoked}");
+    assert_eq!(run_json(&db, &["balance", "--user", "u1"]).1["user"]["credits"], 94);
+    let (code, again) = run_json(&db, &["keys", "rotate", "--api-key", &id]);
+    assert_eq!((code, again["error"]["code"].as_str()), (4, Some("api_key_revoked")));
+
+    // A leaked secret from a scanner's alert, on standard input.
+    let (_, other) = run_json(&db, &["keys", "create", "--user", "u1"]);
+    let leaked = other["key"].as_str().unwrap().to_string();
+    let (code, result) = run_json_with_stdin(&db, &["keys", "revoke-leaked"], &format!("{leaked}\nfltr_unknown\n\n"));
+    assert_eq!((code, result["revoked"].as_i64()), (0, Some(1)), "{result}");
+    let (code, _) = run_json(&db, &["check", "--api-key", &leaked, "--amount", "1"]);
+    assert_eq!(code, 2, "revoked: unauthenticated");
+    assert_eq!(reconcile_drift(&client).await, 0);
+}
