@@ -134,11 +134,16 @@ pub fn key_id(field: &str, text: &str) -> Result<String, CreditError> {
 #[derive(Clone, PartialEq, Eq)]
 pub enum KeyRef {
     Id(String),
-    Secret { secret: String, hash: String },
+    Secret {
+        secret: String,
+        hash: String,
+    },
     /// A secret replaced by a rotation and still in its grace, as `RESOLVE_SQL` found it: a debit
     /// matches it as the key's previous hash with the grace checked on the locked row, so a
     /// rotation that ends the grace is never overtaken.
-    Rotated { hash: String },
+    Rotated {
+        hash: String,
+    },
 }
 
 impl KeyRef {
