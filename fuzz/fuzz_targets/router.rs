@@ -1,7 +1,8 @@
 //! `http::router::match_path` on arbitrary UTF-8 paths, and `core::percent::percent_decode`.
 //!
-//! Properties beyond "never panics": a matched route's method is one the route table lists; an
-//! `Allocate` key, re-encoded, routes back to the same key; `percent_decode` never grows its input
+//! Properties beyond "never panics": a matched route's methods are ones the route table lists; a
+//! key id (allocate, rotate, update/revoke), re-encoded, routes back to the same id, and is never
+//! shaped like a secret (those paths are `SecretInPath`); `percent_decode` never grows its input
 //! and inverts percent-encoding.
 #![no_main]
 
@@ -25,12 +26,20 @@ fn percent_encode(text: &str) -> String {
 fuzz_target!(|data: &[u8]| {
     let Ok(path) = std::str::from_utf8(data) else { return };
 
-    if let Some((method, route)) = match_path(path) {
-        assert!(ROUTES.iter().any(|(listed, _)| *listed == method), "{method} is not in ROUTES");
-        if let Route::Allocate(key) = &route {
-            assert!(!key.is_empty());
-            let again = match_path(&format!("/api/v1/api-keys/{}/allocate", percent_encode(key)));
-            assert_eq!(again, Some(("POST", route.clone())), "re-encoded key {key:?}");
+    if let Some((methods, route)) = match_path(path) {
+        for method in methods {
+            assert!(ROUTES.iter().any(|(listed, _)| listed == method), "{method} is not in ROUTES");
+        }
+        let keyed = match &route {
+            Route::Allocate(id) => Some((id, "/allocate")),
+            Route::RotateApiKey(id) => Some((id, "/rotate")),
+            Route::ApiKey(id) => Some((id, "")),
+            _ => None,
+        };
+        if let Some((id, action)) = keyed {
+            assert!(!id.is_empty() && !fltr_credits::core::api_key::resembles_secret(id));
+            let again = match_path(&format!("/api/v1/api-keys/{}{action}", percent_encode(id)));
+            assert_eq!(again.map(|(_, route)| route), Some(route.clone()), "re-encoded id {id:?}");
         }
     }
 
