@@ -36,7 +36,8 @@ fuzz_target!(|data: &[u8]| {
             Route::ApiKey(id) => Some((id, "")),
             _ => None,
         };
-        if let Some((id, action)) = keyed {
+        // An id spelt `revoke%2Dleaked` re-encodes to the literal route of that name.
+        if let Some((id, action)) = keyed.filter(|(id, action)| !(action.is_empty() && *id == "revoke-leaked")) {
             assert!(!id.is_empty() && !fltr_credits::core::api_key::resembles_secret(id));
             let again = match_path(&format!("/api/v1/api-keys/{}{action}", percent_encode(id)));
             assert_eq!(again.map(|(_, route)| route), Some(route.clone()), "re-encoded id {id:?}");
