@@ -8,13 +8,17 @@ import {
   createCredits, credentialFromRequest, signSessionToken, verifySessionCookie, formatCredits, balanceStatus,
   limitHeaders, migrations, migrationSql,
 } from 'fltr-credits/node.js';
-import { throwawayDatabase, connect, user, team, apiKey, session, scalar } from './helpers.mjs';
+import { throwawayDatabase, connect, user, team, apiKey, session, scalar, keyHash, legacyId } from './helpers.mjs';
 import pg from 'pg';
 import { startRelay } from './relay.mjs';
 import { Pool as NeonPool, neonConfig } from '@neondatabase/serverless';
 import ws from 'ws';
 
 const SECRET = 'test-secret-0123456789abcdefghijklmnopqrstuvwxyz';
+// bob's key, written the seed's way (plaintext); from its first use (the grant below) on it is
+// stored hashed and named by its public id.
+const SEED_KEY = 'fltr_live_key_0123456789';
+const SEED_KEY_ID = legacyId(SEED_KEY);
 let db, client, credits;
 
 before(async () => {
@@ -28,11 +32,11 @@ before(async () => {
   await user(client, 'carol', { credits: 0 });
   await team(client, 'team_1', 'carol');
   await client.query("UPDATE users SET team_id = 'team_1' WHERE id = 'carol'");
-  await apiKey(client, 'fltr_live_key_0123456789', 'bob', { daily: 10 });
+  await apiKey(client, SEED_KEY, 'bob', { daily: 10 });
   await session(client, 'Xq3fT9bLk2Vw8PzR1nYc7HdJ4sMa6GuE', 'alice');
   await session(client, 'expired_token_0000000000000000', 'alice', { expiresInSeconds: -60 });
   await credits.grant({ userId: 'alice', amount: 100 });
-  await credits.grant({ apiKey: 'fltr_live_key_0123456789', amount: 50 });
+  await credits.grant({ apiKey: SEED_KEY, amount: 50 });
   await credits.grant({ teamId: 'team_1', amount: 20 });
 });
 
@@ -52,7 +56,7 @@ async function rejection(promise) {
 
 test('the migrations are the generator\'s, byte for byte the files of migrations/', () => {
   const files = migrations();
-  assert.deepEqual(files.map((m) => m.tag), ['0000_nifty_bruce_banner', '0001_abandoned_human_fly', '0002_exact_usage_windows', '0003_money_safety']);
+  assert.deepEqual(files.map((m) => m.tag), ['0000_nifty_bruce_banner', '0001_abandoned_human_fly', '0002_exact_usage_windows', '0003_money_safety', '0004_hashed_api_keys']);
   for (const file of files) {
     assert.equal(file.up, readFileSync(new URL(`../../migrations/${file.tag}.sql`, import.meta.url), 'utf8'));
     assert.equal(file.down, readFileSync(new URL(`../../migrations/down/${file.tag}.sql`, import.meta.url), 'utf8'));
@@ -61,6 +65,41 @@ test('the migrations are the generator\'s, byte for byte the files of migrations
   assert.equal(migrationSql('up'), files.map((m) => m.up).join('\n--> statement-breakpoint\n'));
   assert.equal(migrationSql('up', '0000'), files[0].up);
   assert.equal(rejectionSync(() => migrationSql('sideways')).code, 'invalid_request');
+});
+
+/** How many rows of `table` hold `text` anywhere (any column, as the row's text form). */
+const rowsHolding = (table, text) => scalar(client, `SELECT count(*) FROM ${table} t WHERE strpos(t::text, $1) > 0`, [text]);
+
+test('a key written the seed\'s way (its secret in plain text) keeps authenticating; from its first use on only its hash is stored', async () => {
+  // bob's key was first used by the grant in before(): hashed then, its ledger row names its id.
+  assert.equal(await scalar(client, 'SELECT count(*) FROM api_key_credits WHERE api_key = $1', [SEED_KEY]), '0');
+  const row = (await client.query('SELECT api_key, key_hash, start FROM api_key_credits WHERE key_hash = $1', [keyHash(SEED_KEY)])).rows[0];
+  assert.deepEqual(row, { api_key: SEED_KEY_ID, key_hash: keyHash(SEED_KEY), start: 'fltr_live' });
+  assert.equal(await scalar(client, 'SELECT count(*) FROM credit_transactions WHERE api_key_id = $1', [SEED_KEY_ID]), '1');
+
+  // A new row the seed's way: verify reports it; presented as a credential it authenticates
+  // (adopted on the way), and is then found only by its hash.
+  const fresh = 'fltr_seed_way_key_abcdef0123';
+  await apiKey(client, fresh, 'alice');
+  assert.ok((await credits.verify()).drift.some((d) => d.kind === 'plaintext_api_keys'));
+  assert.deepEqual(await credits.authenticate({ kind: 'api_key', value: fresh }), { kind: 'api_key', api_key: legacyId(fresh), user_id: 'alice' });
+  assert.equal(await scalar(client, 'SELECT api_key FROM api_key_credits WHERE key_hash = $1', [keyHash(fresh)]), legacyId(fresh));
+  assert.deepEqual(await credits.authenticate({ kind: 'api_key', value: fresh }), { kind: 'api_key', api_key: legacyId(fresh), user_id: 'alice' });
+  assert.equal((await credits.verify()).ok, true);
+
+  // migrate hashes every row left (a hand-made secret under 20 characters keeps no `start`).
+  const short = 'sk_hand_1';
+  await apiKey(client, short, 'alice');
+  const report = await credits.migrate();
+  assert.deepEqual([report.applied, report.hashed_api_keys, report.drift], [[], 1, []]);
+  const adopted = (await client.query('SELECT api_key, start FROM api_key_credits WHERE key_hash = $1', [keyHash(short)])).rows[0];
+  assert.deepEqual(adopted, { api_key: legacyId(short), start: '' });
+  assert.deepEqual(await credits.authenticate({ kind: 'bearer', value: short }), { kind: 'api_key', api_key: legacyId(short), user_id: 'alice' });
+  for (const secret of [SEED_KEY, fresh, short]) {
+    for (const table of ['api_key_credits', 'credit_transactions', 'credit_idempotency_keys']) {
+      assert.equal(await rowsHolding(table, secret), '0', `${table} holds a secret`);
+    }
+  }
 });
 
 function rejectionSync(fn) {
@@ -106,8 +145,8 @@ test('insufficient credits is an Error with code, status and the contract fields
 });
 
 test('an API key debit carries its windows; over the daily limit is 429-shaped with headers', async () => {
-  const ok = await credits.consume({ apiKey: 'fltr_live_key_0123456789', amount: 6, operation: 'api.call' });
-  assert.deepEqual(ok.charged, { kind: 'api_key', id: 'fltr****6789' });
+  const ok = await credits.consume({ apiKey: SEED_KEY, amount: 6, operation: 'api.call' });
+  assert.deepEqual(ok.charged, { kind: 'api_key', id: SEED_KEY_ID });
   assert.equal(ok.limits.daily.limit, 10);
   assert.equal(ok.limits.daily.used, 6);
   assert.equal(ok.limits.daily.remaining, 4);
@@ -119,7 +158,7 @@ test('an API key debit carries its windows; over the daily limit is 429-shaped w
   assert.equal(headers['X-RateLimit-Remaining'], '4');
   assert.equal(Number(headers['X-RateLimit-Reset']), Date.parse(ok.limits.daily.reset) / 1000);
 
-  const error = await rejection(credits.consume({ apiKey: 'fltr_live_key_0123456789', amount: 5, operation: 'api.call' }));
+  const error = await rejection(credits.consume({ apiKey: SEED_KEY, amount: 5, operation: 'api.call' }));
   assert.equal(error.code, 'daily_limit_exceeded');
   assert.equal(error.status, 429);
   assert.equal(error.limit, 10);
@@ -129,7 +168,9 @@ test('an API key debit carries its windows; over the daily limit is 429-shaped w
   const refused = limitHeaders(error);
   assert.equal(refused['X-RateLimit-Remaining'], '0');
   assert.equal(refused['Retry-After'], String(error.retry_after));
-  assert.equal(await scalar(client, "SELECT daily_used FROM api_key_credits WHERE api_key = 'fltr_live_key_0123456789'"), '6');
+  assert.equal(await scalar(client, 'SELECT daily_used FROM api_key_credits WHERE key_hash = $1', [keyHash(SEED_KEY)]), '6');
+  // By its public id, the same key and the same window.
+  assert.equal((await rejection(credits.consume({ apiKey: SEED_KEY_ID, amount: 5, operation: 'api.call' }))).code, 'daily_limit_exceeded');
   assert.deepEqual(limitHeaders(await credits.check({ userId: 'alice', amount: 1 })), {});
   assert.deepEqual(limitHeaders(new Error('other')), {});
 });
@@ -197,9 +238,9 @@ test('a session credential pays in one statement; an expired session is unauthen
   const unknown = await rejection(credits.authenticate({ kind: 'bearer', value: 'nobody' }));
   assert.equal(unknown.code, 'unauthenticated');
   // An unsigned bearer value may be an API key: resolved first, then charged to the key.
-  const byKey = await credits.consume({ credential: { kind: 'bearer', value: 'fltr_live_key_0123456789' }, amount: 1, operation: 'api.call' });
-  assert.deepEqual(byKey.charged, { kind: 'api_key', id: 'fltr****6789' });
-  assert.deepEqual(await credits.authenticate({ kind: 'api_key', value: 'fltr_live_key_0123456789' }), { kind: 'api_key', api_key: 'fltr****6789', user_id: 'bob' });
+  const byKey = await credits.consume({ credential: { kind: 'bearer', value: SEED_KEY }, amount: 1, operation: 'api.call' });
+  assert.deepEqual(byKey.charged, { kind: 'api_key', id: SEED_KEY_ID });
+  assert.deepEqual(await credits.authenticate({ kind: 'api_key', value: SEED_KEY }), { kind: 'api_key', api_key: SEED_KEY_ID, user_id: 'bob' });
   // A presented key that does not exist is a failed sign-in, not a missing account.
   const unknownKey = await rejection(credits.consume({ credential: { kind: 'api_key', value: 'fltr_no_such_key_000' }, amount: 1, operation: 'api.call' }));
   assert.equal(unknownKey.code, 'unauthenticated');
@@ -224,10 +265,21 @@ test('check, balance, transactions, refund and allocate return the contract obje
   const balance = await credits.balance({ userId: 'bob' });
   assert.equal(balance.user.id, 'bob');
   assert.equal(balance.team, null);
+  assert.equal(balance.user.available, balance.user.credits);
   assert.equal(balance.api_keys.length, 1);
-  assert.equal(balance.api_keys[0].api_key, 'fltr****6789');
-  const byKey = await credits.balance({ apiKey: 'fltr_live_key_0123456789' });
+  const [key] = balance.api_keys;
+  assert.deepEqual([key.id, key.start, key.api_key], [SEED_KEY_ID, 'fltr_live', 'fltr_live…']);
+  assert.equal(key.available, key.credits);
+  // `apiKey` names a key by its secret or by its public id.
+  const byKey = await credits.balance({ apiKey: SEED_KEY });
+  assert.equal(byKey.api_key.id, SEED_KEY_ID);
   assert.equal(byKey.api_key.limits.daily.limit, 10);
+  assert.deepEqual(await credits.balance({ apiKey: SEED_KEY_ID }), byKey);
+  assert.equal((await rejection(credits.balance({ apiKey: 'fltr_no_such_key_000' }))).code, 'not_found');
+  const keyPage = await credits.transactions({ apiKey: SEED_KEY, limit: 50 });
+  assert.ok(keyPage.transactions.length > 0);
+  assert.ok(keyPage.transactions.every((t) => t.api_key_id === SEED_KEY_ID));
+  assert.deepEqual(await credits.transactions({ apiKey: SEED_KEY_ID, limit: 50 }), keyPage);
 
   const page = await credits.transactions({ userId: 'alice', limit: 2 });
   assert.equal(page.transactions.length, 2);
@@ -243,9 +295,12 @@ test('check, balance, transactions, refund and allocate return the contract obje
   assert.equal((await rejection(credits.refund({ transactionId: 'ctx_nope' }))).code, 'not_found');
 
   await credits.grant({ userId: 'bob', amount: 30 });
-  const allocated = await credits.allocate({ apiKey: 'fltr_live_key_0123456789', amount: 10, ownerId: 'bob' });
+  const allocated = await credits.allocate({ apiKey: SEED_KEY, amount: 10, ownerId: 'bob' });
   assert.equal(allocated.ok, true);
+  assert.deepEqual(allocated.charged, { kind: 'api_key', id: SEED_KEY_ID });
   assert.equal(await scalar(client, "SELECT credits FROM users WHERE id = 'bob'"), '20');
+  assert.equal((await credits.allocate({ apiKey: SEED_KEY_ID, amount: 5, ownerId: 'bob' })).ok, true);
+  assert.equal(await scalar(client, "SELECT credits FROM users WHERE id = 'bob'"), '15');
 });
 
 test('bad input is a clear error with a stable code, before any database access', async () => {

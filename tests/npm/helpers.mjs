@@ -1,5 +1,6 @@
 // Shared test support: a throwaway database per test file on the real Postgres, dropped after.
 import pg from 'pg';
+import { createHash } from 'node:crypto';
 
 export const SERVER = process.env.FLTR_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432';
 let counter = 0;
@@ -36,6 +37,14 @@ export async function team(client, id, owner, credits = 0) {
   await client.query('INSERT INTO teams (id, name, owner_id, credits, created_at, updated_at) VALUES ($1, $1, $2, $3, now(), now())', [id, owner, credits]);
 }
 
+/** The SHA-256 (hex) of an API key's secret: the only form the database keeps of it. */
+export const keyHash = (secret) => createHash('sha256').update(secret).digest('hex');
+/** The public id a key written the seed's way takes when adopted (shared/API.md "API keys"). */
+export const legacyId = (secret) => `key_${keyHash(secret).slice(0, 20)}`;
+
+/** A key row written the seed's way: the secret in plain text in `api_key_credits.api_key`. It is
+ * hashed at its first use, after which `WHERE api_key = <secret>` finds nothing: query by
+ * `keyHash(secret)` or `legacyId(secret)`. */
 export async function apiKey(client, key, owner, { daily = null, monthly = null } = {}) {
   await client.query(
     'INSERT INTO api_key_credits (api_key, user_id, daily_limit, monthly_limit, created_at, updated_at) VALUES ($1, $2, $3, $4, now(), now())',

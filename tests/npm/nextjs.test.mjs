@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import net from 'node:net';
 import { chromium } from 'playwright-core';
 import { signSessionToken } from 'fltr-credits/node.js';
-import { admin, connect, user, session, apiKey, scalar, SERVER } from './helpers.mjs';
+import { admin, connect, user, session, apiKey, scalar, keyHash, legacyId, SERVER } from './helpers.mjs';
 import { startRelay } from './relay.mjs';
 
 const APP = new URL('../../examples/nextjs/', import.meta.url).pathname;
@@ -128,8 +128,11 @@ test('an API key over its daily limit gets 429 with the rate-limit headers, and 
   assert.equal(refused.headers.get('x-ratelimit-reset'), reset);
   const retryAfter = Number(refused.headers.get('retry-after'));
   assert.ok(retryAfter >= 1 && retryAfter <= 86400 && retryAfter === body.error.retry_after);
-  assert.equal(await scalar(client, "SELECT credits || '/' || daily_used FROM api_key_credits WHERE api_key = 'fltr_e2e_daily_key_0001'"), '95/5');
-  assert.equal(await ledgerCount("api_key_id = 'fltr_e2e_daily_key_0001'"), '1');
+  // A key written the seed's way is hashed at its first use: found by its hash, ledgered by its id.
+  const SEED_KEY = 'fltr_e2e_daily_key_0001';
+  assert.equal(await scalar(client, "SELECT credits || '/' || daily_used FROM api_key_credits WHERE key_hash = $1", [keyHash(SEED_KEY)]), '95/5');
+  assert.equal(await scalar(client, 'SELECT count(*) FROM api_key_credits WHERE api_key = $1', [SEED_KEY]), '0');
+  assert.equal(await ledgerCount(`api_key_id = '${legacyId(SEED_KEY)}'`), '1');
 });
 
 test('too few credits is 402 insufficient_credits and writes nothing', async () => {

@@ -16,6 +16,7 @@ use crate::core::time::Timestamp;
 use crate::core::validate::{self, Amount, Operation};
 use crate::engine::Engine;
 use crate::http::auth as http_auth;
+use crate::sql::executor::Executor;
 use crate::sql::ops::allocate::AllocateRequest;
 use crate::sql::ops::consume::{ConsumeRequest, Payer};
 use crate::sql::ops::grant::GrantRequest;
@@ -63,12 +64,53 @@ where
 
 const ACCOUNT_KEYS: [&str; 3] = ["userId", "teamId", "apiKey"];
 
+/// An account as the options name it: a user or team by id, or an API key as given (its public
+/// id or its secret), not yet resolved.
+enum Named {
+    Account(Account),
+    Key(KeyRef),
+}
+
+/// An `apiKey` option: a key's public id (`key_…`) or its secret (ours, or one written the seed's
+/// way), told apart by `KeyRef::given` as the CLI's `--api-key` is.
+fn key_ref(field: &str, text: &str) -> Result<KeyRef, CreditError> {
+    validate::identifier(field, text)?;
+    Ok(KeyRef::given(text))
+}
+
 /// Exactly one of `userId`, `teamId`, `apiKey` (`Account::exactly_one`, the rule every surface uses).
-fn account(map: &Map<String, Value>, keys: &[&str; 3]) -> Result<Account, CreditError> {
-    let [user, team, key] = keys.map(|key| convert::text(map, key));
+fn named(map: &Map<String, Value>) -> Result<Named, CreditError> {
+    let [user, team, key] = ACCOUNT_KEYS.map(|key| convert::text(map, key));
     let (user, team, key) = (user?, team?, key?);
-    Account::exactly_one([user.as_deref(), team.as_deref(), key.as_deref()], *keys)?
-        .ok_or_else(|| CreditError::invalid_request(format!("pass exactly one of {}", keys.join(", "))))
+    if let Some(key) = key {
+        if user.is_some() || team.is_some() {
+            return Err(CreditError::invalid_request(format!("name exactly one of {}", ACCOUNT_KEYS.join(", "))));
+        }
+        return key_ref("apiKey", &key).map(Named::Key);
+    }
+    Account::exactly_one([user.as_deref(), team.as_deref(), None], ACCOUNT_KEYS)?
+        .map(Named::Account)
+        .ok_or_else(|| CreditError::invalid_request(format!("pass exactly one of {}", ACCOUNT_KEYS.join(", "))))
+}
+
+/// The account by id: a secret is looked up (by its hash; a key row still in the seed's
+/// plaintext form is adopted on the way) and stands for its key's public id, as in the CLI.
+async fn resolve<E: Executor>(engine: &Engine<E>, named: Named) -> Result<Account, CreditError> {
+    match named {
+        Named::Account(account) => Ok(account),
+        Named::Key(KeyRef::Id(id)) => Account::api_key(&id),
+        Named::Key(KeyRef::Secret { secret, .. }) => {
+            match engine.authenticate(&Credential::ApiKey(secret), now()).await {
+                Ok(Principal::ApiKey { api_key, .. }) => Account::api_key(&api_key),
+                Ok(Principal::User { .. }) | Err(CreditError::Unauthenticated { .. }) => {
+                    Err(CreditError::not_found("no live API key has that secret"))
+                }
+                Err(other) => Err(other),
+            }
+        }
+        // `KeyRef::given` makes only ids and secrets; anything else names no live key here.
+        Named::Key(_) => Err(CreditError::not_found("no live API key has that secret")),
+    }
 }
 
 /// A credential as `credentialFromRequest` returns it: `{ kind: "session"|"bearer"|"api_key", value }`.
@@ -140,6 +182,14 @@ where
     Fut: Future<Output = Result<T, CreditError>>,
 {
     match payers {
+        // A named account that does not exist is `not_found`, a key named by its secret included
+        // (as in `resolve`): only a presented `credential` is a failed sign-in.
+        Payers::Named(payer @ Payer::ApiKey(_)) => charge(payer).await.map_err(|error| match error {
+            CreditError::Unauthenticated { .. } => {
+                CreditError::not_found("no such API key, or it was revoked or has expired")
+            }
+            other => other,
+        }),
         Payers::Named(payer) => charge(payer).await,
         Payers::Credential(credential) => http_auth::charge_first_known(http_auth::payers_of(credential), charge).await,
     }
@@ -149,7 +199,7 @@ pub(crate) fn amount(map: &Map<String, Value>) -> Result<Amount, CreditError> {
     Amount::from_json(map.get("amount").unwrap_or(&Value::Null))
 }
 
-fn optional_identifier(map: &Map<String, Value>, key: &str) -> Result<Option<String>, CreditError> {
+pub(crate) fn optional_identifier(map: &Map<String, Value>, key: &str) -> Result<Option<String>, CreditError> {
     match convert::text(map, key)? {
         Some(value) => {
             validate::identifier(key, &value)?;
@@ -188,7 +238,7 @@ fn consume_request(map: &Map<String, Value>, payer: Payer) -> Result<ConsumeRequ
 
 #[wasm_bindgen]
 impl Credits {
-    fn engine(&self) -> Engine<JsExecutor> {
+    pub(crate) fn engine(&self) -> Engine<JsExecutor> {
         Engine::new(self.executor.clone())
     }
 
@@ -261,13 +311,12 @@ impl Credits {
         );
         promise(async move {
             let map = parsed?;
-            let request = GrantRequest {
-                account: account(&map, &ACCOUNT_KEYS)?,
-                amount: amount(&map)?,
-                operation: convert::text(&map, "operation")?.map(|op| Operation::new(&op)).transpose()?,
-                metadata: metadata(&map)?,
-                idempotency_key: idempotency_key(&map)?,
-            };
+            let named = named(&map)?;
+            let (amount, idempotency_key) = (amount(&map)?, idempotency_key(&map)?);
+            let operation = convert::text(&map, "operation")?.map(|op| Operation::new(&op)).transpose()?;
+            let metadata = metadata(&map)?;
+            let account = resolve(&engine, named).await?;
+            let request = GrantRequest { account, amount, operation, metadata, idempotency_key };
             engine.grant(&request, now()).await
         })
     }
@@ -284,10 +333,13 @@ impl Credits {
             let map = parsed?;
             let transaction_id = convert::text(&map, "transactionId")?
                 .ok_or_else(|| CreditError::invalid_request("transactionId is required"))?;
-            let scope = match (optional_identifier(&map, "userId")?, optional_identifier(&map, "apiKey")?) {
+            let scope = match (optional_identifier(&map, "userId")?, convert::text(&map, "apiKey")?) {
                 (None, None) => RefundScope::Any,
                 (Some(user), None) => RefundScope::User(user),
-                (None, Some(key)) => RefundScope::ApiKey(key),
+                (None, Some(key)) => {
+                    let named = Named::Key(key_ref("apiKey", &key)?);
+                    RefundScope::ApiKey(resolve(&engine, named).await?.id)
+                }
                 (Some(_), Some(_)) => return Err(CreditError::invalid_request("pass at most one of userId, apiKey")),
             };
             engine.refund(&transaction_id, &scope, now()).await
@@ -306,13 +358,11 @@ impl Credits {
             let map = parsed?;
             let api_key =
                 convert::text(&map, "apiKey")?.ok_or_else(|| CreditError::invalid_request("apiKey is required"))?;
-            validate::identifier("apiKey", &api_key)?;
-            let request = AllocateRequest {
-                api_key,
-                amount: amount(&map)?,
-                idempotency_key: idempotency_key(&map)?,
-                owner: optional_identifier(&map, "ownerId")?,
-            };
+            let named = Named::Key(key_ref("apiKey", &api_key)?);
+            let (amount, idempotency_key) = (amount(&map)?, idempotency_key(&map)?);
+            let owner = optional_identifier(&map, "ownerId")?;
+            let api_key = resolve(&engine, named).await?.id;
+            let request = AllocateRequest { api_key, amount, idempotency_key, owner };
             engine.allocate(&request, now()).await
         })
     }
@@ -326,7 +376,7 @@ impl Credits {
         let engine = self.engine();
         let parsed = convert::options(&options, "balance", &ACCOUNT_KEYS);
         promise(async move {
-            let account = account(&parsed?, &ACCOUNT_KEYS)?;
+            let account = resolve(&engine, named(&parsed?)?).await?;
             engine.balance(&account, now()).await
         })
     }
@@ -341,7 +391,7 @@ impl Credits {
         let parsed = convert::options(&options, "transactions", &["userId", "teamId", "apiKey", "limit", "cursor"]);
         promise(async move {
             let map = parsed?;
-            let account = account(&map, &ACCOUNT_KEYS)?;
+            let named = named(&map)?;
             let limit =
                 match map.get("limit") {
                     None | Some(Value::Null) => None,
@@ -351,12 +401,13 @@ impl Credits {
                 };
             let limit = transactions::page_size(limit)?;
             let cursor = convert::text(&map, "cursor")?.map(|text| Cursor::decode(&text)).transpose()?;
+            let account = resolve(&engine, named).await?;
             engine.transactions(&account, limit, cursor.as_ref()).await
         })
     }
 
     /// Resolves a credential (from `credentialFromRequest`) to `{ kind: "user", user_id }` or
-    /// `{ kind: "api_key", api_key (masked), user_id }`; `unauthenticated` otherwise.
+    /// `{ kind: "api_key", api_key (the key's public id), user_id }`; `unauthenticated` otherwise.
     #[wasm_bindgen(unchecked_return_type = "Promise<Principal>")]
     pub fn authenticate(
         &self,

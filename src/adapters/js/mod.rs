@@ -15,6 +15,7 @@ pub mod convert;
 pub mod credits;
 pub mod executor;
 pub mod format;
+pub mod keys;
 pub mod request;
 #[cfg(feature = "js-admin")]
 pub mod schema;
@@ -29,16 +30,21 @@ export interface CreateCreditsOptions {
 }
 /** What a request presented (credentialFromRequest). */
 export interface Credential { kind: "session" | "bearer" | "api_key"; value: string }
+/** `api_key` is the key's public id (`key_…`), never its secret. */
 export type Principal =
   | { kind: "user"; user_id: string }
   | { kind: "api_key"; api_key: string; user_id: string };
-/** Who pays. `userId`/`teamId`/`apiKey` act for a named account: server code only (API.md "Who may do what"). */
+/**
+ * Who pays. `userId`/`teamId`/`apiKey` act for a named account: server code only (API.md "Who may do what").
+ * `apiKey` is a key's public id (`key_…`) or its secret.
+ */
 export type Payer = { userId: string } | { teamId: string } | { apiKey: string } | { sessionToken: string } | { credential: Credential };
 export type ConsumeOptions = Payer & {
   amount: number; operation: string; resourceId?: string; metadata?: Record<string, unknown>; idempotencyKey?: string;
 };
 /** `amount` ≥ 1, as for consume: a check of 0 is `invalid_amount`. */
 export type CheckOptions = Payer & { amount: number };
+/** `apiKey`: the key's public id (`key_…`) or its secret (looked up by its hash; an unknown or revoked one is `not_found`). */
 export type AccountOptions = { userId: string } | { teamId: string } | { apiKey: string };
 export type GrantOptions = AccountOptions & { amount: number; operation?: string; metadata?: Record<string, unknown>; idempotencyKey?: string };
 /** Server code only: giving credits back is the service's decision, never an end user's. */
@@ -46,38 +52,82 @@ export interface RefundOptions { transactionId: string; userId?: string; apiKey?
 export interface AllocateOptions { apiKey: string; amount: number; idempotencyKey?: string; ownerId?: string }
 export type TransactionsOptions = AccountOptions & { limit?: number; cursor?: string };
 
+/** A new key for `userId`; `team: true` puts it on their current team's pool (current members only). */
+export interface CreateKeyOptions {
+  userId: string; name?: string; dailyLimit?: number | null; monthlyLimit?: number | null; expiresAt?: string | Date | null; team?: boolean;
+}
+export interface ListKeysOptions { userId: string }
+/**
+ * `id`: the key's public id (a secret here is `invalid_request`). `actorId`: the signed-in user acting (their rights
+ * apply: another user's key is `not_found`, a team key is changed only by its creator or the team owner);
+ * absent, the service acts. A field left out is unchanged; `null` removes a limit, the expiry or the name.
+ */
+export interface UpdateKeyOptions {
+  id: string; actorId?: string; name?: string | null; dailyLimit?: number | null; monthlyLimit?: number | null; expiresAt?: string | Date | null;
+}
+/** `graceSeconds`: how long the old secret keeps working, 0 (default: at once) to 604800. */
+export interface RotateKeyOptions { id: string; actorId?: string; graceSeconds?: number }
+export interface RevokeKeyOptions { id: string; actorId?: string }
+/** Secrets from a scanner's alert, at most 100. Server code only. */
+export interface RevokeLeakedKeysOptions { keys: string[] }
+
 export interface AccountRef { kind: "user" | "team" | "api_key"; id: string }
 export interface WindowUsage { limit: number | null; used: number; remaining: number | null; reset: string }
 export interface Limits { daily: WindowUsage; monthly: WindowUsage }
-/** shared/API.md "Consume / check result". */
+/** shared/API.md "Consume / check result". For an API key `charged.id` is its public id. */
 export interface ChargeResult {
   ok: true; transaction_id?: string; replayed: boolean; charged: AccountRef; amount: number; balance: number; limits?: Limits;
 }
 export interface CreditResult { ok: true; transaction_id: string; replayed: boolean; account: AccountRef; amount: number; balance: number }
 export interface RefundResult { ok: true; transaction_id: string; refunded: number; balance: number; replayed: boolean }
 export interface KeyBalance {
-  api_key: string; credits: number; team_id: string | null; daily_limit: number | null; monthly_limit: number | null; limits: Limits;
+  /** The key's public id (`key_…`). */
+  id: string;
+  /** The first 9 characters of its secret. */
+  start: string;
+  /** Masked: `start…`. */
+  api_key: string;
+  credits: number; available: number; team_id: string | null; daily_limit: number | null; monthly_limit: number | null; limits: Limits;
 }
 export interface Balance {
-  user: { id: string; credits: number; total_credits_purchased: number; team_id: string | null } | null;
-  team: { id: string; name: string; credits: number } | null;
+  user: { id: string; credits: number; available: number; total_credits_purchased: number; team_id: string | null } | null;
+  team: { id: string; name: string; credits: number; available: number } | null;
   api_keys: KeyBalance[];
   api_key?: KeyBalance;
 }
+/** API.md's key object. `key` (the secret) only in the answer to createKey and rotateKey: shown once, never stored. */
+export interface ApiKey {
+  id: string; key?: string; start: string; masked: string; name: string | null; user_id: string; team_id: string | null;
+  credits: number; available: number; daily_limit: number | null; monthly_limit: number | null; limits: Limits;
+  expires_at: string | null; revoked_at: string | null; last_used_at: string | null; created_at: string;
+}
+export interface ApiKeyList { api_keys: ApiKey[] }
+/** `returned`: the unspent allowance given back to the pool it came from; `replayed`: it was already revoked. */
+export interface Revoked { ok: true; id: string; revoked_at: string; returned: number; replayed: boolean }
+export interface RevokedLeaked { revoked: number }
 export interface Transaction {
-  id: string; amount: number; type: string; operation: string | null; resource_id: string | null; api_key_id: string | null;
+  id: string; amount: number; type: string; operation: string | null; resource_id: string | null;
+  /** The key's public id. */
+  api_key_id: string | null;
   user_id: string; team_id: string | null; created_at: string; metadata: unknown;
 }
 export interface TransactionPage { transactions: Transaction[]; next_cursor: string | null }
 export interface Drift { kind: string; object: string; expected: string; found: string }
 export interface MigrateReport {
-  applied: string[]; adopted_existing_tables: string[]; hash_mismatches: string[]; validated: string[]; drift: Drift[];
-  dry_run: boolean; sql?: string[];
+  applied: string[]; adopted_existing_tables: string[]; hash_mismatches: string[]; validated: string[];
+  /** Key rows found with their secret in plain text (written the seed's way) and moved to hashed form. */
+  hashed_api_keys: number;
+  drift: Drift[]; dry_run: boolean; sql?: string[];
 }
 export interface MigrationFile { tag: string; when: number; hash: string; up: string; down: string }
+/** The stable codes of shared/API.md (and `schema_not_ready`, `api_key_revoked`, …); new ones may be added. */
+export type CreditErrorCode =
+  | "invalid_request" | "invalid_amount" | "unauthenticated" | "forbidden" | "not_found" | "idempotency_conflict"
+  | "api_key_revoked" | "insufficient_credits" | "daily_limit_exceeded" | "monthly_limit_exceeded"
+  | "database_unavailable" | "schema_not_ready" | "internal" | (string & {});
 /** Every rejection: `.code` is the stable code of shared/API.md, `.status` its HTTP status. */
 export interface CreditError extends Error {
-  name: "CreditError"; code: string; status: number;
+  name: "CreditError"; code: CreditErrorCode; status: number;
   balance?: number; required?: number; limit?: number; used?: number; reset?: string; retry_after?: number; idempotency_key?: string;
 }
 "#;
