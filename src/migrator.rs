@@ -186,7 +186,7 @@ pub async fn verify_schema(client: &impl Executor) -> Result<Vec<Drift>, CreditE
     let live = verify::decode(&rows)?;
     let mut drift = verify::compare(&state, &live);
     // Data drift: secrets at rest. Only asked when the column exists (else that is the drift).
-    if !drift.iter().any(|d| d.object == verify::KEY_HASH_COLUMN) {
+    if !drift.iter().any(|d| d.object == verify::KEY_HASH_COLUMN || d.object == "api_key_credits") {
         let rows = client.query(&Statement::new(verify::PLAINTEXT_KEYS_SQL)).await.map_err(db)?;
         drift.extend(verify::plaintext_keys(single("plaintext keys", &rows)?.int("count")?));
     }
