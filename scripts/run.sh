@@ -39,20 +39,26 @@ fi
 # DATABASE_URL whose data should stay untouched).
 demo_token="${FLTR_DEMO_SESSION_TOKEN:-fltr_demo_session_token_0123456789}"
 demo_key="${FLTR_DEMO_API_KEY:-fltr_demo_key_0123456789abcdef}"
+# The demo key is stored hashed, as a key written the seed's way is once its first use adopts it
+# (API.md "API keys"): public id key_ + the first 20 hex digits of the secret's SHA-256, and that
+# hash; never the secret. Paths and --api-key name it by the id; the secret goes in x-api-key or Bearer.
+demo_key_hash=$(node -e "process.stdout.write(require('crypto').createHash('sha256').update(process.argv[1]).digest('hex'))" "$demo_key")
+demo_key_id="key_${demo_key_hash:0:20}"
 if [ "${FLTR_DEMO:-1}" != 0 ]; then
 node --input-type=module -e "
 import pg from 'pg';
-const [url, token, key] = process.argv.slice(1);
+const [url, token, key, id, hash] = process.argv.slice(1);
 const client = new pg.Client({ connectionString: url });
 await client.connect();
 await client.query(\"INSERT INTO users (id, name, email) VALUES ('demo_user', 'Demo', 'demo@example.com') ON CONFLICT (id) DO NOTHING\");
 await client.query(\"INSERT INTO sessions (id, expires_at, token, updated_at, user_id) VALUES ('demo_session', (now() at time zone 'utc') + interval '30 days', \$1, now(), 'demo_user') ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at, token = excluded.token\", [token]);
-await client.query(\"INSERT INTO api_key_credits (api_key, user_id, daily_limit, created_at, updated_at) VALUES (\$1, 'demo_user', 1000, now(), now()) ON CONFLICT (api_key) DO NOTHING\", [key]);
+// start: the first 9 characters, as for every key (none for a hand-made secret under 20).
+await client.query(\"INSERT INTO api_key_credits (api_key, key_hash, start, name, user_id, daily_limit, created_at, updated_at) VALUES (\$1, \$2, \$3, 'demo', 'demo_user', 1000, now(), now()) ON CONFLICT DO NOTHING\", [id, hash, key.length >= 20 ? key.slice(0, 9) : '']);
 await client.end();
-" "$DATABASE_URL" "$demo_token" "$demo_key"
+" "$DATABASE_URL" "$demo_token" "$demo_key" "$demo_key_id" "$demo_key_hash"
 # Ledgered grants, once per database (the idempotency keys make reruns replays).
 "$cli" grant --user demo_user --amount 100 --idempotency-key run-sh-demo-user > /dev/null
-"$cli" grant --api-key "$demo_key" --amount 100 --idempotency-key run-sh-demo-key > /dev/null
+"$cli" grant --api-key "$demo_key_id" --amount 100 --idempotency-key run-sh-demo-key > /dev/null
 fi
 
 # Worker secrets for local dev: .dev.vars when present, else generated once into .fltr/dev.vars.
@@ -97,6 +103,13 @@ cat <<MSG
        -H 'Content-Type: application/json' -H 'Idempotency-Key: demo-1' -d '{"amount": 5, "operation": "document.process"}'
   curl -s -X POST http://127.0.0.1:${worker_port}/api/v1/credits/consume -H 'x-api-key: ${demo_key}' \\
        -H 'Content-Type: application/json' -d '{"amount": 1, "operation": "document.process"}' -i
+  # API keys are named by their public id in paths (${demo_key_id} is the demo key); a new key's
+  # secret is shown once, in the answer to the POST:
+  curl -s http://127.0.0.1:${worker_port}/api/v1/api-keys -H 'Authorization: Bearer ${demo_token}'
+  curl -s -X POST http://127.0.0.1:${worker_port}/api/v1/api-keys/${demo_key_id}/allocate -H 'Authorization: Bearer ${demo_token}' \\
+       -H 'Content-Type: application/json' -d '{"amount": 10}'
+  curl -s -X POST http://127.0.0.1:${worker_port}/api/v1/api-keys -H 'Authorization: Bearer ${demo_token}' \\
+       -H 'Content-Type: application/json' -d '{"name": "my script", "daily_limit": 100}'
   # The backend that ran a job refunds it (service credential; a session or API key gets 403):
   curl -s -X POST http://127.0.0.1:${worker_port}/api/v1/credits/refund -H 'Authorization: Bearer ${service_token}' \\
        -H 'Content-Type: application/json' -d '{"transaction_id": "<transaction_id from a consume>"}'

@@ -9,9 +9,18 @@ Two things a generated request cannot get from openapi.json alone:
 * The service credential acts for the account named in the body (consume, check) or the query
   (balance, transactions): exactly one of user_id, team_id, api_key_id. JSON Schema cannot make that
   depend on the credential (end users must name none), so in the `service` profile a request that
-  names no account at all gets one: the funded user or the funded API key, in turn.
+  names no account at all gets one: the funded user or the funded API key (by its public id), in
+  turn. Creating and listing keys names a user the same way (`user_id`).
+* Keys are named by their public id in paths. A schema-valid id for `allocate` becomes the funded
+  key's id, so allocations can succeed (a made-up id would only ever exercise the 404). Changing,
+  rotating or revoking the funded key would leave later runs without a working key, so those
+  routes name the same user's spare key instead when they name the funded one (schemathesis finds
+  its id in list and balance answers); keys that schemathesis creates itself are fair game.
+* `expires_at` must lie in the future (at most ten years ahead), which JSON Schema cannot say: a
+  schema-valid one becomes tomorrow.
 """
 
+import datetime
 import hashlib
 import hmac
 import itertools
@@ -24,12 +33,26 @@ from requests.compat import json as requests_json  # the encoder requests uses f
 
 PROFILE = os.environ.get("FLTR_SX_PROFILE", "")
 STRIPE_SECRET = os.environ.get("FLTR_SX_STRIPE_WEBHOOK_SECRET", "")
+USER_ID = os.environ.get("FLTR_SX_USER_ID", "")
+API_KEY = os.environ.get("FLTR_SX_API_KEY", "")
+
+
+def _legacy_key_id(secret):
+    """The public id a key written the seed's way takes at its first use (tests/schemathesis/serve.mjs
+    writes and uses the funded key so): `key_` + the first 20 hex digits of the secret's SHA-256."""
+    return "key_" + hashlib.sha256(secret.encode("utf-8")).hexdigest()[:20] if secret else ""
+
+
+API_KEY_ID = os.environ.get("FLTR_SX_API_KEY_ID") or _legacy_key_id(API_KEY)
+SPARE_KEY_ID = os.environ.get("FLTR_SX_SPARE_API_KEY_ID") or _legacy_key_id(API_KEY and API_KEY + "_spare")
 ACCOUNTS = [
-    ("user_id", os.environ.get("FLTR_SX_USER_ID", "")),
-    ("api_key_id", os.environ.get("FLTR_SX_API_KEY", "")),
+    ("user_id", USER_ID),
+    ("api_key_id", API_KEY_ID),
 ]
 ACCOUNT_FIELDS = ("user_id", "team_id", "api_key_id")
 SIGNATURE = re.compile(r"^t=[0-9]{1,18}(,v[01]=[0-9a-f]{64})+\Z")
+# openapi.json's pattern of expires_at (a UTC time as the Worker reads it).
+EXPIRY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]{1,9})?(Z|z|[+]00:00|[+]00)?\Z")
 _turn = itertools.count()
 
 
@@ -73,11 +96,54 @@ def _name_account(container):
         container[field] = value
 
 
+def _plausible_id(value):
+    """A value the KeyId path parameter's schema accepts (it is then swapped for a real id)."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= 255
+        and value == value.strip()
+        and not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in value)
+        and not value.lower().startswith("fltr_")
+        and value not in (".", "..", "revoke-leaked")
+    )
+
+
+def _key_in_path(case):
+    path = case.operation.path
+    params = case.path_parameters
+    if not isinstance(params, dict) or "id" not in params:
+        return
+    if path == "/api/v1/api-keys/{id}/allocate":
+        if API_KEY_ID and _plausible_id(params["id"]):
+            params["id"] = API_KEY_ID
+    elif params["id"] == API_KEY_ID and SPARE_KEY_ID:
+        params["id"] = SPARE_KEY_ID
+
+
+def _future_expiry(body):
+    """A schema-valid expires_at (null and absent stay, and so do malformed ones, which must be
+    refused) becomes tomorrow, in UTC."""
+    if isinstance(body, dict) and isinstance(body.get("expires_at"), str) and EXPIRY.match(body["expires_at"]):
+        tomorrow = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)
+        body["expires_at"] = tomorrow.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _name_user(container):
+    """Names the funded user when `container` names none (absent or null)."""
+    if container.get("user_id") is None and USER_ID:
+        container["user_id"] = USER_ID
+
+
 @schemathesis.hook
 def before_call(context, case, kwargs):
     path = case.operation.path
+    method = case.operation.method.upper()
     if path == "/api/v1/webhooks/stripe":
         _sign_stripe(case)
+    if path.startswith("/api/v1/api-keys/{id}"):
+        _key_in_path(case)
+    if path in ("/api/v1/api-keys", "/api/v1/api-keys/{id}") and method in ("POST", "PATCH"):
+        _future_expiry(case.body)
     if PROFILE != "service":
         return
     if path in ("/api/v1/credits/consume", "/api/v1/credits/check") and isinstance(case.body, dict):
@@ -86,3 +152,9 @@ def before_call(context, case, kwargs):
         if case.query is None:
             case.query = {}
         _name_account(case.query)
+    elif path == "/api/v1/api-keys" and method == "POST" and isinstance(case.body, dict):
+        _name_user(case.body)
+    elif path == "/api/v1/api-keys" and method == "GET":
+        if case.query is None:
+            case.query = {}
+        _name_user(case.query)

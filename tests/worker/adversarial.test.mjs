@@ -8,7 +8,7 @@ import { createServer, connect as tcpConnect } from 'node:net';
 import { startWorker, makeAuth, signUp, call, SECRETS } from './harness.mjs';
 
 let worker, auth, alice;
-const KEY = 'fltr_live_adv_key_alice_0001';
+let KEY; // alice's key's secret, made through POST /api/v1/api-keys
 const as = (session) => ({ authorization: `Bearer ${session.token}` });
 const service = { authorization: `Bearer ${SECRETS.SERVICE_TOKEN}` };
 const admin = { authorization: `Bearer ${SECRETS.ADMIN_TOKEN}` };
@@ -21,8 +21,10 @@ before(async () => {
   worker = await startWorker('adversarial', { vars: { DB_LOCK_TIMEOUT_MS: LOCK_TIMEOUT_MS, DB_STATEMENT_TIMEOUT_MS: 3000 } });
   auth = await makeAuth(worker.pool);
   alice = await signUp(auth, 'alice.adv@example.com');
-  await worker.pool.query(`INSERT INTO api_key_credits (api_key, user_id, daily_limit, created_at, updated_at) VALUES ($1, $2, 100, now(), now())`, [KEY, alice.userId]);
-  for (const body of [{ user_id: alice.userId, amount: 100 }, { api_key_id: KEY, amount: 99 }]) {
+  const created = await api('/api/v1/api-keys', { method: 'POST', headers: as(alice), body: { name: 'adversarial', daily_limit: 100 } });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  KEY = created.body.key;
+  for (const body of [{ user_id: alice.userId, amount: 100 }, { api_key_id: created.body.id, amount: 99 }]) {
     const granted = await api('/admin/grant', { method: 'POST', headers: admin, body });
     assert.equal(granted.status, 200, JSON.stringify(granted.body));
   }

@@ -2,11 +2,15 @@
 // from better-auth, webhooks signed by stripe. Every route and every error status.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startWorker, makeAuth, signUp, signStripe, call, SECRETS, ORIGIN } from './harness.mjs';
+import { startWorker, makeAuth, signUp, signStripe, call, seedKey, keyHash, legacyKeyId, SECRETS, ORIGIN } from './harness.mjs';
 
 let worker, auth, alice, bob;
+// Keys written the seed's way (the secret itself in api_key_credits.api_key), as an older FLTR app
+// does: they authenticate, and take their public id (legacyKeyId) and hashed form at first use.
 const KEY = 'fltr_live_e2e_key_alice_0001';
 const BOB_KEY = 'fltr_live_e2e_key_bob_00002';
+const KEY_ID = legacyKeyId(KEY);
+const BOB_KEY_ID = legacyKeyId(BOB_KEY);
 const adminAuth = { authorization: `Bearer ${SECRETS.ADMIN_TOKEN}` };
 const serviceAuth = { authorization: `Bearer ${SECRETS.SERVICE_TOKEN}` };
 const as = (session) => ({ authorization: `Bearer ${session.token}` });
@@ -20,10 +24,16 @@ before(async () => {
   bob = await signUp(auth, 'bob@example.com');
   const granted = await api('/admin/grant', { method: 'POST', headers: adminAuth, body: { user_id: alice.userId, amount: 100 } });
   assert.equal(granted.status, 200, JSON.stringify(granted.body));
-  await worker.pool.query(
-    `INSERT INTO api_key_credits (api_key, user_id, daily_limit, created_at, updated_at) VALUES ($1, $2, 20, now(), now()), ($3, $4, NULL, now(), now())`,
-    [KEY, alice.userId, BOB_KEY, bob.userId],
-  );
+  await seedKey(worker.pool, KEY, alice.userId, { dailyLimit: 20 });
+  await seedKey(worker.pool, BOB_KEY, bob.userId);
+  // Bob lists his keys: the listing adopts his seed-way row, so the id it shows is the id every
+  // route takes.
+  const listed = await api('/api/v1/api-keys', { headers: as(bob) });
+  assert.equal(listed.status, 200, JSON.stringify(listed.body));
+  assert.deepEqual(listed.body.api_keys.map((k) => [k.id, k.masked]), [[BOB_KEY_ID, 'fltr_live…']]);
+  assert.doesNotMatch(JSON.stringify(listed.body), new RegExp(BOB_KEY));
+  const { rows } = await worker.pool.query('SELECT api_key, key_hash FROM api_key_credits WHERE user_id = $1', [bob.userId]);
+  assert.deepEqual(rows, [{ api_key: BOB_KEY_ID, key_hash: keyHash(BOB_KEY) }]);
 });
 
 after(async () => { await worker?.stop(); });
@@ -131,19 +141,83 @@ test('values with quotes, backslashes and SQL in them travel as values (the Work
   assert.ok(rows[0].n >= 2, 'nothing was executed from a value');
 });
 
+test('a key written the seed\'s way authenticates through the Worker, and no copy of its secret is left after its first use', async () => {
+  // An older app's key with an allowance and the ledger row that funded it, both naming the secret.
+  const legacy = 'fltr_live_e2e_key_legacy_0004';
+  const legacyId = await seedKey(worker.pool, legacy, alice.userId);
+  await worker.pool.query('UPDATE api_key_credits SET credits = 7 WHERE api_key = $1', [legacy]);
+  await worker.pool.query(
+    `INSERT INTO credit_transactions (id, user_id, amount, type, operation, api_key_id, created_at) VALUES ('ctx_e2e_legacy', $1, 7, 'grant', 'legacy.grant', $2, now() at time zone 'utc')`,
+    [alice.userId, legacy],
+  );
+  const atRest = async (secret) => {
+    const { rows: [found] } = await worker.pool.query(
+      `SELECT (SELECT count(*) FROM api_key_credits k WHERE k::text LIKE '%' || $1 || '%')
+            + (SELECT count(*) FROM credit_transactions t WHERE t::text LIKE '%' || $1 || '%')
+            + (SELECT count(*) FROM credit_idempotency_keys i WHERE i::text LIKE '%' || $1 || '%') AS n`,
+      [secret],
+    );
+    return Number(found.n);
+  };
+  assert.ok(await atRest(legacy) >= 2 && await atRest(KEY) >= 1, 'the seed way keeps the secret in the rows');
+  const before = await api('/admin/verify', { headers: adminAuth });
+  const plaintext = before.body.drift.filter((d) => d.kind === 'plaintext_api_keys');
+  assert.equal(plaintext.length, 1, JSON.stringify(before.body));
+  assert.match(plaintext[0].found, /^2 key row/, 'alice\'s two seed-way keys (bob\'s was adopted by his listing)');
+  assert.doesNotMatch(JSON.stringify(before.body), /fltr_live/, 'verify names no secret');
+
+  const used = await api('/api/v1/credits/consume', { method: 'POST', headers: { 'x-api-key': legacy }, body: consumeBody(2) });
+  assert.equal(used.status, 200, JSON.stringify(used.body));
+  assert.deepEqual([used.body.charged, used.body.balance], [{ kind: 'api_key', id: legacyId }, 5]);
+  const byBearer = await api('/api/v1/credits/balance', { headers: { authorization: `Bearer ${KEY}` } });
+  assert.equal(byBearer.status, 200, JSON.stringify(byBearer.body));
+  assert.deepEqual([byBearer.body.api_key.id, byBearer.body.api_key.api_key], [KEY_ID, 'fltr_live…']);
+
+  for (const [secret, id] of [[legacy, legacyId], [KEY, KEY_ID]]) {
+    assert.equal(await atRest(secret), 0, 'no table holds the secret any more');
+    const { rows } = await worker.pool.query('SELECT api_key, start FROM api_key_credits WHERE key_hash = $1', [keyHash(secret)]);
+    assert.deepEqual(rows, [{ api_key: id, start: 'fltr_live' }]);
+  }
+  const { rows: ledger } = await worker.pool.query('SELECT id, amount FROM credit_transactions WHERE api_key_id = $1 ORDER BY amount DESC', [legacyId]);
+  assert.deepEqual(ledger.map((row) => [row.id, row.amount]), [['ctx_e2e_legacy', 7], [used.body.transaction_id, -2]], 'the older ledger row now names the id');
+  // After adoption the key is found by its hash, through either header.
+  const again = await api('/api/v1/credits/consume', { method: 'POST', headers: { authorization: `Bearer ${legacy}` }, body: consumeBody(1) });
+  assert.deepEqual([again.status, again.body.balance], [200, 4]);
+  const history = await api('/api/v1/credits/transactions?limit=10', { headers: { 'x-api-key': legacy } });
+  assert.deepEqual(history.body.transactions.map((t) => t.api_key_id), [legacyId, legacyId, legacyId]);
+  const after = await api('/admin/verify', { headers: adminAuth });
+  assert.deepEqual(after.body.drift, [], 'no plaintext key left');
+  // The key's public id is not a credential.
+  const byId = await api('/api/v1/credits/check', { method: 'POST', headers: { 'x-api-key': legacyId }, body: { amount: 1 } });
+  assert.deepEqual([byId.status, byId.body.error.code], [401, 'unauthenticated']);
+  // Revoked, its allowance goes back to alice's own pool.
+  const pool = async () => (await api('/api/v1/credits/balance', { headers: as(alice) })).body.user.credits;
+  const pooled = await pool();
+  const revoked = await api(`/api/v1/api-keys/${legacyId}`, { method: 'DELETE', headers: as(alice) });
+  assert.deepEqual([revoked.status, revoked.body.id, revoked.body.returned], [200, legacyId, 4]);
+  assert.equal(await pool(), pooled + 4);
+  const gone = await api('/api/v1/credits/check', { method: 'POST', headers: { 'x-api-key': legacy }, body: { amount: 1 } });
+  assert.equal(gone.status, 401);
+});
+
 test('allocate funds an own key; API keys consume within limits; 429 carries Retry-After and X-RateLimit-*', async () => {
-  const allocated = await api(`/api/v1/api-keys/${KEY}/allocate`, { method: 'POST', headers: as(alice), body: { amount: 30 } });
+  const allocated = await api(`/api/v1/api-keys/${KEY_ID}/allocate`, { method: 'POST', headers: as(alice), body: { amount: 30 } });
   assert.equal(allocated.status, 200, JSON.stringify(allocated.body));
   assert.equal(allocated.body.balance, 30);
-  assert.equal(allocated.body.charged.id, 'fltr****0001');
-  const foreign = await api(`/api/v1/api-keys/${BOB_KEY}/allocate`, { method: 'POST', headers: as(alice), body: { amount: 1 } });
+  assert.deepEqual(allocated.body.charged, { kind: 'api_key', id: KEY_ID });
+  const foreign = await api(`/api/v1/api-keys/${BOB_KEY_ID}/allocate`, { method: 'POST', headers: as(alice), body: { amount: 1 } });
   assert.equal(foreign.status, 404, 'another user\'s key looks like no key');
   assert.equal(foreign.body.error.code, 'not_found');
-  const missing = await api('/api/v1/api-keys/fltr_missing_key_000000/allocate', { method: 'POST', headers: as(alice), body: { amount: 1 } });
+  const missing = await api('/api/v1/api-keys/key_00000000000000000000/allocate', { method: 'POST', headers: as(alice), body: { amount: 1 } });
   assert.equal(missing.status, 404);
+  // A secret where the id belongs is refused, and not echoed.
+  const bySecret = await api(`/api/v1/api-keys/${KEY}/allocate`, { method: 'POST', headers: as(alice), body: { amount: 1 } });
+  assert.deepEqual([bySecret.status, bySecret.body.error.code], [400, 'invalid_request']);
+  assert.doesNotMatch(JSON.stringify(bySecret.body), new RegExp(KEY));
 
   const byKey = await api('/api/v1/credits/consume', { method: 'POST', headers: { 'x-api-key': KEY }, body: consumeBody(15) });
   assert.equal(byKey.status, 200, JSON.stringify(byKey.body));
+  assert.deepEqual(byKey.body.charged, { kind: 'api_key', id: KEY_ID });
   assert.equal(byKey.body.limits.daily.remaining, 5);
   assert.equal(byKey.headers.get('x-ratelimit-limit'), '20');
   assert.equal(byKey.headers.get('x-ratelimit-remaining'), '5');
@@ -160,11 +234,12 @@ test('allocate funds an own key; API keys consume within limits; 429 carries Ret
 });
 
 test('concurrency through the Worker: parallel copies of one idempotent request charge once; a daily limit is never overspent', async () => {
-  const limitedKey = 'fltr_live_e2e_key_race_00003';
-  await worker.pool.query(`INSERT INTO api_key_credits (api_key, user_id, daily_limit, created_at, updated_at) VALUES ($1, $2, 10, now(), now())`, [limitedKey, alice.userId]);
+  const created = await api('/api/v1/api-keys', { method: 'POST', headers: as(alice), body: { name: 'race', daily_limit: 10 } });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const { id: limitedId, key: limitedKey } = created.body;
   const topUp = await api('/admin/grant', { method: 'POST', headers: adminAuth, body: { user_id: alice.userId, amount: 50 } });
   assert.equal(topUp.status, 200);
-  const funded = await api(`/api/v1/api-keys/${limitedKey}/allocate`, { method: 'POST', headers: as(alice), body: { amount: 50 } });
+  const funded = await api(`/api/v1/api-keys/${limitedId}/allocate`, { method: 'POST', headers: as(alice), body: { amount: 50 } });
   assert.equal(funded.status, 200);
   const copies = await Promise.all(Array.from({ length: 6 }, () =>
     api('/api/v1/credits/consume', { method: 'POST', headers: { 'x-api-key': limitedKey, 'idempotency-key': 'race-1' }, body: consumeBody(2) })));
@@ -176,7 +251,7 @@ test('concurrency through the Worker: parallel copies of one idempotent request 
   const statuses = racers.map((r) => r.status).sort();
   assert.equal(statuses.filter((s) => s === 200).length, 8, `2 + 8 = the daily limit of 10: ${statuses}`);
   assert.equal(statuses.filter((s) => s === 429).length, 4);
-  const { rows: [key] } = await worker.pool.query('SELECT credits, daily_used FROM api_key_credits WHERE api_key = $1', [limitedKey]);
+  const { rows: [key] } = await worker.pool.query('SELECT credits, daily_used FROM api_key_credits WHERE api_key = $1', [limitedId]);
   assert.deepEqual([key.credits, key.daily_used], [40, 10]);
 });
 
@@ -191,7 +266,10 @@ test('check decides without writing; balance and transactions page through the l
   assert.equal(tooMuch.status, 402);
   const after = await api('/api/v1/credits/balance', { headers: as(alice) });
   assert.deepEqual(after.body, before.body);
-  assert.equal(after.body.api_keys[0].api_key, 'fltr****0001');
+  const [oldest] = after.body.api_keys;
+  assert.deepEqual([oldest.id, oldest.start, oldest.api_key, oldest.credits, oldest.available], [KEY_ID, 'fltr_live', 'fltr_live…', 15, 15]);
+  assert.equal(after.body.user.available, after.body.user.credits);
+  assert.doesNotMatch(JSON.stringify(after.body), new RegExp(KEY), 'the balance names no secret');
   assert.equal(after.body.team, null);
 
   const first = await api('/api/v1/credits/transactions?limit=2', { headers: as(alice) });
@@ -206,6 +284,10 @@ test('check decides without writing; balance and transactions page through the l
   assert.equal(bad.status, 400);
   const byKey = await api('/api/v1/credits/balance', { headers: { 'x-api-key': KEY } });
   assert.equal(byKey.body.api_key.daily_limit, 20);
+  assert.equal(byKey.body.api_key.id, KEY_ID);
+  const keyRows = await api('/api/v1/credits/transactions?limit=100', { headers: { 'x-api-key': KEY } });
+  assert.ok(keyRows.body.transactions.length > 0);
+  for (const row of keyRows.body.transactions) assert.equal(row.api_key_id, KEY_ID);
 });
 
 test('refund is the service credential\'s: the charged user and a stranger get 403, the service refunds once', async () => {
@@ -279,10 +361,13 @@ test('admin routes: 401 without the token, 403 with a session, work with ADMIN_T
   const reconcile = await api('/admin/reconcile', { headers: adminAuth });
   assert.equal(reconcile.status, 200);
   assert.deepEqual(reconcile.body.drift, [], 'every balance equals its ledger after the whole suite');
-  const grant = () => api('/admin/grant', { method: 'POST', headers: { ...adminAuth, 'idempotency-key': 'e2e-grant-1' }, body: { api_key: BOB_KEY, amount: 10 } });
+  const grant = () => api('/admin/grant', { method: 'POST', headers: { ...adminAuth, 'idempotency-key': 'e2e-grant-1' }, body: { api_key: BOB_KEY_ID, amount: 10 } });
   const granted = await grant();
-  assert.deepEqual([granted.status, granted.body.balance], [200, 10]);
+  assert.deepEqual([granted.status, granted.body.balance, granted.body.account], [200, 10, { kind: 'api_key', id: BOB_KEY_ID }]);
   assert.equal((await grant()).headers.get('idempotent-replayed'), 'true');
+  const bySecret = await api('/admin/grant', { method: 'POST', headers: adminAuth, body: { api_key_id: BOB_KEY, amount: 1 } });
+  assert.deepEqual([bySecret.status, bySecret.body.error.code], [400, 'invalid_request']);
+  assert.doesNotMatch(JSON.stringify(bySecret.body), new RegExp(BOB_KEY), 'the secret is not echoed');
 });
 
 test('CORS: preflight for CORS_ORIGINS, refused for others', async () => {
@@ -291,6 +376,10 @@ test('CORS: preflight for CORS_ORIGINS, refused for others', async () => {
   assert.equal(preflight.headers.get('access-control-allow-origin'), ORIGIN);
   assert.equal(preflight.headers.get('access-control-allow-credentials'), 'true');
   assert.match(preflight.headers.get('access-control-allow-headers'), /Idempotency-Key/);
+  const keyPreflight = await fetch(`${worker.base}/api/v1/api-keys/${KEY_ID}`, { method: 'OPTIONS', headers: { origin: ORIGIN, 'access-control-request-method': 'DELETE' } });
+  assert.equal(keyPreflight.status, 204);
+  const methods = keyPreflight.headers.get('access-control-allow-methods').split(',').map((m) => m.trim());
+  for (const method of ['GET', 'POST', 'PATCH', 'DELETE']) assert.ok(methods.includes(method), `${method} in ${methods}`);
   const evil = await fetch(`${worker.base}/api/v1/credits/consume`, { method: 'OPTIONS', headers: { origin: 'https://evil.example' } });
   assert.equal(evil.status, 403);
   assert.equal(evil.headers.get('access-control-allow-origin'), null);

@@ -2,6 +2,7 @@
 // under `wrangler dev` (workerd) reaching it through the Hyperdrive binding, Better Auth sessions
 // made by the `better-auth` library against our schema, and Stripe signatures from `stripe`.
 import { spawn, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync, rmSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -155,6 +156,24 @@ export async function signStripe(payload, options = {}) {
   const { default: Stripe } = await import('stripe');
   const stripe = new Stripe('sk_test_e2e_not_used');
   return stripe.webhooks.generateTestHeaderString({ payload, secret: options.secret ?? SECRETS.STRIPE_WEBHOOK_SECRET, timestamp: options.timestamp });
+}
+
+/** What the database keeps of an API key's secret: the lowercase hex SHA-256 (`key_hash`). */
+export const keyHash = (secret) => createHash('sha256').update(secret, 'utf8').digest('hex');
+
+/** The public id a key written the seed's way (its secret in `api_key_credits.api_key`) takes when
+ * it is adopted at first use: `key_` + the first 20 hex digits of the secret's SHA-256. */
+export const legacyKeyId = (secret) => `key_${keyHash(secret).slice(0, 20)}`;
+
+/** Writes a key row the seed's way: the secret itself in `api_key_credits.api_key`, no hash (an
+ * older FLTR app does this). It authenticates, and is moved to hashed form by its first use. */
+export async function seedKey(pool, secret, userId, { dailyLimit = null, monthlyLimit = null, teamId = null } = {}) {
+  await pool.query(
+    `INSERT INTO api_key_credits (api_key, user_id, team_id, daily_limit, monthly_limit, created_at, updated_at)
+     VALUES ($1, $2, $3, $4, $5, now(), now())`,
+    [secret, userId, teamId, dailyLimit, monthlyLimit],
+  );
+  return legacyKeyId(secret);
 }
 
 /** fetch with JSON in and out; returns { status, headers, body }. */
