@@ -60,6 +60,8 @@ field() { node -e "process.stdout.write(String(JSON.parse(require('fs').readFile
 base=$(field base)
 export FLTR_SX_USER_ID; FLTR_SX_USER_ID=$(field user_id)
 export FLTR_SX_API_KEY; FLTR_SX_API_KEY=$(field api_key)
+export FLTR_SX_API_KEY_ID; FLTR_SX_API_KEY_ID=$(field api_key_id)
+export FLTR_SX_SPARE_API_KEY_ID; FLTR_SX_SPARE_API_KEY_ID=$(field spare_api_key_id)
 export FLTR_SX_STRIPE_WEBHOOK_SECRET; FLTR_SX_STRIPE_WEBHOOK_SECRET=$(field stripe_webhook_secret)
 session_token=$(field session_token)
 service_token=$(field service_token)
@@ -112,11 +114,12 @@ PY
 
 stateless=examples,coverage,fuzzing
 run_profile public "" "$stateless" health stripeWebhook
+keys="listApiKeys createApiKey updateApiKey rotateApiKey revokeApiKey revokeLeakedApiKeys"
 run_profile session "Authorization: Bearer $session_token" "$stateless,stateful" \
-  balance check consume transactions allocate refund adminGrant
-run_profile apikey "x-api-key: $FLTR_SX_API_KEY" "$stateless" balance check consume transactions allocate
+  balance check consume transactions allocate refund adminGrant $keys
+run_profile apikey "x-api-key: $FLTR_SX_API_KEY" "$stateless" balance check consume transactions allocate $keys
 run_profile service "Authorization: Bearer $service_token" "$stateless,stateful" \
-  balance check consume transactions refund allocate
+  balance check consume transactions refund allocate $keys
 run_profile admin "Authorization: Bearer $admin_token" "$stateless" adminMigrate adminVerify adminReconcile adminGrant
 
 stop_worker

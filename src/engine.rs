@@ -1,7 +1,7 @@
 //! Every credit operation as one call: plan the statement, carry it with the adapter's executor,
 //! decode the rows. No I/O of its own and no clock: adapters pass `now`.
 
-use crate::core::account::Account;
+use crate::core::account::{Account, AccountKind};
 use crate::core::api_key::{Entropy, KeyRef};
 use crate::core::error::CreditError;
 use crate::core::session::Credential;
@@ -64,9 +64,14 @@ impl<E: Executor> Engine<E> {
         }
     }
 
-    /// For a charge by secret that found no key: the same payer as `resolve` found it.
+    /// For a charge by key that found no key: the same payer as `resolve` found it (a secret), or
+    /// by the same id once a plaintext row was adopted under it.
     async fn resolved_payer(&self, payer: &Payer, now: Timestamp) -> Result<Option<Payer>, CreditError> {
         match payer {
+            Payer::ApiKey(KeyRef::Id(id)) => {
+                let adopted = run(&self.executor, &adopt::plan_adopt_id(id), adopt::decode_adopt_id).await?;
+                Ok(adopted.then(|| payer.clone()))
+            }
             Payer::ApiKey(key) => Ok(self.resolve(key, now).await?.map(Payer::ApiKey)),
             _ => Ok(None),
         }
@@ -105,12 +110,15 @@ impl<E: Executor> Engine<E> {
     pub async fn check(&self, payer: &Payer, amount: Amount, now: Timestamp) -> Result<ChargeResult, CreditError> {
         let checked = run(&self.executor, &check::plan(payer, amount, now), |rows| check::decode(rows, payer)).await;
         match checked {
-            Err(CreditError::Unauthenticated { .. }) => match self.resolved_payer(payer, now).await? {
-                Some(resolved) => {
-                    run(&self.executor, &check::plan(&resolved, amount, now), |rows| check::decode(rows, payer)).await
+            Err(CreditError::Unauthenticated { .. } | CreditError::NotFound { .. }) => {
+                match self.resolved_payer(payer, now).await? {
+                    Some(resolved) => {
+                        run(&self.executor, &check::plan(&resolved, amount, now), |rows| check::decode(rows, payer))
+                            .await
+                    }
+                    None => checked,
                 }
-                None => checked,
-            },
+            }
             other => other,
         }
     }
@@ -134,10 +142,9 @@ impl<E: Executor> Engine<E> {
         changes: &KeyChanges,
         now: Timestamp,
     ) -> Result<ApiKey, CreditError> {
-        run(&self.executor, &manage::plan_update(id, actor, changes, now), |rows| {
-            manage::decode_change(rows, None, now)
-        })
-        .await
+        let statement = manage::plan_update(id, actor, changes, now);
+        let update = async || run(&self.executor, &statement, |rows| manage::decode_change(rows, None, now)).await;
+        self.again_if_adopted(Some(id), update().await, update).await
     }
 
     pub async fn rotate_key(
@@ -149,11 +156,40 @@ impl<E: Executor> Engine<E> {
         now: Timestamp,
     ) -> Result<ApiKey, CreditError> {
         let (statement, issued) = manage::plan_rotate(id, actor, grace_seconds, entropy, now)?;
-        run(&self.executor, &statement, |rows| manage::decode_change(rows, Some(&issued), now)).await
+        let rotate =
+            async || run(&self.executor, &statement, |rows| manage::decode_change(rows, Some(&issued), now)).await;
+        self.again_if_adopted(Some(id), rotate().await, rotate).await
     }
 
     pub async fn revoke_key(&self, id: &str, actor: Option<&str>, now: Timestamp) -> Result<Revoked, CreditError> {
-        run(&self.executor, &revoke::plan_revoke(id, actor, now), |rows| revoke::decode_revoke(rows, id)).await
+        let statement = revoke::plan_revoke(id, actor, now);
+        let revoke = async || run(&self.executor, &statement, |rows| revoke::decode_revoke(rows, id)).await;
+        self.again_if_adopted(Some(id), revoke().await, revoke).await
+    }
+
+    /// A lookup by a key's public id that found nothing runs once more if a row still in the
+    /// seed's plaintext form turns out to be that key (a balance or listing shows such a row by
+    /// the id it will be adopted under): it is adopted now.
+    async fn again_if_adopted<T>(
+        &self,
+        id: Option<&str>,
+        first: Result<T, CreditError>,
+        again: impl AsyncFnOnce() -> Result<T, CreditError>,
+    ) -> Result<T, CreditError> {
+        match (first, id) {
+            (Err(CreditError::NotFound { message }), Some(id)) => {
+                if run(&self.executor, &adopt::plan_adopt_id(id), adopt::decode_adopt_id).await? {
+                    again().await
+                } else {
+                    Err(CreditError::NotFound { message })
+                }
+            }
+            (first, _) => first,
+        }
+    }
+
+    fn key_id(account: &Account) -> Option<&str> {
+        (account.kind == AccountKind::ApiKey).then_some(account.id.as_str())
     }
 
     /// Revokes every key one of `secrets` belongs to (rows still in plaintext form are adopted
@@ -171,7 +207,9 @@ impl<E: Executor> Engine<E> {
 
     pub async fn grant(&self, request: &GrantRequest, now: Timestamp) -> Result<CreditResult, CreditError> {
         let key = request.idempotency_key.as_deref();
-        run(&self.executor, &grant::plan(request, now), |rows| grant::decode(rows, key)).await
+        let statement = grant::plan(request, now);
+        let grant = async || run(&self.executor, &statement, |rows| grant::decode(rows, key)).await;
+        self.again_if_adopted(Self::key_id(&request.account), grant().await, grant).await
     }
 
     pub async fn purchase(&self, request: &PurchaseRequest, now: Timestamp) -> Result<CreditResult, CreditError> {
@@ -202,11 +240,15 @@ impl<E: Executor> Engine<E> {
 
     pub async fn allocate(&self, request: &AllocateRequest, now: Timestamp) -> Result<ChargeResult, CreditError> {
         let key = request.idempotency_key.as_deref();
-        run(&self.executor, &allocate::plan(request, now), |rows| allocate::decode(rows, key)).await
+        let statement = allocate::plan(request, now);
+        let allocate = async || run(&self.executor, &statement, |rows| allocate::decode(rows, key)).await;
+        self.again_if_adopted(Some(&request.api_key), allocate().await, allocate).await
     }
 
     pub async fn balance(&self, account: &Account, now: Timestamp) -> Result<Balance, CreditError> {
-        run(&self.executor, &balance::plan(account, now), |rows| balance::decode(rows, account, now)).await
+        let statement = balance::plan(account, now);
+        let read = async || run(&self.executor, &statement, |rows| balance::decode(rows, account, now)).await;
+        self.again_if_adopted(Self::key_id(account), read().await, read).await
     }
 
     pub async fn transactions(

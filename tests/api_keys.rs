@@ -181,13 +181,34 @@ async fn a_key_written_the_seed_way_later_is_drift_until_its_first_use_or_the_ne
     assert_eq!(columns_holding(&client, SEED_KEY).await, Vec::<String>::new());
     assert!(migrator::verify_schema(&Native(&client)).await.unwrap()[0].found.starts_with("1 key row(s)"));
 
+    // A listing or balance shows the unused one by the id it will have; that id works at once.
+    let balance = engine.balance(&fltr_credits::core::account::Account::user("u1").unwrap(), now()).await.unwrap();
+    assert!(balance.api_keys.iter().any(|key| key.id == key_id(SHORT_KEY)));
+    let grant = fltr_credits::sql::ops::grant::GrantRequest {
+        account: fltr_credits::core::account::Account::api_key(&key_id(SHORT_KEY)).unwrap(),
+        amount: Amount::new(3).unwrap(),
+        operation: None,
+        metadata: None,
+        idempotency_key: None,
+    };
+    assert_eq!(engine.grant(&grant, now()).await.unwrap().balance, 3, "granted by the id a balance showed");
+    assert_eq!(columns_holding(&client, SHORT_KEY).await, Vec::<String>::new(), "adopted on the way");
+    legacy_api_key(&client, "sk_later_key_000000000001", "u1", None).await;
+    let charged = engine
+        .consume(&usage(Payer::ApiKey(KeyRef::Id(key_id("sk_later_key_000000000001"))), 1, None), now())
+        .await
+        .unwrap_err();
+    assert_eq!(charged.code(), "insufficient_credits", "found by its id (and empty)");
+
     // The next migrate hashes the rest.
+    legacy_api_key(&client, "sk_last_key_0000000000001", "u1", None).await;
     let report = migrator::migrate(&Native(&client), false).await.unwrap();
     assert_eq!(report.hashed_api_keys, 1);
     assert!(report.drift.is_empty());
-    assert_eq!(columns_holding(&client, SHORT_KEY).await, Vec::<String>::new());
+    assert_eq!(columns_holding(&client, "sk_last_key_0000000000001").await, Vec::<String>::new());
     let engine = Engine::new(Native(&client));
     assert!(engine.authenticate(&Credential::Bearer(SHORT_KEY.into()), now()).await.is_ok());
+    assert!(engine.authenticate(&Credential::Bearer("sk_last_key_0000000000001".into()), now()).await.is_ok());
     // A public id or a stored hash presented as a secret is not a credential.
     for forged in [key_id(SEED_KEY), api_key::hash(SEED_KEY)] {
         assert_eq!(
@@ -417,6 +438,13 @@ async fn bad_input_gets_a_stable_code_and_a_secret_is_never_echoed() {
         assert!(answer.status == 400 || answer.status == 404, "{}", answer.body);
         assert!(!answer.body.to_string().contains(&secret[5..]), "the secret is echoed: {}", answer.body);
     }
+    let whole = call(&client, bearer(post("/api/v1/api-keys", json!({"daily_limit": 5.0})), &alice)).await;
+    assert_eq!((whole.status, whole.body["daily_limit"].as_i64()), (201, Some(5)), "5.0 is the integer 5");
+    for request in [patch("/api/v1/api-keys/a%00b", json!({})), delete("/api/v1/api-keys/a%00b")] {
+        assert_eq!(call(&client, bearer(request, &alice)).await.code(), "invalid_request", "a NUL in an id");
+    }
+    let long = json!({"keys": ["é".repeat(300)]});
+    assert_eq!(call(&client, bearer(post("/api/v1/api-keys/revoke-leaked", long), SERVICE)).await.status, 200);
     let grace =
         call(&client, bearer(post("/api/v1/api-keys/key_x/rotate", json!({"grace_seconds": 700_000})), &alice)).await;
     assert_eq!(grace.code(), "invalid_request");

@@ -41,12 +41,20 @@ fn entropy(request: &HttpRequest) -> Result<&Entropy, CreditError> {
     request.entropy.as_ref().ok_or_else(|| CreditError::internal("no random bytes were supplied for a new API key"))
 }
 
+/// A JSON number that is a whole number (`5`, and `5.0`, which JSON Schema's `integer` and every
+/// JSON library treat as the same value), as `Amount::from_json` reads amounts.
+fn whole_number(number: &serde_json::Number) -> Option<i64> {
+    number.as_i64().or_else(|| {
+        number.as_f64().filter(|float| float.fract() == 0.0 && float.abs() < 9.0e15).map(|float| float as i64)
+    })
+}
+
 /// A nullable integer field: absent (`None`), null (`Some(None)`) or a limit.
 fn nullable_limit(body: &Map<String, Value>, field: &str) -> Result<Option<Option<i64>>, CreditError> {
     match body.get(field) {
         None => Ok(None),
         Some(Value::Null) => Ok(Some(None)),
-        Some(Value::Number(number)) => match number.as_i64() {
+        Some(Value::Number(number)) => match whole_number(number) {
             Some(value) => keys::limit(field, value).map(|value| Some(Some(value))),
             None => Err(CreditError::invalid_request(format!(
                 "{field} must be an integer between 0 and {}",
@@ -159,11 +167,12 @@ pub async fn update<E: Executor>(
     config: &Config,
     id: &str,
 ) -> Result<HttpResponse, CreditError> {
+    let id = keys::key_id("id", id)?;
     let body = json_object(request, BODY_BYTES_MAX, true)?;
     only_fields(&body, &["name", "daily_limit", "monthly_limit", "expires_at"])?;
     let changes = changes(&body, request.now)?;
     let actor = manager(engine, request, config).await?;
-    HttpResponse::ok(&engine.update_key(id, actor.as_deref(), &changes, request.now).await?)
+    HttpResponse::ok(&engine.update_key(&id, actor.as_deref(), &changes, request.now).await?)
 }
 
 /// `POST /api/v1/api-keys/{id}/rotate`: `{"grace_seconds": 3600}` (default 0: the old secret
@@ -174,18 +183,19 @@ pub async fn rotate<E: Executor>(
     config: &Config,
     id: &str,
 ) -> Result<HttpResponse, CreditError> {
+    let id = keys::key_id("id", id)?;
     let body = json_object(request, BODY_BYTES_MAX, false)?;
     only_fields(&body, &["grace_seconds"])?;
     let grace = match body.get("grace_seconds") {
         None | Some(Value::Null) => 0,
         Some(Value::Number(number)) => keys::grace(
-            number.as_i64().ok_or_else(|| CreditError::invalid_request("grace_seconds must be an integer"))?,
+            whole_number(number).ok_or_else(|| CreditError::invalid_request("grace_seconds must be an integer"))?,
         )?,
         Some(_) => return Err(CreditError::invalid_request("grace_seconds must be an integer")),
     };
     refuse_idempotency_key(request)?;
     let actor = manager(engine, request, config).await?;
-    let key = engine.rotate_key(id, actor.as_deref(), grace, entropy(request)?, request.now).await?;
+    let key = engine.rotate_key(&id, actor.as_deref(), grace, entropy(request)?, request.now).await?;
     Ok(HttpResponse::ok(&key)?.no_store())
 }
 
@@ -196,9 +206,10 @@ pub async fn revoke<E: Executor>(
     config: &Config,
     id: &str,
 ) -> Result<HttpResponse, CreditError> {
+    let id = keys::key_id("id", id)?;
     body::check_size(request, BODY_BYTES_MAX)?;
     let actor = manager(engine, request, config).await?;
-    let revoked = engine.revoke_key(id, actor.as_deref(), request.now).await?;
+    let revoked = engine.revoke_key(&id, actor.as_deref(), request.now).await?;
     Ok(HttpResponse::ok(&revoked)?.replayed(revoked.replayed))
 }
 
@@ -214,7 +225,7 @@ pub async fn revoke_leaked<E: Executor>(
         Some(Value::Array(items)) if items.len() <= LEAKED_KEYS_MAX => items
             .iter()
             .map(|item| match item {
-                Value::String(secret) if !secret.is_empty() && secret.len() <= 512 => Ok(secret.clone()),
+                Value::String(secret) if !secret.is_empty() && secret.chars().count() <= 512 => Ok(secret.clone()),
                 _ => Err(CreditError::invalid_request("keys must hold non-empty strings of at most 512 characters")),
             })
             .collect::<Result<Vec<_>, _>>()?,

@@ -73,6 +73,26 @@ pub const RESOLVE_SQL: &str = concat!(
 SELECT CASE WHEN EXISTS (SELECT 1 FROM adopted) THEN 'adopted' WHEN EXISTS (SELECT 1 FROM grace) THEN 'rotated' END AS found"#
 );
 
+/// A plaintext row named by the id it will be adopted under (`$1`), as a listing or a balance
+/// shows it before its first use: adopted, so the id works everywhere at once. The derived id is
+/// not indexed, so this scans the rows still in plaintext form; the engine runs it only after a
+/// lookup by that id found nothing.
+pub const ADOPT_ID_SQL: &str = concat!(
+    "WITH ",
+    adopt_plaintext!("'key_' || left(encode(sha256(convert_to(k.api_key, 'UTF8')), 'hex'), 20) = $1::text"),
+    r#"
+SELECT (SELECT count(*) FROM adopted)::text AS keys"#
+);
+
+pub fn plan_adopt_id(id: &str) -> Statement {
+    Statement::new(ADOPT_ID_SQL).param(id)
+}
+
+/// Whether a row was adopted under the id.
+pub fn decode_adopt_id(rows: &[Row]) -> Result<bool, CreditError> {
+    Ok(single("adopt id", rows)?.int("keys")? > 0)
+}
+
 /// What `ADOPT_ALL_SQL` changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Adopted {
