@@ -25,6 +25,8 @@ use crate::sql::ops::reconcile::{self, ReconcileReport};
 use crate::sql::ops::refund::{self, RefundResult, RefundScope};
 use crate::sql::ops::transactions::{self, Cursor, TransactionPage};
 use crate::sql::outcome::{ChargeOutcome, ChargeResult};
+use crate::sql::row::Row;
+use crate::sql::statement::Statement;
 
 /// How often a `contended` debit runs before it is reported as `database_unavailable`.
 const CONTENDED_ATTEMPTS: usize = 3;
@@ -143,8 +145,7 @@ impl<E: Executor> Engine<E> {
         now: Timestamp,
     ) -> Result<ApiKey, CreditError> {
         let statement = manage::plan_update(id, actor, changes, now);
-        let update = async || run(&self.executor, &statement, |rows| manage::decode_change(rows, None, now)).await;
-        self.again_if_adopted(Some(id), update().await, update).await
+        self.run_adopting(Some(id), &statement, |rows| manage::decode_change(rows, None, now)).await
     }
 
     pub async fn rotate_key(
@@ -156,35 +157,31 @@ impl<E: Executor> Engine<E> {
         now: Timestamp,
     ) -> Result<ApiKey, CreditError> {
         let (statement, issued) = manage::plan_rotate(id, actor, grace_seconds, entropy, now)?;
-        let rotate =
-            async || run(&self.executor, &statement, |rows| manage::decode_change(rows, Some(&issued), now)).await;
-        self.again_if_adopted(Some(id), rotate().await, rotate).await
+        self.run_adopting(Some(id), &statement, |rows| manage::decode_change(rows, Some(&issued), now)).await
     }
 
     pub async fn revoke_key(&self, id: &str, actor: Option<&str>, now: Timestamp) -> Result<Revoked, CreditError> {
         let statement = revoke::plan_revoke(id, actor, now);
-        let revoke = async || run(&self.executor, &statement, |rows| revoke::decode_revoke(rows, id)).await;
-        self.again_if_adopted(Some(id), revoke().await, revoke).await
+        self.run_adopting(Some(id), &statement, |rows| revoke::decode_revoke(rows, id)).await
     }
 
     /// A lookup by a key's public id that found nothing runs once more if a row still in the
     /// seed's plaintext form turns out to be that key (a balance or listing shows such a row by
     /// the id it will be adopted under): it is adopted now.
-    async fn again_if_adopted<T>(
+    async fn run_adopting<T>(
         &self,
         id: Option<&str>,
-        first: Result<T, CreditError>,
-        again: impl AsyncFnOnce() -> Result<T, CreditError>,
+        statement: &Statement,
+        decode: impl Fn(&[Row]) -> Result<T, CreditError>,
     ) -> Result<T, CreditError> {
-        match (first, id) {
-            (Err(CreditError::NotFound { message }), Some(id)) => {
-                if run(&self.executor, &adopt::plan_adopt_id(id), adopt::decode_adopt_id).await? {
-                    again().await
-                } else {
-                    Err(CreditError::NotFound { message })
-                }
+        let first = run(&self.executor, statement, &decode).await;
+        match (&first, id) {
+            (Err(CreditError::NotFound { .. }), Some(id))
+                if run(&self.executor, &adopt::plan_adopt_id(id), adopt::decode_adopt_id).await? =>
+            {
+                run(&self.executor, statement, &decode).await
             }
-            (first, _) => first,
+            _ => first,
         }
     }
 
@@ -208,8 +205,7 @@ impl<E: Executor> Engine<E> {
     pub async fn grant(&self, request: &GrantRequest, now: Timestamp) -> Result<CreditResult, CreditError> {
         let key = request.idempotency_key.as_deref();
         let statement = grant::plan(request, now);
-        let grant = async || run(&self.executor, &statement, |rows| grant::decode(rows, key)).await;
-        self.again_if_adopted(Self::key_id(&request.account), grant().await, grant).await
+        self.run_adopting(Self::key_id(&request.account), &statement, |rows| grant::decode(rows, key)).await
     }
 
     pub async fn purchase(&self, request: &PurchaseRequest, now: Timestamp) -> Result<CreditResult, CreditError> {
@@ -241,14 +237,12 @@ impl<E: Executor> Engine<E> {
     pub async fn allocate(&self, request: &AllocateRequest, now: Timestamp) -> Result<ChargeResult, CreditError> {
         let key = request.idempotency_key.as_deref();
         let statement = allocate::plan(request, now);
-        let allocate = async || run(&self.executor, &statement, |rows| allocate::decode(rows, key)).await;
-        self.again_if_adopted(Some(&request.api_key), allocate().await, allocate).await
+        self.run_adopting(Some(&request.api_key), &statement, |rows| allocate::decode(rows, key)).await
     }
 
     pub async fn balance(&self, account: &Account, now: Timestamp) -> Result<Balance, CreditError> {
         let statement = balance::plan(account, now);
-        let read = async || run(&self.executor, &statement, |rows| balance::decode(rows, account, now)).await;
-        self.again_if_adopted(Self::key_id(account), read().await, read).await
+        self.run_adopting(Self::key_id(account), &statement, |rows| balance::decode(rows, account, now)).await
     }
 
     pub async fn transactions(
