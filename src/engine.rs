@@ -162,7 +162,14 @@ impl<E: Executor> Engine<E> {
 
     pub async fn revoke_key(&self, id: &str, actor: Option<&str>, now: Timestamp) -> Result<Revoked, CreditError> {
         let statement = revoke::plan_revoke(id, actor, now);
-        self.run_adopting(Some(id), &statement, |rows| revoke::decode_revoke(rows, id)).await
+        for _ in 0..CONTENDED_ATTEMPTS {
+            if let Some(revoked) =
+                self.run_adopting(Some(id), &statement, |rows| revoke::decode_revoke(rows, id)).await?
+            {
+                return Ok(revoked);
+            }
+        }
+        Err(CreditError::database_unavailable("the key kept being revoked concurrently; nothing was written, retry"))
     }
 
     /// A lookup by a key's public id that found nothing runs once more if a row still in the

@@ -592,3 +592,85 @@ async fn a_revocation_racing_debits_returns_exactly_what_was_left() {
     );
     assert_eq!(reconcile_drift(&client).await, 0);
 }
+
+/// What an attacker tried (and must not get): credits stranded on or returned by a dead key, a
+/// dead secret reading its stored outcomes, a secret echoed in any error, a hand-made secret
+/// used as an id, concurrent revokes answered 503.
+#[tokio::test]
+async fn a_dead_key_neither_replays_nor_strands_credits_and_no_error_echoes_a_secret() {
+    let db = TestDb::migrated("keys_attacks").await;
+    let client = db.client().await;
+    let alice = signed_in(&client, "alice", 100).await;
+    let created = call(&client, bearer(post("/api/v1/api-keys", json!({})), &alice)).await;
+    let (id, secret) =
+        (created.body["id"].as_str().unwrap().to_string(), created.body["key"].as_str().unwrap().to_string());
+    call(&client, bearer(post(&format!("/api/v1/api-keys/{id}/allocate"), json!({"amount": 10})), &alice)).await;
+    let keyed = || consume_with(&secret, 4).with_header("idempotency-key", "job-7");
+    let spent = call(&client, keyed()).await;
+    assert_eq!(spent.status, 200, "{}", spent.body);
+
+    // Revoked while others revoke it too: one revocation, every answer 200.
+    let answers = futures_join(&db, &id, 8).await;
+    assert_eq!(answers.iter().filter(|(status, replayed)| *status == 200 && !replayed).count(), 1, "{answers:?}");
+    assert!(answers.iter().all(|(status, _)| *status == 200), "{answers:?}");
+    assert_eq!(scalar(&client, "SELECT credits FROM users WHERE id = 'alice'").await, "96");
+
+    // A dead secret gets nothing back, not even its stored outcome.
+    assert_eq!(call(&client, keyed()).await.code(), "unauthenticated");
+    let other = consume_with(&secret, 5).with_header("idempotency-key", "job-7");
+    assert_eq!(call(&client, other).await.code(), "unauthenticated");
+
+    // The usage refunded after the revocation goes to the pool the key came from, not the dead key.
+    let usage = spent.body["transaction_id"].as_str().unwrap().to_string();
+    let refunded =
+        call(&client, bearer(post("/api/v1/credits/refund", json!({"transaction_id": usage})), SERVICE)).await;
+    assert_eq!((refunded.status, refunded.body["balance"].as_i64()), (200, Some(100)), "{}", refunded.body);
+    assert_eq!(scalar(&client, &format!("SELECT credits FROM api_key_credits WHERE api_key = '{id}'")).await, "0");
+    assert_eq!(reconcile_drift(&client).await, 0);
+    let grant = bearer(post("/admin/grant", json!({"api_key_id": id, "amount": 5})), ADMIN);
+    assert_eq!(call(&client, grant).await.code(), "not_found", "no credits onto a revoked key");
+
+    // No error echoes a secret, wherever it was pasted; a hand-made secret is not an id either.
+    let fresh = call(&client, bearer(post("/api/v1/api-keys", json!({})), &alice)).await.body["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for request in [
+        get("/api/v1/credits/balance").with_query(&format!("{fresh}=1")),
+        get("/api/v1/credits/transactions").with_query(&format!("limit={fresh}")),
+        post("/api/v1/api-keys", json!({ fresh.clone(): 1 })),
+        post("/api/v1/credits/consume", json!({"amount": fresh.clone(), "operation": "x"})),
+        consume_with(&fresh, 1).with_header("idempotency-key", &fresh),
+        patch("/api/v1/api-keys/sk_plain_handmade_0001", json!({})),
+    ] {
+        let answer = call(&client, bearer(request, &alice)).await;
+        assert_eq!(answer.status, 400, "{}", answer.body);
+        assert!(!answer.body.to_string().contains(&fresh[5..]), "echoed: {}", answer.body);
+    }
+    assert_eq!(
+        scalar(
+            &client,
+            &format!("SELECT count(*) FROM credit_idempotency_keys WHERE idempotency_key LIKE '%{}%'", &fresh[5..])
+        )
+        .await,
+        "0"
+    );
+}
+
+/// `n` concurrent revokes of one key, each on its own connection: (status, replayed).
+async fn futures_join(db: &TestDb, id: &str, n: usize) -> Vec<(u16, bool)> {
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let (url, id) = (db.url.clone(), id.to_string());
+        tasks.push(tokio::spawn(async move {
+            let connection = fltr_credits::adapters::native::database::connect(&url).await.unwrap();
+            let answer = call(&connection, bearer(delete(&format!("/api/v1/api-keys/{id}")), SERVICE)).await;
+            (answer.status, answer.body["replayed"].as_bool().unwrap_or(false))
+        }));
+    }
+    let mut out = Vec::new();
+    for task in tasks {
+        out.push(task.await.unwrap());
+    }
+    out
+}

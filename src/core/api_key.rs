@@ -111,21 +111,46 @@ pub fn resembles_secret(text: &str) -> bool {
     text.get(..SECRET_PREFIX.len()).is_some_and(|head| head.eq_ignore_ascii_case(SECRET_PREFIX))
 }
 
+/// `text` with everything shaped like one of our secrets cut to `fltr_…`: error messages quote
+/// what a caller sent (an unknown field, a bad value), and a pasted secret must never come back
+/// in an answer or reach a log.
+pub fn redact(text: &str) -> std::borrow::Cow<'_, str> {
+    let lowered = text.to_ascii_lowercase();
+    if !lowered.contains(SECRET_PREFIX) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.to_ascii_lowercase().find(SECRET_PREFIX) {
+        out.push_str(&rest[..at]);
+        out.push_str("fltr_…");
+        let tail = &rest[at + SECRET_PREFIX.len()..];
+        let kept = tail.find(|c: char| !c.is_ascii_alphanumeric()).unwrap_or(tail.len());
+        rest = &tail[kept..];
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
+}
+
 /// How a key is shown: `start` then `…` (API.md "Accounts").
 pub fn masked(start: &str) -> String {
     format!("{start}…")
 }
 
-/// A key's public id from a path, a body or the CLI. A pasted secret is `invalid_request`, with
-/// a message that never repeats it.
+/// A key's public id from a path, a body or the CLI: `key_` and letters, digits, `_` or `-`.
+/// Anything else — a pasted secret above all, ours or a hand-made one of the seed's era — is
+/// `invalid_request`, with a message that never repeats it.
 pub fn key_id(field: &str, text: &str) -> Result<String, CreditError> {
-    if resembles_secret(text) {
+    let shaped = text.starts_with(ID_PREFIX)
+        && text.len() <= crate::core::validate::IDENTIFIER_LENGTH_MAX
+        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if resembles_secret(text) || !shaped {
         return Err(CreditError::invalid_request(format!(
-            "{field} takes the key's public id (key_…), not its secret; the secret was not stored or logged — \
-             if it was shared by mistake, rotate the key"
+            "{field} takes a key's public id (key_…); a secret never goes there — it was not stored or logged, \
+             and if it was shared by mistake, rotate the key"
         )));
     }
-    Ok(crate::core::validate::identifier(field, text)?.to_string())
+    Ok(text.to_string())
 }
 
 /// What identifies a key in a request: its public id (service, CLI, paths) or a presented
@@ -181,12 +206,21 @@ pub const EXPIRY_MAX_SECONDS: i64 = 10 * 366 * 86_400;
 /// The longest grace a rotated-out secret keeps working: seven days.
 pub const GRACE_MAX_SECONDS: i64 = 7 * 86_400;
 
-/// A key's name: 1–64 characters, no control characters.
+/// Invisible characters that can make a name read as another (bidirectional overrides and
+/// isolates, zero-width characters, the BOM): refused in names, which are shown to people.
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// A key's name: 1–64 characters, no control or invisible formatting characters.
 pub fn name(text: &str) -> Result<String, CreditError> {
     let trimmed = text.trim();
-    if trimmed.is_empty() || trimmed.chars().count() > NAME_LENGTH_MAX || trimmed.chars().any(char::is_control) {
+    if trimmed.is_empty()
+        || trimmed.chars().count() > NAME_LENGTH_MAX
+        || trimmed.chars().any(|c| c.is_control() || invisible(c))
+    {
         return Err(CreditError::invalid_request(format!(
-            "name must be 1-{NAME_LENGTH_MAX} characters without control characters"
+            "name must be 1-{NAME_LENGTH_MAX} characters without control or invisible formatting characters"
         )));
     }
     Ok(trimmed.to_string())
@@ -279,6 +313,18 @@ mod tests {
         assert!(!error.to_string().contains(&secret[5..]));
         assert_eq!(key_id("id", "key_0123").unwrap(), "key_0123");
         assert!(key_id("id", "FLTR_abc").is_err());
+    }
+
+    #[test]
+    fn secrets_are_cut_from_any_text() {
+        let secret = issue_secret(&entropy(5)).unwrap().secret;
+        let message = format!("unknown field \"{secret}\", and {}!", secret.to_uppercase());
+        let redacted = redact(&message);
+        assert!(!redacted.contains(&secret[5..]) && !redacted.contains(&secret[5..].to_uppercase()), "{redacted}");
+        assert_eq!(redact("unknown field \"amnt\""), "unknown field \"amnt\"");
+        assert_eq!(redact("a fltr_ at the end fltr_"), "a fltr_… at the end fltr_…");
+        assert!(name("evil\u{202E}gnp.exe").is_err() && name("zero\u{200B}width").is_err() && name("ok ✓").is_ok());
+        assert!(key_id("id", "sk_live_handmade").is_err() && key_id("id", "key_a b").is_err());
     }
 
     #[test]

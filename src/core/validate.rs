@@ -116,6 +116,12 @@ pub fn idempotency_key(value: &str) -> Result<&str, CreditError> {
             "idempotency key must be 1-{IDEMPOTENCY_KEY_LENGTH_MAX} printable ASCII characters without spaces"
         )));
     }
+    // It is stored as sent: an API key's secret pasted here would be a secret at rest.
+    if crate::core::api_key::resembles_secret(value) {
+        return Err(CreditError::invalid_request(
+            "an idempotency key must not be an API key's secret (it is stored as sent)",
+        ));
+    }
     Ok(value)
 }
 

@@ -90,6 +90,11 @@ pub fn payers_of(credential: Credential) -> Vec<Payer> {
     match credential {
         Credential::Session(token) => vec![Payer::Session(token)],
         Credential::ApiKey(key) => vec![Payer::ApiKey(KeyRef::secret(&key))],
+        // One of our secrets (format and checksum) cannot be a session token: not tried as one, so
+        // it never reaches SQL text.
+        Credential::Bearer(value) if crate::core::api_key::is_secret(&value) => {
+            vec![Payer::ApiKey(KeyRef::secret(&value))]
+        }
         Credential::Bearer(value) => vec![Payer::Session(value.clone()), Payer::ApiKey(KeyRef::secret(&value))],
     }
 }

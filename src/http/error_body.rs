@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 pub fn of(error: &CreditError) -> Value {
     let mut body = Map::new();
     body.insert("code".into(), json!(error.code()));
-    body.insert("message".into(), json!(error.to_string()));
+    body.insert("message".into(), json!(crate::core::api_key::redact(&error.to_string())));
     match error {
         CreditError::InsufficientCredits { balance, required } => {
             body.insert("balance".into(), json!(balance));

@@ -19,7 +19,7 @@ pub fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
 /// `new Error(message)` with `name = "CreditError"`, `code`, `status` (HTTP) and the contract's
 /// extra fields (`balance`, `required`, `limit`, `used`, `reset`, `retry_after`, …).
 pub fn error_value(error: &CreditError) -> JsValue {
-    let object = js_sys::Error::new(&error.to_string());
+    let object = js_sys::Error::new(&crate::core::api_key::redact(&error.to_string()));
     object.set_name("CreditError");
     let body = crate::http::error_body::of(error);
     if let Some(Value::Object(fields)) = body.get("error") {

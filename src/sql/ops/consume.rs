@@ -191,6 +191,7 @@ macro_rules! consume_api_key_idempotent_sql {
   WHERE account_kind = 'api_key' AND idempotency_key = $9::text
     AND account_id = (SELECT k.api_key FROM api_key_credits k WHERE "#,
             $match,
+            live_key!(),
             r#")
 ), "#,
             api_key_debit!($match, " AND NOT EXISTS (SELECT 1 FROM prior)"),

@@ -36,7 +36,7 @@ pub const SQL: &str = concat!(
     NULL::text AS api_key, t.credits
 ), credit_key AS (
   UPDATE api_key_credits k SET credits = k.credits + $3::int, updated_at = $7::timestamp
-  WHERE $1::text = 'api_key' AND k.api_key = $2::text AND NOT EXISTS (SELECT 1 FROM prior)
+  WHERE $1::text = 'api_key' AND k.api_key = $2::text AND k.revoked_at IS NULL AND NOT EXISTS (SELECT 1 FROM prior)
     AND k.credits::bigint + $3::bigint <= 2147483647
   RETURNING k.user_id, k.team_id, k.api_key, k.credits
 ), credited AS (
@@ -57,7 +57,8 @@ pub const SQL: &str = concat!(
 ), refused AS (
   SELECT (CASE
     WHEN $1::text = 'user' AND EXISTS (SELECT 1 FROM users WHERE id = $2::text) THEN 'out_of_range'
-    WHEN $1::text = 'api_key' AND EXISTS (SELECT 1 FROM api_key_credits WHERE api_key = $2::text) THEN 'out_of_range'
+    WHEN $1::text = 'api_key' AND EXISTS (SELECT 1 FROM api_key_credits WHERE api_key = $2::text AND revoked_at IS NULL)
+      THEN 'out_of_range'
     WHEN $1::text = 'team' AND EXISTS (SELECT 1 FROM teams WHERE id = $2::text
       AND coalesce(owner_id, (SELECT min(m.id) FROM users m WHERE m.team_id = $2::text)) IS NULL) THEN 'unattributable'
     WHEN $1::text = 'team' AND EXISTS (SELECT 1 FROM teams WHERE id = $2::text) THEN 'out_of_range'

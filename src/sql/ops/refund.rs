@@ -2,7 +2,9 @@
 //! primary key makes a second refund impossible even when two race; the loser's statement is
 //! rolled back whole and its retry reports the first refund as a replay. The credits go back to
 //! the account the usage was charged to, and an API key's window counters give the quota back
-//! when the usage fell in the current window.
+//! when the usage fell in the current window. A key revoked since takes nothing (its allowance
+//! went back to its pool, and credits on a dead key would be lost): the refund goes to that pool,
+//! the team's for a team key, else its creator's, ledgered there.
 
 use crate::core::error::CreditError;
 use crate::core::time::Timestamp;
@@ -19,6 +21,8 @@ pub const SQL: &str = r#"WITH original AS (
     OR ($2::text = 'api_key' AND t.api_key_id = $3::text))
 ), existing AS (
   SELECT r.id, r.amount AS refunded FROM credit_transactions r WHERE r.id = 'refund_' || $1::text
+), revoked_key AS (
+  SELECT k.api_key FROM api_key_credits k, original o WHERE k.api_key = o.api_key_id AND k.revoked_at IS NOT NULL
 ), credit_key AS (
   UPDATE api_key_credits k SET
     credits = k.credits - o.amount,
@@ -27,25 +31,28 @@ pub const SQL: &str = r#"WITH original AS (
     updated_at = $4::timestamp
   FROM original o
   WHERE o.api_key_id IS NOT NULL AND k.api_key = o.api_key_id AND NOT EXISTS (SELECT 1 FROM existing)
-    AND k.credits::bigint - o.amount <= 2147483647
+    AND k.revoked_at IS NULL AND k.credits::bigint - o.amount <= 2147483647
   RETURNING k.credits
 ), credit_team AS (
   UPDATE teams tm SET credits = tm.credits - o.amount, updated_at = $4::timestamp
   FROM original o
-  WHERE o.api_key_id IS NULL AND o.team_id IS NOT NULL AND tm.id = o.team_id AND NOT EXISTS (SELECT 1 FROM existing)
+  WHERE (o.api_key_id IS NULL OR EXISTS (SELECT 1 FROM revoked_key)) AND o.team_id IS NOT NULL AND tm.id = o.team_id
+    AND NOT EXISTS (SELECT 1 FROM existing)
     AND tm.credits::bigint - o.amount <= 2147483647
   RETURNING tm.credits
 ), credit_user AS (
   UPDATE users u SET credits = u.credits - o.amount
   FROM original o
-  WHERE o.api_key_id IS NULL AND o.team_id IS NULL AND u.id = o.user_id AND NOT EXISTS (SELECT 1 FROM existing)
+  WHERE (o.api_key_id IS NULL OR EXISTS (SELECT 1 FROM revoked_key)) AND o.team_id IS NULL AND u.id = o.user_id
+    AND NOT EXISTS (SELECT 1 FROM existing)
     AND u.credits::bigint - o.amount <= 2147483647
   RETURNING u.credits
 ), credited AS (
   SELECT credits FROM credit_key UNION ALL SELECT credits FROM credit_team UNION ALL SELECT credits FROM credit_user
 ), ledger AS (
   INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, resource_id, api_key_id, metadata, created_at)
-  SELECT 'refund_' || o.id, o.user_id, o.team_id, -o.amount, 'refund', o.operation, o.resource_id, o.api_key_id,
+  SELECT 'refund_' || o.id, o.user_id, o.team_id, -o.amount, 'refund', o.operation, o.resource_id,
+    CASE WHEN EXISTS (SELECT 1 FROM revoked_key) THEN NULL ELSE o.api_key_id END,
     json_build_object('refund_of', o.id)::text, $4::timestamp
   FROM original o, credited c
   RETURNING id, amount
@@ -55,14 +62,17 @@ FROM (SELECT CASE
     WHEN NOT EXISTS (SELECT 1 FROM original) THEN 'not_found'
     WHEN EXISTS (SELECT 1 FROM existing) THEN 'replay'
     WHEN EXISTS (SELECT 1 FROM ledger) THEN 'ok'
-    WHEN EXISTS (SELECT 1 FROM original o WHERE (o.api_key_id IS NOT NULL AND EXISTS (SELECT 1 FROM api_key_credits WHERE api_key = o.api_key_id))
+    WHEN EXISTS (SELECT 1 FROM original o WHERE (o.api_key_id IS NOT NULL AND EXISTS (SELECT 1 FROM api_key_credits WHERE api_key = o.api_key_id AND revoked_at IS NULL))
+        OR (EXISTS (SELECT 1 FROM revoked_key) AND o.team_id IS NOT NULL AND EXISTS (SELECT 1 FROM teams WHERE id = o.team_id))
+        OR (EXISTS (SELECT 1 FROM revoked_key) AND o.team_id IS NULL AND EXISTS (SELECT 1 FROM users WHERE id = o.user_id))
         OR (o.api_key_id IS NULL AND o.team_id IS NOT NULL AND EXISTS (SELECT 1 FROM teams WHERE id = o.team_id))
         OR (o.api_key_id IS NULL AND o.team_id IS NULL AND EXISTS (SELECT 1 FROM users WHERE id = o.user_id)))
       THEN 'out_of_range'
     ELSE 'account_gone' END AS status) v
 LEFT JOIN (
   SELECT e.id AS transaction_id, e.refunded, (
-    SELECT CASE WHEN o.api_key_id IS NOT NULL THEN (SELECT credits FROM api_key_credits WHERE api_key = o.api_key_id)
+    SELECT CASE WHEN o.api_key_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM revoked_key)
+                  THEN (SELECT credits FROM api_key_credits WHERE api_key = o.api_key_id)
                 WHEN o.team_id IS NOT NULL THEN (SELECT credits FROM teams WHERE id = o.team_id)
                 ELSE (SELECT credits FROM users WHERE id = o.user_id) END FROM original o) AS balance
   FROM existing e

@@ -309,7 +309,7 @@ pub async fn main_with(cli: Cli) -> i32 {
             if json_output {
                 println!("{}", crate::http::error_body::of(&error));
             } else {
-                eprintln!("error[{}]: {error}", error.code());
+                eprintln!("error[{}]: {}", error.code(), crate::core::api_key::redact(&error.to_string()));
             }
             // The operator running the CLI may read the database's own words (an HTTP body never
             // carries them); on stderr, so `--json` stdout stays one object.

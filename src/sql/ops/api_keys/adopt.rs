@@ -60,7 +60,7 @@ SELECT (SELECT count(*) FROM adopted)::text AS keys, (SELECT count(*) FROM relab
 );
 
 /// A presented secret the hashed lookup did not find: adopt its plaintext row if there is one
-/// (`$1` the secret, matched by the primary key), or find the key whose rotated-out secret it is,
+/// (`$1` the secret, matched by the primary key; NULL for a secret of our own format), or find the key whose rotated-out secret it is,
 /// still in its grace (`$2` its hash, `$3` now). Says which (`adopted`, `rotated`), or neither.
 pub const RESOLVE_SQL: &str = concat!(
     "WITH ",
@@ -117,9 +117,14 @@ pub fn decode_all(rows: &[Row]) -> Result<Adopted, CreditError> {
 /// `None` unless `key` is a presented secret: only those can need resolving.
 pub fn plan_resolve(key: &KeyRef, now: Timestamp) -> Option<Statement> {
     match key {
-        KeyRef::Secret { secret, hash } => {
-            Some(Statement::new(RESOLVE_SQL).param(secret).param(hash).param(now.to_sql_literal()))
-        }
+        // Only a hand-made secret of the seed's era can sit in plaintext: one of ours (format and
+        // checksum) never did, so it is not sent, and never reaches SQL text.
+        KeyRef::Secret { secret, hash } => Some(
+            Statement::new(RESOLVE_SQL)
+                .optional((!crate::core::api_key::is_secret(secret)).then_some(secret))
+                .param(hash)
+                .param(now.to_sql_literal()),
+        ),
         KeyRef::Id(_) | KeyRef::Rotated { .. } => None,
     }
 }

@@ -144,22 +144,23 @@ pub fn plan_revoke(id: &str, actor: Option<&str>, now: Timestamp) -> Statement {
     Statement::new(REVOKE_SQL).param(id).optional(actor).param(now.to_sql_literal())
 }
 
-pub fn decode_revoke(rows: &[Row], id: &str) -> Result<Revoked, CreditError> {
+/// `None` when another request revoked the key after this statement's snapshot (nothing was
+/// written): run again, it answers as a replay.
+pub fn decode_revoke(rows: &[Row], id: &str) -> Result<Option<Revoked>, CreditError> {
     let row = single("revoke key", rows)?;
     let replayed = match row.text("status")? {
         "ok" => false,
         "already" => true,
-        // Revoked by another request after this statement's snapshot: nothing was written.
-        "contended" => return Err(CreditError::database_unavailable("the key was being revoked concurrently; retry")),
+        "contended" => return Ok(None),
         other => return Err(refusal(other)),
     };
-    Ok(Revoked {
+    Ok(Some(Revoked {
         ok: true,
         id: id.to_string(),
         revoked_at: row.timestamp("revoked_at")?,
         returned: row.int("returned")?,
         replayed,
-    })
+    }))
 }
 
 /// Hashes of the presented secrets (the secrets themselves never reach SQL).
