@@ -642,6 +642,7 @@ async fn a_dead_key_neither_replays_nor_strands_credits_and_no_error_echoes_a_se
         post("/api/v1/credits/consume", json!({"amount": fresh.clone(), "operation": "x"})),
         consume_with(&fresh, 1).with_header("idempotency-key", &fresh),
         patch("/api/v1/api-keys/sk_plain_handmade_0001", json!({})),
+        post("/api/v1/api-keys/sk_plain_handmade_0001/allocate", json!({"amount": 1})),
     ] {
         let answer = call(&client, bearer(request, &alice)).await;
         assert_eq!(answer.status, 400, "{}", answer.body);

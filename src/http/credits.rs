@@ -194,7 +194,7 @@ pub async fn allocate<E: Executor>(
     let body = json_object(request, BODY_BYTES_MAX, true)?;
     only_fields(&body, &["amount"])?;
     let amount = amount(&body)?;
-    let api_key = identifier("api_key", api_key)?.to_string();
+    let api_key = crate::core::api_key::key_id("id", api_key)?;
     let idempotency_key = idempotency_header(request)?;
     let owner = match auth::caller(request, config)? {
         Caller::Service => None,
