@@ -137,18 +137,22 @@ pub fn masked(start: &str) -> String {
     format!("{start}…")
 }
 
-/// A key's public id from a path, a body or the CLI: `key_` and letters, digits, `_` or `-`.
-/// Anything else — a pasted secret above all, ours or a hand-made one of the seed's era — is
-/// `invalid_request`, with a message that never repeats it.
+/// A key's public id from a path, a body or the CLI: `key_` and letters, digits, `_` or `-`. A
+/// pasted secret of ours is `invalid_request`, with a message that never repeats it; anything
+/// else not shaped like an id (a hand-made secret of the seed's era among them) names no key:
+/// `not_found`, without a lookup, so such a value is never matched against a row.
 pub fn key_id(field: &str, text: &str) -> Result<String, CreditError> {
-    let shaped = text.starts_with(ID_PREFIX)
-        && text.len() <= crate::core::validate::IDENTIFIER_LENGTH_MAX
-        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if resembles_secret(text) || !shaped {
+    if resembles_secret(text) {
         return Err(CreditError::invalid_request(format!(
-            "{field} takes a key's public id (key_…); a secret never goes there — it was not stored or logged, \
-             and if it was shared by mistake, rotate the key"
+            "{field} takes a key's public id (key_…), not its secret; the secret was not stored or logged — \
+             if it was shared by mistake, rotate the key"
         )));
+    }
+    crate::core::validate::identifier(field, text)?;
+    let shaped =
+        text.starts_with(ID_PREFIX) && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !shaped {
+        return Err(CreditError::not_found("no such API key"));
     }
     Ok(text.to_string())
 }
@@ -324,7 +328,9 @@ mod tests {
         assert_eq!(redact("unknown field \"amnt\""), "unknown field \"amnt\"");
         assert_eq!(redact("a fltr_ at the end fltr_"), "a fltr_… at the end fltr_…");
         assert!(name("evil\u{202E}gnp.exe").is_err() && name("zero\u{200B}width").is_err() && name("ok ✓").is_ok());
-        assert!(key_id("id", "sk_live_handmade").is_err() && key_id("id", "key_a b").is_err());
+        assert_eq!(key_id("id", "sk_live_handmade").unwrap_err().code(), "not_found", "never looked up");
+        assert_eq!(key_id("id", "key_a b").unwrap_err().code(), "not_found");
+        assert_eq!(key_id("id", "a\u{0}b").unwrap_err().code(), "invalid_request");
     }
 
     #[test]
