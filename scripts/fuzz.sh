@@ -4,7 +4,7 @@
 #   scripts/fuzz.sh [seconds-per-target]        (default 60)
 #
 # Environment:
-#   FUZZ_TARGETS     space-separated subset of targets (default: all five, one after another)
+#   FUZZ_TARGETS     space-separated subset of targets (default: all six, one after another)
 #   FUZZ_SANITIZER   cargo-fuzz --sanitizer (default: none; the crate has no `unsafe`; `address` works too)
 #
 # Each target runs for the given seconds (-max_total_time) over fuzz/corpus/<target> (kept between
@@ -22,7 +22,7 @@ if ! [[ "$seconds" =~ ^[0-9]+$ ]] || [ "$seconds" -lt 1 ]; then
     exit 2
 fi
 sanitizer="${FUZZ_SANITIZER:-none}"
-targets="${FUZZ_TARGETS:-router credential stripe_header cursor json_body}"
+targets="${FUZZ_TARGETS:-router credential stripe_header cursor json_body api_key}"
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root/fuzz"

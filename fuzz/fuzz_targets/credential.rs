@@ -27,8 +27,8 @@ fuzz_target!(|data: &[u8]| {
         Ok(None) => {}
         Err(error) => {
             assert_eq!(error.code(), "unauthenticated", "{error}");
-            assert_eq!(error.http_status(), 401);
-            let _ = error.to_json();
+            assert_eq!(fltr_credits::http::status::of(&error), 401);
+            let _ = fltr_credits::http::error_body::of(&error);
         }
     }
 

@@ -24,7 +24,7 @@ use serde_json::Value;
 fn expect(error: &CreditError, codes: &[&str]) {
     assert!(codes.contains(&error.code()), "unexpected {}: {error}", error.code());
     let response = HttpResponse::error(error, "req_fuzz");
-    assert_eq!(response.status, error.http_status());
+    assert_eq!(response.status, fltr_credits::http::status::of(&error));
     assert!(!response.body_bytes().is_empty());
 }
 

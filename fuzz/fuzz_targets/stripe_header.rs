@@ -21,7 +21,7 @@ fn check(result: Result<i64, CreditError>, now: Timestamp) {
         Ok(timestamp) => assert!(i128::from(now.unix_seconds()) - i128::from(timestamp) <= i128::from(TOLERANCE_SECONDS)),
         Err(error) => {
             assert_eq!(error.code(), "invalid_signature", "{error}");
-            assert_eq!(error.http_status(), 400);
+            assert_eq!(fltr_credits::http::status::of(&error), 400);
         }
     }
 }

@@ -122,11 +122,14 @@ pub fn redact(text: &str) -> std::borrow::Cow<'_, str> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.to_ascii_lowercase().find(SECRET_PREFIX) {
-        out.push_str(&rest[..at]);
-        out.push_str("fltr_…");
         let tail = &rest[at + SECRET_PREFIX.len()..];
-        let kept = tail.find(|c: char| !c.is_ascii_alphanumeric()).unwrap_or(tail.len());
-        rest = &tail[kept..];
+        let cut = tail.find(|c: char| !c.is_ascii_alphanumeric()).unwrap_or(tail.len());
+        // `fltr_` followed by nothing secret (already redacted, or the bare prefix) stays.
+        out.push_str(&rest[..at + SECRET_PREFIX.len()]);
+        if cut > 0 {
+            out.push('…');
+        }
+        rest = &tail[cut..];
     }
     out.push_str(rest);
     std::borrow::Cow::Owned(out)
@@ -326,7 +329,8 @@ mod tests {
         let redacted = redact(&message);
         assert!(!redacted.contains(&secret[5..]) && !redacted.contains(&secret[5..].to_uppercase()), "{redacted}");
         assert_eq!(redact("unknown field \"amnt\""), "unknown field \"amnt\"");
-        assert_eq!(redact("a fltr_ at the end fltr_"), "a fltr_… at the end fltr_…");
+        assert_eq!(redact("a fltr_ at the end fltr_"), "a fltr_ at the end fltr_");
+        assert_eq!(redact(&redacted), redacted, "idempotent");
         assert!(name("evil\u{202E}gnp.exe").is_err() && name("zero\u{200B}width").is_err() && name("ok ✓").is_ok());
         assert_eq!(key_id("id", "sk_live_handmade").unwrap_err().code(), "not_found", "never looked up");
         assert_eq!(key_id("id", "key_a b").unwrap_err().code(), "not_found");
