@@ -18,6 +18,7 @@ use crate::sql::ops::balance::{self, Balance};
 use crate::sql::ops::check;
 use crate::sql::ops::consume::{self, ConsumeRequest, Payer};
 use crate::sql::ops::grant::{self, CreditResult, GrantRequest};
+use crate::sql::ops::payer::Named;
 use crate::sql::ops::principal::{self, Principal};
 use crate::sql::ops::prune::{self, PruneResult};
 use crate::sql::ops::purchase::{self, PurchaseRequest};
@@ -170,6 +171,26 @@ impl<E: Executor> Engine<E> {
             }
         }
         Err(CreditError::database_unavailable("the key kept being revoked concurrently; nothing was written, retry"))
+    }
+
+    /// The account `named` names, by id: a key given by its secret is looked up by its hash (a
+    /// row still in the seed's plaintext form is adopted on the way) and stands for its public id.
+    pub async fn account_of(&self, named: Named, now: Timestamp) -> Result<Account, CreditError> {
+        let secret = match named {
+            Named::Account(account) => return Ok(account),
+            Named::Key(KeyRef::Id(id)) => return Account::api_key(&id),
+            Named::Key(KeyRef::Secret { secret, .. }) => secret,
+            Named::Key(KeyRef::Rotated { .. }) => {
+                return Err(CreditError::not_found("no live API key has that secret"))
+            }
+        };
+        match self.authenticate(&Credential::ApiKey(secret), now).await {
+            Ok(Principal::ApiKey { api_key, .. }) => Account::api_key(&api_key),
+            Ok(Principal::User { .. }) | Err(CreditError::Unauthenticated { .. }) => {
+                Err(CreditError::not_found("no live API key has that secret"))
+            }
+            Err(other) => Err(other),
+        }
     }
 
     /// A lookup by a key's public id that found nothing runs once more if a row still in the

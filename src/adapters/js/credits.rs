@@ -16,10 +16,10 @@ use crate::core::time::Timestamp;
 use crate::core::validate::{self, Amount, Operation};
 use crate::engine::Engine;
 use crate::http::auth as http_auth;
-use crate::sql::executor::Executor;
 use crate::sql::ops::allocate::AllocateRequest;
 use crate::sql::ops::consume::{ConsumeRequest, Payer};
 use crate::sql::ops::grant::GrantRequest;
+use crate::sql::ops::payer::Named;
 use crate::sql::ops::principal::Principal;
 use crate::sql::ops::refund::RefundScope;
 use crate::sql::ops::transactions::{self, Cursor};
@@ -64,13 +64,6 @@ where
 
 const ACCOUNT_KEYS: [&str; 3] = ["userId", "teamId", "apiKey"];
 
-/// An account as the options name it: a user or team by id, or an API key as given (its public
-/// id or its secret), not yet resolved.
-enum Named {
-    Account(Account),
-    Key(KeyRef),
-}
-
 /// An `apiKey` option: a key's public id (`key_…`) or its secret (ours, or one written the seed's
 /// way), told apart by `KeyRef::given` as the CLI's `--api-key` is.
 fn key_ref(field: &str, text: &str) -> Result<KeyRef, CreditError> {
@@ -91,26 +84,6 @@ fn named(map: &Map<String, Value>) -> Result<Named, CreditError> {
     Account::exactly_one([user.as_deref(), team.as_deref(), None], ACCOUNT_KEYS)?
         .map(Named::Account)
         .ok_or_else(|| CreditError::invalid_request(format!("pass exactly one of {}", ACCOUNT_KEYS.join(", "))))
-}
-
-/// The account by id: a secret is looked up (by its hash; a key row still in the seed's
-/// plaintext form is adopted on the way) and stands for its key's public id, as in the CLI.
-async fn resolve<E: Executor>(engine: &Engine<E>, named: Named) -> Result<Account, CreditError> {
-    match named {
-        Named::Account(account) => Ok(account),
-        Named::Key(KeyRef::Id(id)) => Account::api_key(&id),
-        Named::Key(KeyRef::Secret { secret, .. }) => {
-            match engine.authenticate(&Credential::ApiKey(secret), now()).await {
-                Ok(Principal::ApiKey { api_key, .. }) => Account::api_key(&api_key),
-                Ok(Principal::User { .. }) | Err(CreditError::Unauthenticated { .. }) => {
-                    Err(CreditError::not_found("no live API key has that secret"))
-                }
-                Err(other) => Err(other),
-            }
-        }
-        // `KeyRef::given` makes only ids and secrets; anything else names no live key here.
-        Named::Key(_) => Err(CreditError::not_found("no live API key has that secret")),
-    }
 }
 
 /// A credential as `credentialFromRequest` returns it: `{ kind: "session"|"bearer"|"api_key", value }`.
@@ -315,7 +288,7 @@ impl Credits {
             let (amount, idempotency_key) = (amount(&map)?, idempotency_key(&map)?);
             let operation = convert::text(&map, "operation")?.map(|op| Operation::new(&op)).transpose()?;
             let metadata = metadata(&map)?;
-            let account = resolve(&engine, named).await?;
+            let account = engine.account_of(named, now()).await?;
             let request = GrantRequest { account, amount, operation, metadata, idempotency_key };
             engine.grant(&request, now()).await
         })
@@ -338,7 +311,7 @@ impl Credits {
                 (Some(user), None) => RefundScope::User(user),
                 (None, Some(key)) => {
                     let named = Named::Key(key_ref("apiKey", &key)?);
-                    RefundScope::ApiKey(resolve(&engine, named).await?.id)
+                    RefundScope::ApiKey(engine.account_of(named, now()).await?.id)
                 }
                 (Some(_), Some(_)) => return Err(CreditError::invalid_request("pass at most one of userId, apiKey")),
             };
@@ -361,7 +334,7 @@ impl Credits {
             let named = Named::Key(key_ref("apiKey", &api_key)?);
             let (amount, idempotency_key) = (amount(&map)?, idempotency_key(&map)?);
             let owner = optional_identifier(&map, "ownerId")?;
-            let api_key = resolve(&engine, named).await?.id;
+            let api_key = engine.account_of(named, now()).await?.id;
             let request = AllocateRequest { api_key, amount, idempotency_key, owner };
             engine.allocate(&request, now()).await
         })
@@ -376,7 +349,7 @@ impl Credits {
         let engine = self.engine();
         let parsed = convert::options(&options, "balance", &ACCOUNT_KEYS);
         promise(async move {
-            let account = resolve(&engine, named(&parsed?)?).await?;
+            let account = engine.account_of(named(&parsed?)?, now()).await?;
             engine.balance(&account, now()).await
         })
     }
@@ -401,7 +374,7 @@ impl Credits {
                 };
             let limit = transactions::page_size(limit)?;
             let cursor = convert::text(&map, "cursor")?.map(|text| Cursor::decode(&text)).transpose()?;
-            let account = resolve(&engine, named).await?;
+            let account = engine.account_of(named, now()).await?;
             engine.transactions(&account, limit, cursor.as_ref()).await
         })
     }

@@ -4,6 +4,24 @@ use crate::core::account::{Account, AccountKind};
 use crate::core::api_key::KeyRef;
 use crate::core::error::CreditError;
 
+/// An account as an operator names it (CLI flags, npm options): a user or a team by id, or an
+/// API key as given — its public id or its secret — not resolved yet (`Engine::account_of`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Named {
+    Account(Account),
+    Key(KeyRef),
+}
+
+impl Named {
+    /// The payer of a consume or check: a key given by its secret is charged by that secret.
+    pub fn into_payer(self) -> Payer {
+        match self {
+            Named::Account(account) => Payer::from_account(&account),
+            Named::Key(key) => Payer::ApiKey(key),
+        }
+    }
+}
+
 /// Who pays: a user (their team's pool or their own), found by id or by a live Better Auth
 /// session token (resolved inside the same statement), or an API key by public id or by secret.
 #[derive(Debug, Clone, PartialEq, Eq)]

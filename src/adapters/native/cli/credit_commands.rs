@@ -6,23 +6,16 @@ use crate::adapters::native::database::Native;
 use crate::core::account::Account;
 use crate::core::api_key::KeyRef;
 use crate::core::error::CreditError;
-use crate::core::session::Credential;
 use crate::core::validate::{self, Amount, Operation};
 use crate::engine::Engine;
 use crate::sql::ops::allocate::AllocateRequest;
-use crate::sql::ops::consume::{ConsumeRequest, Payer};
+use crate::sql::ops::consume::ConsumeRequest;
 use crate::sql::ops::grant::GrantRequest;
-use crate::sql::ops::principal::Principal;
+use crate::sql::ops::payer::Named;
 use crate::sql::ops::purchase::PurchaseRequest;
 use crate::sql::ops::refund::RefundScope;
 use crate::sql::ops::transactions::{page_size, Cursor};
 use crate::sql::outcome::ChargeResult;
-
-/// The account the flags name, an API key as given (id or secret, not resolved yet).
-pub(super) enum Named {
-    Account(Account),
-    Key(KeyRef),
-}
 
 pub(super) fn named(args: &AccountArgs) -> Result<Named, CreditError> {
     if let Some(key) = &args.api_key {
@@ -53,34 +46,6 @@ pub(super) fn key_ref(text: &str) -> Result<KeyRef, CreditError> {
         return Err(CreditError::invalid_request("--api-key must be a key id (key_…) or a secret"));
     }
     Ok(KeyRef::given(&value))
-}
-
-/// The account by id: a secret is looked up (by its hash) and stands for its key's public id.
-pub(super) async fn resolve<E: crate::sql::executor::Executor>(
-    engine: &Engine<E>,
-    named: Named,
-) -> Result<Account, CreditError> {
-    match named {
-        Named::Account(account) => Ok(account),
-        Named::Key(KeyRef::Id(id)) => Account::api_key(&id),
-        Named::Key(KeyRef::Rotated { .. }) => Err(CreditError::not_found("no live API key has that secret")),
-        Named::Key(KeyRef::Secret { secret, .. }) => {
-            match engine.authenticate(&Credential::ApiKey(secret), now()).await {
-                Ok(Principal::ApiKey { api_key, .. }) => Account::api_key(&api_key),
-                Ok(Principal::User { .. }) | Err(CreditError::Unauthenticated { .. }) => {
-                    Err(CreditError::not_found("no live API key has that secret"))
-                }
-                Err(other) => Err(other),
-            }
-        }
-    }
-}
-
-fn payer(named: Named) -> Payer {
-    match named {
-        Named::Account(account) => Payer::from_account(&account),
-        Named::Key(key) => Payer::ApiKey(key),
-    }
 }
 
 fn optional_key(key: &Option<String>) -> Result<Option<String>, CreditError> {
@@ -127,7 +92,7 @@ pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, Cre
             let (metadata, idempotency_key) = (optional_metadata(metadata)?, optional_key(idempotency_key)?);
             let client = client(cli).await?;
             let engine = Engine::new(Native(&client));
-            let account = resolve(&engine, named).await?;
+            let account = engine.account_of(named, now()).await?;
             let request = GrantRequest { account, amount, operation, metadata, idempotency_key };
             let result = engine.grant(&request, now()).await?;
             let replay = if result.replayed { " (replayed)" } else { "" };
@@ -165,7 +130,7 @@ pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, Cre
             let named = named(args)?;
             let client = client(cli).await?;
             let engine = Engine::new(Native(&client));
-            let account = resolve(&engine, named).await?;
+            let account = engine.account_of(named, now()).await?;
             let balance = engine.balance(&account, now()).await?;
             let mut lines = Vec::new();
             if let Some(user) = &balance.user {
@@ -184,7 +149,7 @@ pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, Cre
         }
         Command::Consume { account: args, amount, operation, resource_id, metadata, idempotency_key } => {
             let request = ConsumeRequest {
-                payer: payer(named(args)?),
+                payer: named(args)?.into_payer(),
                 amount: Amount::parse(amount)?,
                 operation: Operation::new(operation)?,
                 resource_id: resource_id
@@ -199,7 +164,7 @@ pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, Cre
             Ok(Outcome::ok(to_json(&result), charge_sentence("consumed", &result)))
         }
         Command::Check { account: args, amount } => {
-            let payer = payer(named(args)?);
+            let payer = named(args)?.into_payer();
             let amount = Amount::parse(amount)?;
             let client = client(cli).await?;
             let result = Engine::new(Native(&client)).check(&payer, amount, now()).await?;
@@ -222,7 +187,7 @@ pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, Cre
             let (amount, idempotency_key) = (Amount::parse(amount)?, optional_key(idempotency_key)?);
             let client = client(cli).await?;
             let engine = Engine::new(Native(&client));
-            let api_key = resolve(&engine, named).await?.id;
+            let api_key = engine.account_of(named, now()).await?.id;
             let request = AllocateRequest { api_key, amount, idempotency_key, owner: None };
             let result = engine.allocate(&request, now()).await?;
             Ok(Outcome::ok(to_json(&result), charge_sentence("allocated", &result).replacen("from", "to", 1)))
@@ -233,7 +198,7 @@ pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, Cre
             let cursor = cursor.as_deref().map(Cursor::decode).transpose()?;
             let client = client(cli).await?;
             let engine = Engine::new(Native(&client));
-            let account = resolve(&engine, named).await?;
+            let account = engine.account_of(named, now()).await?;
             let page = engine.transactions(&account, limit, cursor.as_ref()).await?;
             let mut lines: Vec<String> = page
                 .transactions

@@ -1,7 +1,7 @@
 //! `fltr-credits keys …`: API keys managed from the command line, acting as the service (for any
 //! user, any key). A new or rotated secret is printed once; nothing keeps it.
 
-use super::credit_commands::{key_ref, resolve, Named};
+use super::credit_commands::key_ref;
 use super::{client, now, to_json, Cli, Outcome};
 use crate::adapters::native::database::Native;
 use crate::adapters::native::random::entropy;
@@ -12,6 +12,7 @@ use crate::engine::Engine;
 use crate::sql::ops::api_keys::create::{CreateRequest, KeySettings};
 use crate::sql::ops::api_keys::manage::KeyChanges;
 use crate::sql::ops::api_keys::view::ApiKey;
+use crate::sql::ops::payer::Named;
 use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]
@@ -96,7 +97,7 @@ fn sentence(verb: &str, key: &ApiKey) -> String {
 }
 
 async fn key_id<E: crate::sql::executor::Executor>(engine: &Engine<E>, text: &str) -> Result<String, CreditError> {
-    Ok(resolve(engine, Named::Key(key_ref(text)?)).await?.id)
+    Ok(engine.account_of(Named::Key(key_ref(text)?), now()).await?.id)
 }
 
 pub(super) async fn execute(cli: &Cli, command: &KeysCommand) -> Result<Outcome, CreditError> {
