@@ -12,7 +12,7 @@ use crate::http::config::{Config, BODY_BYTES_MAX};
 use crate::http::request::HttpRequest;
 use crate::http::response::HttpResponse;
 use crate::sql::executor::Executor;
-use crate::sql::ops::api_keys::create::{CreateRequest, KeySettings};
+use crate::sql::ops::api_keys::create::CreateRequest;
 use crate::sql::ops::api_keys::manage::KeyChanges;
 use crate::sql::ops::principal::Principal;
 use serde_json::{Map, Value};
@@ -49,6 +49,29 @@ fn whole_number(number: &serde_json::Number) -> Option<i64> {
     })
 }
 
+/// What a surface calls the key fields: the HTTP body's snake_case, the npm options' camelCase.
+pub struct KeyFields {
+    pub name: &'static str,
+    pub daily_limit: &'static str,
+    pub monthly_limit: &'static str,
+    pub expires_at: &'static str,
+    pub team: &'static str,
+    pub grace_seconds: &'static str,
+}
+
+/// The HTTP body's names.
+pub const BODY_FIELDS: KeyFields = KeyFields {
+    name: "name",
+    daily_limit: "daily_limit",
+    monthly_limit: "monthly_limit",
+    expires_at: "expires_at",
+    team: "team",
+    grace_seconds: "grace_seconds",
+};
+
+/// Longest string `revoke-leaked` takes as one secret, in characters.
+pub const LEAKED_SECRET_LENGTH_MAX: usize = 512;
+
 /// A nullable integer field: absent (`None`), null (`Some(None)`) or a limit.
 fn nullable_limit(body: &Map<String, Value>, field: &str) -> Result<Option<Option<i64>>, CreditError> {
     match body.get(field) {
@@ -65,32 +88,80 @@ fn nullable_limit(body: &Map<String, Value>, field: &str) -> Result<Option<Optio
     }
 }
 
-fn nullable_expiry(body: &Map<String, Value>, now: Timestamp) -> Result<Option<Option<Timestamp>>, CreditError> {
-    match body.get("expires_at") {
+fn nullable_expiry(
+    body: &Map<String, Value>,
+    field: &str,
+    now: Timestamp,
+) -> Result<Option<Option<Timestamp>>, CreditError> {
+    match body.get(field) {
         None => Ok(None),
         Some(Value::Null) => Ok(Some(None)),
         Some(Value::String(text)) => keys::expiry(text, now).map(|at| Some(Some(at))),
-        Some(_) => Err(CreditError::invalid_request("expires_at must be an RFC 3339 time or null")),
+        Some(_) => Err(CreditError::invalid_request(format!("{field} must be an RFC 3339 time or null"))),
     }
 }
 
-fn nullable_name(body: &Map<String, Value>) -> Result<Option<Option<String>>, CreditError> {
-    match body.get("name") {
+fn nullable_name(body: &Map<String, Value>, field: &str) -> Result<Option<Option<String>>, CreditError> {
+    match body.get(field) {
         None => Ok(None),
         Some(Value::Null) => Ok(Some(None)),
         Some(Value::String(text)) => keys::name(text).map(|name| Some(Some(name))),
-        Some(_) => Err(CreditError::invalid_request("name must be a string")),
+        Some(_) => Err(CreditError::invalid_request(format!("{field} must be a string"))),
     }
 }
 
-/// The fields create and update share, validated.
-fn changes(body: &Map<String, Value>, now: Timestamp) -> Result<KeyChanges, CreditError> {
+/// The fields create and update share, validated (the npm package reads its options with it too).
+pub fn changes(body: &Map<String, Value>, fields: &KeyFields, now: Timestamp) -> Result<KeyChanges, CreditError> {
     Ok(KeyChanges {
-        name: nullable_name(body)?,
-        daily_limit: nullable_limit(body, "daily_limit")?,
-        monthly_limit: nullable_limit(body, "monthly_limit")?,
-        expires_at: nullable_expiry(body, now)?,
+        name: nullable_name(body, fields.name)?,
+        daily_limit: nullable_limit(body, fields.daily_limit)?,
+        monthly_limit: nullable_limit(body, fields.monthly_limit)?,
+        expires_at: nullable_expiry(body, fields.expires_at, now)?,
     })
+}
+
+/// Whether a new key is on the creator's team pool.
+pub fn team(body: &Map<String, Value>, fields: &KeyFields) -> Result<bool, CreditError> {
+    match body.get(fields.team) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(team)) => Ok(*team),
+        Some(_) => Err(CreditError::invalid_request(format!("{} must be true or false", fields.team))),
+    }
+}
+
+/// A rotation's grace: 0 (the default: the old secret stops at once, the safe default when a
+/// rotation answers a suspected leak) to seven days.
+pub fn grace_seconds(body: &Map<String, Value>, fields: &KeyFields) -> Result<i64, CreditError> {
+    let field = fields.grace_seconds;
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(0),
+        Some(Value::Number(number)) => keys::grace(
+            whole_number(number).ok_or_else(|| CreditError::invalid_request(format!("{field} must be an integer")))?,
+        ),
+        Some(_) => Err(CreditError::invalid_request(format!("{field} must be an integer"))),
+    }
+}
+
+/// The secrets of a `revoke-leaked` call: `keys`, at most 100 non-empty strings of at most 512
+/// characters.
+pub fn leaked_secrets(body: &Map<String, Value>) -> Result<Vec<String>, CreditError> {
+    match body.get("keys") {
+        Some(Value::Array(items)) if items.len() <= LEAKED_KEYS_MAX => items
+            .iter()
+            .map(|item| match item {
+                Value::String(secret) if !secret.is_empty() && secret.chars().count() <= LEAKED_SECRET_LENGTH_MAX => {
+                    Ok(secret.clone())
+                }
+                _ => Err(CreditError::invalid_request(format!(
+                    "keys must hold non-empty strings of at most {LEAKED_SECRET_LENGTH_MAX} characters"
+                ))),
+            })
+            .collect(),
+        Some(Value::Array(_)) => {
+            Err(CreditError::invalid_request(format!("keys takes at most {LEAKED_KEYS_MAX} secrets per call")))
+        }
+        _ => Err(CreditError::invalid_request("keys is required: an array of secrets")),
+    }
 }
 
 /// Create and rotate answer with a secret shown once and never stored: they cannot be replayed,
@@ -112,12 +183,8 @@ pub async fn create<E: Executor>(
 ) -> Result<HttpResponse, CreditError> {
     let body = json_object(request, BODY_BYTES_MAX, true)?;
     only_fields(&body, &["name", "daily_limit", "monthly_limit", "expires_at", "team", "user_id"])?;
-    let changes = changes(&body, request.now)?;
-    let team = match body.get("team") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(team)) => *team,
-        Some(_) => return Err(CreditError::invalid_request("team must be true or false")),
-    };
+    let settings = changes(&body, &BODY_FIELDS, request.now)?.into_settings();
+    let team = team(&body, &BODY_FIELDS)?;
     let named = optional_identifier(&body, "user_id")?.map(str::to_string);
     refuse_idempotency_key(request)?;
     let user_id = match (manager(engine, request, config).await?, named) {
@@ -129,12 +196,6 @@ pub async fn create<E: Executor>(
         (None, None) => {
             return Err(CreditError::invalid_request("the service credential creates keys for a user: name user_id"))
         }
-    };
-    let settings = KeySettings {
-        name: changes.name.flatten(),
-        daily_limit: changes.daily_limit.flatten(),
-        monthly_limit: changes.monthly_limit.flatten(),
-        expires_at: changes.expires_at.flatten(),
     };
     let create = CreateRequest { user_id, settings, team, entropy: entropy(request)?.clone() };
     let key = engine.create_key(&create, request.now).await?;
@@ -170,13 +231,12 @@ pub async fn update<E: Executor>(
     let id = keys::key_id("id", id)?;
     let body = json_object(request, BODY_BYTES_MAX, true)?;
     only_fields(&body, &["name", "daily_limit", "monthly_limit", "expires_at"])?;
-    let changes = changes(&body, request.now)?;
+    let changes = changes(&body, &BODY_FIELDS, request.now)?;
     let actor = manager(engine, request, config).await?;
     HttpResponse::ok(&engine.update_key(&id, actor.as_deref(), &changes, request.now).await?)
 }
 
-/// `POST /api/v1/api-keys/{id}/rotate`: `{"grace_seconds": 3600}` (default 0: the old secret
-/// stops at once, the safe default when a rotation answers a suspected leak).
+/// `POST /api/v1/api-keys/{id}/rotate`: `{"grace_seconds": 3600}` (`grace_seconds`).
 pub async fn rotate<E: Executor>(
     engine: &Engine<E>,
     request: &HttpRequest,
@@ -186,13 +246,7 @@ pub async fn rotate<E: Executor>(
     let id = keys::key_id("id", id)?;
     let body = json_object(request, BODY_BYTES_MAX, false)?;
     only_fields(&body, &["grace_seconds"])?;
-    let grace = match body.get("grace_seconds") {
-        None | Some(Value::Null) => 0,
-        Some(Value::Number(number)) => keys::grace(
-            whole_number(number).ok_or_else(|| CreditError::invalid_request("grace_seconds must be an integer"))?,
-        )?,
-        Some(_) => return Err(CreditError::invalid_request("grace_seconds must be an integer")),
-    };
+    let grace = grace_seconds(&body, &BODY_FIELDS)?;
     refuse_idempotency_key(request)?;
     let actor = manager(engine, request, config).await?;
     let key = engine.rotate_key(&id, actor.as_deref(), grace, entropy(request)?, request.now).await?;
@@ -221,19 +275,7 @@ pub async fn revoke_leaked<E: Executor>(
 ) -> Result<HttpResponse, CreditError> {
     let body = json_object(request, BODY_BYTES_MAX, true)?;
     only_fields(&body, &["keys"])?;
-    let secrets = match body.get("keys") {
-        Some(Value::Array(items)) if items.len() <= LEAKED_KEYS_MAX => items
-            .iter()
-            .map(|item| match item {
-                Value::String(secret) if !secret.is_empty() && secret.chars().count() <= 512 => Ok(secret.clone()),
-                _ => Err(CreditError::invalid_request("keys must hold non-empty strings of at most 512 characters")),
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-        Some(Value::Array(_)) => {
-            return Err(CreditError::invalid_request(format!("keys takes at most {LEAKED_KEYS_MAX} secrets per call")))
-        }
-        _ => return Err(CreditError::invalid_request("keys is required: an array of secrets")),
-    };
+    let secrets = leaked_secrets(&body)?;
     auth::require_service(engine, request, config).await?;
     HttpResponse::ok(&engine.revoke_leaked(&secrets, request.now).await?)
 }

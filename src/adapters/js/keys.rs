@@ -17,17 +17,14 @@ use crate::core::error::CreditError;
 use crate::core::time::Timestamp;
 use crate::core::validate;
 use crate::engine::Engine;
-use crate::http::api_keys::LEAKED_KEYS_MAX;
-use crate::sql::ops::api_keys::create::{CreateRequest, KeySettings};
+use crate::http::api_keys::{changes, grace_seconds, leaked_secrets, team, KeyFields};
+use crate::sql::ops::api_keys::create::CreateRequest;
 use crate::sql::ops::api_keys::manage::KeyChanges;
 use crate::sql::ops::api_keys::revoke::{Revoked, RevokedLeaked};
 use crate::sql::ops::api_keys::view::{ApiKey, ApiKeyList};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use wasm_bindgen::prelude::*;
-
-/// Longest string `revokeLeakedKeys` takes as one secret (as the HTTP route).
-const LEAKED_SECRET_LENGTH_MAX: usize = 512;
 
 /// A key's public id: required, and never a secret.
 fn key_id(map: &Map<String, Value>) -> Result<String, CreditError> {
@@ -36,53 +33,15 @@ fn key_id(map: &Map<String, Value>) -> Result<String, CreditError> {
     keys::key_id("id", &id)
 }
 
-/// An integer option; `None` when absent or null.
-fn integer(map: &Map<String, Value>, field: &str) -> Result<Option<i64>, CreditError> {
-    match map.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(number)) => number
-            .as_i64()
-            .map(Some)
-            .ok_or_else(|| CreditError::invalid_request(format!("{field} must be an integer, got {number}"))),
-        Some(other) => Err(CreditError::invalid_request(format!("{field} must be an integer, got {other}"))),
-    }
-}
-
-/// Absent (`None`: unchanged), null (`Some(None)`: removed) or a value, read and validated by `read`.
-fn nullable<T>(
-    map: &Map<String, Value>,
-    field: &str,
-    read: impl FnOnce(&Map<String, Value>) -> Result<Option<T>, CreditError>,
-) -> Result<Option<Option<T>>, CreditError> {
-    match map.get(field) {
-        None => Ok(None),
-        Some(Value::Null) => Ok(Some(None)),
-        Some(_) => read(map).map(Some),
-    }
-}
-
-fn limit(map: &Map<String, Value>, field: &str) -> Result<Option<Option<i64>>, CreditError> {
-    nullable(map, field, |map| integer(map, field)?.map(|value| keys::limit(field, value)).transpose())
-}
-
-/// `expiresAt`: an RFC 3339 UTC string or a `Date` (JSON turns it into one), in the future.
-fn expiry(map: &Map<String, Value>, now: Timestamp) -> Result<Option<Option<Timestamp>>, CreditError> {
-    nullable(map, "expiresAt", |map| convert::text(map, "expiresAt")?.map(|text| keys::expiry(&text, now)).transpose())
-}
-
-fn name(map: &Map<String, Value>) -> Result<Option<Option<String>>, CreditError> {
-    nullable(map, "name", |map| convert::text(map, "name")?.map(|text| keys::name(&text)).transpose())
-}
-
-/// The fields create and update share, validated before any round trip.
-fn changes(map: &Map<String, Value>, now: Timestamp) -> Result<KeyChanges, CreditError> {
-    Ok(KeyChanges {
-        name: name(map)?,
-        daily_limit: limit(map, "dailyLimit")?,
-        monthly_limit: limit(map, "monthlyLimit")?,
-        expires_at: expiry(map, now)?,
-    })
-}
+/// The options' names for the key fields (read by the HTTP routes' own parsers).
+const OPTION_FIELDS: KeyFields = KeyFields {
+    name: "name",
+    daily_limit: "dailyLimit",
+    monthly_limit: "monthlyLimit",
+    expires_at: "expiresAt",
+    team: "team",
+    grace_seconds: "graceSeconds",
+};
 
 fn actor(map: &Map<String, Value>) -> Result<Option<String>, CreditError> {
     optional_identifier(map, "actorId")
@@ -106,43 +65,9 @@ enum KeyCall {
 
 fn create(map: Map<String, Value>, now: Timestamp) -> Result<KeyCall, CreditError> {
     let user_id = user_id(&map)?;
-    let changes = changes(&map, now)?;
-    let team = match map.get("team") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(team)) => *team,
-        Some(_) => return Err(CreditError::invalid_request("team must be true or false")),
-    };
-    let settings = KeySettings {
-        name: changes.name.flatten(),
-        daily_limit: changes.daily_limit.flatten(),
-        monthly_limit: changes.monthly_limit.flatten(),
-        expires_at: changes.expires_at.flatten(),
-    };
+    let settings = changes(&map, &OPTION_FIELDS, now)?.into_settings();
+    let team = team(&map, &OPTION_FIELDS)?;
     Ok(KeyCall::Create(CreateRequest { user_id, settings, team, entropy: entropy()? }))
-}
-
-fn leaked(map: Map<String, Value>) -> Result<KeyCall, CreditError> {
-    let bad_secret = || {
-        CreditError::invalid_request(format!(
-            "keys must hold non-empty strings of at most {LEAKED_SECRET_LENGTH_MAX} characters"
-        ))
-    };
-    match map.get("keys") {
-        Some(Value::Array(items)) if items.len() <= LEAKED_KEYS_MAX => items
-            .iter()
-            .map(|item| match item {
-                Value::String(secret) if !secret.is_empty() && secret.len() <= LEAKED_SECRET_LENGTH_MAX => {
-                    Ok(secret.clone())
-                }
-                _ => Err(bad_secret()),
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(KeyCall::RevokeLeaked),
-        Some(Value::Array(_)) => {
-            Err(CreditError::invalid_request(format!("keys takes at most {LEAKED_KEYS_MAX} secrets per call")))
-        }
-        _ => Err(CreditError::invalid_request("keys is required: an array of secrets")),
-    }
 }
 
 /// What a lifecycle call resolves to: the contract object, as it is.
@@ -210,7 +135,7 @@ impl Credits {
         let now = now();
         let allowed = ["id", "actorId", "name", "dailyLimit", "monthlyLimit", "expiresAt"];
         let parsed = convert::options(&options, "updateKey", &allowed).and_then(|map| {
-            Ok(KeyCall::Update { id: key_id(&map)?, actor: actor(&map)?, changes: changes(&map, now)? })
+            Ok(KeyCall::Update { id: key_id(&map)?, actor: actor(&map)?, changes: changes(&map, &OPTION_FIELDS, now)? })
         });
         call(self.engine(), parsed, now)
     }
@@ -223,7 +148,7 @@ impl Credits {
         #[wasm_bindgen(unchecked_param_type = "RotateKeyOptions")] options: JsValue,
     ) -> js_sys::Promise {
         let parsed = convert::options(&options, "rotateKey", &["id", "actorId", "graceSeconds"]).and_then(|map| {
-            let grace = keys::grace(integer(&map, "graceSeconds")?.unwrap_or(0))?;
+            let grace = grace_seconds(&map, &OPTION_FIELDS)?;
             Ok(KeyCall::Rotate { id: key_id(&map)?, actor: actor(&map)?, grace, entropy: entropy()? })
         });
         call(self.engine(), parsed, now())
@@ -250,6 +175,11 @@ impl Credits {
         &self,
         #[wasm_bindgen(unchecked_param_type = "RevokeLeakedKeysOptions")] options: JsValue,
     ) -> js_sys::Promise {
-        call(self.engine(), convert::options(&options, "revokeLeakedKeys", &["keys"]).and_then(leaked), now())
+        call(
+            self.engine(),
+            convert::options(&options, "revokeLeakedKeys", &["keys"])
+                .and_then(|map| leaked_secrets(&map).map(KeyCall::RevokeLeaked)),
+            now(),
+        )
     }
 }

@@ -94,12 +94,13 @@ pub struct KeyChanges {
 }
 
 impl KeyChanges {
-    pub fn from_settings(settings: KeySettings) -> Self {
-        KeyChanges {
-            name: settings.name.map(Some),
-            daily_limit: settings.daily_limit.map(Some),
-            monthly_limit: settings.monthly_limit.map(Some),
-            expires_at: settings.expires_at.map(Some),
+    /// A new key's settings: what is given; absent and null alike leave a field unset.
+    pub fn into_settings(self) -> KeySettings {
+        KeySettings {
+            name: self.name.flatten(),
+            daily_limit: self.daily_limit.flatten(),
+            monthly_limit: self.monthly_limit.flatten(),
+            expires_at: self.expires_at.flatten(),
         }
     }
 }
