@@ -29,48 +29,49 @@ WHERE k.user_id = $1::text OR (k.team_id IS NOT NULL AND k.team_id = (SELECT tea
 ORDER BY k.created_at, 1"#
 );
 
-/// Sets the fields whose flag is true (`$3`/`$5`/`$7`/`$9`); a NULL limit or expiry removes it.
-pub const UPDATE_SQL: &str = concat!(
-    "WITH ",
-    key_access!("$1", "$2"),
-    r#", changed AS (
-  UPDATE api_key_credits k SET
-    name = CASE WHEN $3::boolean THEN $4::text ELSE k.name END,
-    daily_limit = CASE WHEN $5::boolean THEN $6::int ELSE k.daily_limit END,
-    monthly_limit = CASE WHEN $7::boolean THEN $8::int ELSE k.monthly_limit END,
-    expires_at = CASE WHEN $9::boolean THEN $10::timestamp ELSE k.expires_at END,
-    updated_at = $11::timestamp
+/// A change to one live key (id `$1`, for caller `$2`: `key_access!`) setting `$set`, answered
+/// with `change_status!` and the changed key (`key_view!` with the windows `$daily`, `$monthly`).
+macro_rules! key_change {
+    ($set:literal, $daily:literal, $monthly:literal) => {
+        concat!(
+            "WITH ",
+            key_access!("$1", "$2"),
+            ", changed AS (\n  UPDATE api_key_credits k SET\n    ",
+            $set,
+            r#"
   FROM target t WHERE k.api_key = t.api_key AND t.may_change AND k.revoked_at IS NULL
   RETURNING k.*
 )
 SELECT "#,
-    change_status!("changed"),
-    r#" AS status, v.*
+            change_status!("changed"),
+            r#" AS status, v.*
 FROM (SELECT 1) one LEFT JOIN (SELECT "#,
-    key_view!("$12", "$13"),
-    r#" FROM changed k) v ON true"#
+            key_view!($daily, $monthly),
+            r#" FROM changed k) v ON true"#
+        )
+    };
+}
+
+/// Sets the fields whose flag is true (`$3`/`$5`/`$7`/`$9`); a NULL limit or expiry removes it.
+pub const UPDATE_SQL: &str = key_change!(
+    r#"name = CASE WHEN $3::boolean THEN $4::text ELSE k.name END,
+    daily_limit = CASE WHEN $5::boolean THEN $6::int ELSE k.daily_limit END,
+    monthly_limit = CASE WHEN $7::boolean THEN $8::int ELSE k.monthly_limit END,
+    expires_at = CASE WHEN $9::boolean THEN $10::timestamp ELSE k.expires_at END,
+    updated_at = $11::timestamp"#,
+    "$12",
+    "$13"
 );
 
 /// A new secret (`$3` its hash, `$4` its start); the old one keeps working until `$5` (NULL:
 /// not at all). A rotation during an earlier grace ends that grace: only the secret being
 /// replaced gets one.
-pub const ROTATE_SQL: &str = concat!(
-    "WITH ",
-    key_access!("$1", "$2"),
-    r#", changed AS (
-  UPDATE api_key_credits k SET
-    previous_key_hash = CASE WHEN $5::timestamp IS NULL THEN NULL ELSE k.key_hash END,
+pub const ROTATE_SQL: &str = key_change!(
+    r#"previous_key_hash = CASE WHEN $5::timestamp IS NULL THEN NULL ELSE k.key_hash END,
     previous_key_expires_at = $5::timestamp,
-    key_hash = $3::text, start = $4::text, updated_at = $6::timestamp
-  FROM target t WHERE k.api_key = t.api_key AND t.may_change AND k.revoked_at IS NULL
-  RETURNING k.*
-)
-SELECT "#,
-    change_status!("changed"),
-    r#" AS status, v.*
-FROM (SELECT 1) one LEFT JOIN (SELECT "#,
-    key_view!("$7", "$8"),
-    r#" FROM changed k) v ON true"#
+    key_hash = $3::text, start = $4::text, updated_at = $6::timestamp"#,
+    "$7",
+    "$8"
 );
 
 pub fn plan_list(user_id: &str, now: Timestamp) -> Statement {
