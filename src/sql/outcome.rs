@@ -29,6 +29,18 @@ pub struct ChargeResult {
 }
 
 impl Limits {
+    /// A key row's windows: its `daily_limit`, `daily_used`, `monthly_limit` and `monthly_used`
+    /// columns (the counters already as of `now`'s windows, as every key statement selects them).
+    pub fn read(row: &Row, now: Timestamp) -> Result<Self, CreditError> {
+        let window = |period, limit: &str, used: &str| -> Result<WindowUsage, CreditError> {
+            Ok(WindowUsage::current(period, row.opt_int(limit)?, row.int(used)?, Some(now), now))
+        };
+        Ok(Limits {
+            daily: window(Period::Daily, "daily_limit", "daily_used")?,
+            monthly: window(Period::Monthly, "monthly_limit", "monthly_used")?,
+        })
+    }
+
     /// The limited window that runs out first (smallest remaining), for the X-RateLimit-* headers.
     pub fn tightest(&self) -> Option<&WindowUsage> {
         [&self.daily, &self.monthly]

@@ -6,7 +6,7 @@ use crate::core::account::{Account, AccountKind};
 use crate::core::api_key::masked;
 use crate::core::error::CreditError;
 use crate::core::time::Timestamp;
-use crate::core::window::{Period, WindowUsage};
+use crate::core::window::Period;
 use crate::sql::ops::api_keys::view::{legacy_start, public_id_of};
 use crate::sql::outcome::Limits;
 use crate::sql::row::Row;
@@ -104,8 +104,7 @@ pub fn plan(account: &Account, now: Timestamp) -> Statement {
 }
 
 fn key_balance(row: &Row, now: Timestamp) -> Result<KeyBalance, CreditError> {
-    let daily_limit = row.opt_int("daily_limit")?;
-    let monthly_limit = row.opt_int("monthly_limit")?;
+    let limits = Limits::read(row, now)?;
     let start = row.owned("name")?;
     let credits = row.int("credits")?;
     Ok(KeyBalance {
@@ -115,12 +114,9 @@ fn key_balance(row: &Row, now: Timestamp) -> Result<KeyBalance, CreditError> {
         available: credits,
         credits,
         team_id: row.opt_owned("team_id")?,
-        daily_limit,
-        monthly_limit,
-        limits: Limits {
-            daily: WindowUsage::current(Period::Daily, daily_limit, row.int("daily_used")?, Some(now), now),
-            monthly: WindowUsage::current(Period::Monthly, monthly_limit, row.int("monthly_used")?, Some(now), now),
-        },
+        daily_limit: limits.daily.limit,
+        monthly_limit: limits.monthly.limit,
+        limits,
     })
 }
 

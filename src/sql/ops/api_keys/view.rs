@@ -4,7 +4,6 @@
 use crate::core::api_key::masked;
 use crate::core::error::CreditError;
 use crate::core::time::Timestamp;
-use crate::core::window::{Period, WindowUsage};
 use crate::sql::outcome::Limits;
 use crate::sql::row::Row;
 use serde::Serialize;
@@ -96,8 +95,7 @@ fn optional_timestamp(row: &Row, name: &str) -> Result<Option<Timestamp>, Credit
 impl ApiKey {
     /// Reads `key_view!`'s columns; windows as of `now`.
     pub fn read(row: &Row, now: Timestamp) -> Result<Self, CreditError> {
-        let daily_limit = row.opt_int("daily_limit")?;
-        let monthly_limit = row.opt_int("monthly_limit")?;
+        let limits = Limits::read(row, now)?;
         let credits = row.int("credits")?;
         let start = row.owned("start")?;
         Ok(ApiKey {
@@ -110,12 +108,9 @@ impl ApiKey {
             team_id: row.opt_owned("team_id")?,
             credits,
             available: credits,
-            daily_limit,
-            monthly_limit,
-            limits: Limits {
-                daily: WindowUsage::current(Period::Daily, daily_limit, row.int("daily_used")?, Some(now), now),
-                monthly: WindowUsage::current(Period::Monthly, monthly_limit, row.int("monthly_used")?, Some(now), now),
-            },
+            daily_limit: limits.daily.limit,
+            monthly_limit: limits.monthly.limit,
+            limits,
             expires_at: optional_timestamp(row, "expires_at")?,
             revoked_at: optional_timestamp(row, "revoked_at")?,
             last_used_at: optional_timestamp(row, "last_used_at")?,
