@@ -8,7 +8,7 @@ import {
   createCredits, credentialFromRequest, signSessionToken, verifySessionCookie, formatCredits, balanceStatus,
   limitHeaders, migrations, migrationSql,
 } from 'fltr-credits/node.js';
-import { throwawayDatabase, connect, user, team, apiKey, session, scalar, keyHash, legacyId } from './helpers.mjs';
+import { throwawayDatabase, connect, user, team, apiKey, session, scalar, keyHash, legacyId, rejection } from './helpers.mjs';
 import pg from 'pg';
 import { startRelay } from './relay.mjs';
 import { Pool as NeonPool, neonConfig } from '@neondatabase/serverless';
@@ -44,15 +44,6 @@ after(async () => {
   await client?.end();
   await db?.drop();
 });
-
-async function rejection(promise) {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  assert.fail('expected a rejection');
-}
 
 test('the migrations are the generator\'s, byte for byte the files of migrations/', () => {
   const files = migrations();

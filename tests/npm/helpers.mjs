@@ -1,6 +1,7 @@
 // Shared test support: a throwaway database per test file on the real Postgres, dropped after.
 import pg from 'pg';
 import { createHash } from 'node:crypto';
+import assert from 'node:assert/strict';
 
 export const SERVER = process.env.FLTR_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432';
 let counter = 0;
@@ -62,4 +63,14 @@ export async function session(client, token, userId, { expiresInSeconds = 3600 }
 export async function scalar(client, sql, params = []) {
   const { rows } = await client.query(`SELECT (${sql})::text AS v`, params);
   return rows[0].v;
+}
+
+/** The error `promise` rejects with; fails the test when it resolves. */
+export async function rejection(promise) {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  assert.fail('expected a rejection');
 }

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createCredits } from 'fltr-credits/node.js';
 import { initSync as initEdge, createCredits as createEdgeCredits } from 'fltr-credits';
-import { throwawayDatabase, connect, user, team, apiKey, scalar, keyHash, legacyId } from './helpers.mjs';
+import { throwawayDatabase, connect, user, team, apiKey, scalar, keyHash, legacyId, rejection } from './helpers.mjs';
 
 let db, client, credits;
 const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$/;
@@ -33,15 +33,6 @@ after(async () => {
   await client?.end();
   await db?.drop();
 });
-
-async function rejection(promise) {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  assert.fail('expected a rejection');
-}
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 function crc32(text) {
