@@ -80,11 +80,8 @@ impl<E: Executor> Engine<E> {
         }
     }
 
-    /// A debit. A `contended` outcome (a refusal that found the row passing every check: a credit
-    /// landed between the debit's check and the refusal's read; nothing was written) is run again,
-    /// a few times at most.
-    /// A secret the hashed debit did not find is resolved (`resolve`) and, if it names a key,
-    /// charged by that key's id.
+    /// A debit. A key the debit did not find is resolved (`resolved_payer`: a seed-way row adopted,
+    /// a rotated-out secret in its grace) and, if that names a key, charged as it was found.
     pub async fn consume(&self, request: &ConsumeRequest, now: Timestamp) -> Result<ChargeResult, CreditError> {
         let outcome = self.debit(request, now).await?;
         if outcome == ChargeOutcome::NotFound {
@@ -96,6 +93,9 @@ impl<E: Executor> Engine<E> {
         consume::result(outcome, request)
     }
 
+    /// One debit statement. A `contended` outcome (a refusal that found the row passing every
+    /// check: a credit landed between the debit's check and the refusal's read; nothing was
+    /// written) is run again, a few times at most.
     async fn debit(&self, request: &ConsumeRequest, now: Timestamp) -> Result<ChargeOutcome, CreditError> {
         let statement = consume::plan(request, now);
         let mut outcome = ChargeOutcome::Contended;
