@@ -20,6 +20,7 @@ use crate::core::idempotency::request_hash;
 use crate::core::time::Timestamp;
 use crate::core::validate::Amount;
 use crate::core::window::Period;
+use crate::sql::ops::api_keys::live_key;
 use crate::sql::outcome::{charge_idempotent_tail, decode_charge, ChargeResult};
 use crate::sql::row::Row;
 use crate::sql::statement::Statement;
@@ -27,7 +28,9 @@ use crate::sql::statement::Statement;
 pub const SQL: &str = concat!(
     r#"WITH visible AS (
   SELECT k.api_key FROM api_key_credits k WHERE k.api_key = $1::text AND ($8::text IS NULL OR k.user_id = $8::text)
-    AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $4::timestamp)
+    AND "#,
+    live_key!("$4"),
+    r#"
 ), prior AS (
   SELECT request_hash = $7::text AS same, response FROM credit_idempotency_keys
   WHERE $3::text IS NOT NULL AND account_kind = 'api_key' AND account_id = $1::text
@@ -36,7 +39,9 @@ pub const SQL: &str = concat!(
 ), key AS (
   SELECT k.api_key, k.user_id, k.team_id, k.credits FROM api_key_credits k, visible v
   WHERE k.api_key = v.api_key AND NOT EXISTS (SELECT 1 FROM prior)
-    AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $4::timestamp)
+    AND "#,
+    live_key!("$4"),
+    r#"
   FOR UPDATE OF k
 ), owner AS (
   SELECT o.team_id FROM users o, key k

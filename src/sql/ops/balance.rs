@@ -7,6 +7,7 @@ use crate::core::api_key::masked;
 use crate::core::error::CreditError;
 use crate::core::time::Timestamp;
 use crate::core::window::Period;
+use crate::sql::ops::api_keys::live_key;
 use crate::sql::ops::api_keys::view::{legacy_start, public_id_of};
 use crate::sql::outcome::Limits;
 use crate::sql::row::Row;
@@ -43,7 +44,9 @@ SELECT 'key', "#,
   (CASE WHEN k.monthly_window_start >= $4::timestamp THEN k.monthly_used ELSE 0 END)::text,
   to_char(k.created_at, 'YYYY-MM-DD HH24:MI:SS.US'), NULL
 FROM api_key_credits k WHERE k.user_id = (SELECT user_id FROM subject)
-  AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $5::timestamp)
+  AND "#,
+    live_key!("$5"),
+    r#"
 UNION ALL
 SELECT 'read_at', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, clock_timestamp()::text
 ORDER BY 1, created_at, id"#

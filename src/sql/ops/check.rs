@@ -5,6 +5,7 @@ use crate::core::error::CreditError;
 use crate::core::time::Timestamp;
 use crate::core::validate::Amount;
 use crate::core::window::Period;
+use crate::sql::ops::api_keys::{in_grace, live_key};
 use crate::sql::ops::payer::Payer;
 use crate::sql::outcome::{decode_charge, ChargeResult};
 use crate::sql::row::Row;
@@ -13,7 +14,8 @@ use crate::sql::statement::Statement;
 /// `check` for an API key (by public id, or by a presented secret's hash, the rotated-out one
 /// during its grace included): the same decision on the current row, nothing written, no lock.
 /// `clock_timestamp()` (volatile) keeps Hyperdrive from answering from its cache.
-pub const CHECK_API_KEY_SQL: &str = r#"WITH decision AS (
+pub const CHECK_API_KEY_SQL: &str = concat!(
+    r#"WITH decision AS (
   SELECT CASE
       WHEN k.team_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM users o WHERE o.id = k.user_id AND o.team_id = k.team_id)
         THEN 'not_a_member'
@@ -27,8 +29,12 @@ pub const CHECK_API_KEY_SQL: &str = r#"WITH decision AS (
                     CASE WHEN k.monthly_window_start >= $6::timestamp THEN k.monthly_used ELSE 0 END AS monthly_used) w
   WHERE (($4::text = 'api_key_id' AND k.api_key = $1::text)
       OR ($4::text = 'api_key_hash' AND (k.key_hash = $1::text
-        OR (k.previous_key_hash = $1::text AND k.previous_key_expires_at > $3::timestamp))))
-    AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $3::timestamp)
+        OR ("#,
+    in_grace!("$1", "$3"),
+    r#"))))
+    AND "#,
+    live_key!("$3"),
+    r#"
 )
 SELECT d.status, NULL AS transaction_id, 'api_key' AS charged_kind, d.api_key AS charged_id, $2::int::text AS amount,
   d.credits::text AS balance, d.daily_limit::text AS daily_limit, d.daily_used::text AS daily_used,
@@ -37,7 +43,8 @@ SELECT d.status, NULL AS transaction_id, 'api_key' AS charged_kind, d.api_key AS
 FROM decision d
 UNION ALL
 SELECT 'not_found', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, clock_timestamp()::text
-WHERE NOT EXISTS (SELECT 1 FROM decision)"#;
+WHERE NOT EXISTS (SELECT 1 FROM decision)"#
+);
 
 /// `check` for a user (team pool or personal) or, for the service, a team; nothing written.
 pub const CHECK_USER_SQL: &str = r#"WITH pool AS (

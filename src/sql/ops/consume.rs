@@ -18,6 +18,7 @@ use crate::core::idempotency::request_hash;
 use crate::core::time::Timestamp;
 use crate::core::validate::{Amount, Operation};
 use crate::core::window::Period;
+use crate::sql::ops::api_keys::in_grace;
 use crate::sql::outcome::{charge_idempotent_tail, ChargeOutcome, ChargeResult};
 use crate::sql::row::Row;
 use crate::sql::statement::Statement;
@@ -65,13 +66,6 @@ macro_rules! used_in_window {
     };
 }
 
-/// Only a live key spends: not revoked, not past its `expires_at` (as of the statement's `$6`).
-macro_rules! live_key {
-    () => {
-        " AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $6::timestamp)"
-    };
-}
-
 /// What both API-key debits share: `debited` (the decision is the UPDATE's own WHERE), `ledger`,
 /// and `refusal` (why nothing was debited, read with the row locked, only then). `$match` finds
 /// the key (`key_match!`: by the presented secret's hash, or by public id), and only a live key
@@ -91,7 +85,7 @@ macro_rules! live_key {
 /// that passes every check was changed between the two reads (a grant landed meanwhile):
 /// `contended`, nothing written, and the engine runs the debit again.
 macro_rules! api_key_debit {
-    ($match:literal, $gate:literal) => {
+    ($match:expr, $gate:literal) => {
         concat!(
             r#"debited AS (
   UPDATE api_key_credits k SET
@@ -108,7 +102,8 @@ macro_rules! api_key_debit {
     last_used_at = $6::timestamp
   WHERE "#,
             $match,
-            live_key!(),
+            " AND ",
+            crate::sql::ops::api_keys::live_key!("$6"),
             $gate,
             r#" AND k.credits >= $2::int
     AND (k.daily_limit IS NULL OR "#,
@@ -146,7 +141,8 @@ macro_rules! api_key_debit {
   FROM api_key_credits k
   WHERE "#,
             $match,
-            live_key!(),
+            " AND ",
+            crate::sql::ops::api_keys::live_key!("$6"),
             $gate,
             r#" AND NOT EXISTS (SELECT 1 FROM debited)
   FOR UPDATE OF k
@@ -157,7 +153,7 @@ macro_rules! api_key_debit {
 
 /// Debit an API key's own allowance without an idempotency key — the hot path.
 macro_rules! consume_api_key_sql {
-    ($match:literal) => {
+    ($match:expr) => {
         concat!(
             "WITH ",
             api_key_debit!($match, ""),
@@ -184,14 +180,15 @@ WHERE NOT EXISTS (SELECT 1 FROM debited) AND NOT EXISTS (SELECT 1 FROM refusal)"
 /// miss `prior`; the loser's insert of the key hits the primary key and its whole statement rolls
 /// back (`idempotency.rs`).
 macro_rules! consume_api_key_idempotent_sql {
-    ($match:literal) => {
+    ($match:expr) => {
         concat!(
             r#"WITH prior AS (
   SELECT request_hash = $10::text AS same, response FROM credit_idempotency_keys
   WHERE account_kind = 'api_key' AND idempotency_key = $9::text
     AND account_id = (SELECT k.api_key FROM api_key_credits k WHERE "#,
             $match,
-            live_key!(),
+            " AND ",
+            crate::sql::ops::api_keys::live_key!("$6"),
             r#")
 ), "#,
             api_key_debit!($match, " AND NOT EXISTS (SELECT 1 FROM prior)"),
@@ -223,10 +220,8 @@ pub const CONSUME_API_KEY_BY_ID_SQL: &str = consume_api_key_sql!("k.api_key = $1
 pub const CONSUME_API_KEY_IDEMPOTENT_SQL: &str = consume_api_key_idempotent_sql!("k.key_hash = $1::text");
 pub const CONSUME_API_KEY_BY_ID_IDEMPOTENT_SQL: &str = consume_api_key_idempotent_sql!("k.api_key = $1::text");
 /// By the hash of a secret a rotation replaced, while its grace lasts (decided on the locked row).
-pub const CONSUME_API_KEY_ROTATED_SQL: &str =
-    consume_api_key_sql!("k.previous_key_hash = $1::text AND k.previous_key_expires_at > $6::timestamp");
-pub const CONSUME_API_KEY_ROTATED_IDEMPOTENT_SQL: &str =
-    consume_api_key_idempotent_sql!("k.previous_key_hash = $1::text AND k.previous_key_expires_at > $6::timestamp");
+pub const CONSUME_API_KEY_ROTATED_SQL: &str = consume_api_key_sql!(in_grace!("$1", "$6"));
+pub const CONSUME_API_KEY_ROTATED_IDEMPOTENT_SQL: &str = consume_api_key_idempotent_sql!(in_grace!("$1", "$6"));
 
 /// Debit a user: the team pool when `users.team_id` is set (so only current members reach a
 /// pool: the user's row is locked first, so a removal from the team and a debit of its pool are

@@ -10,19 +10,26 @@ use crate::core::api_key;
 use crate::core::error::CreditError;
 use crate::core::session::Credential;
 use crate::core::time::Timestamp;
+use crate::sql::ops::api_keys::{in_grace, live_key};
 use crate::sql::row::{single, Row};
 use crate::sql::statement::Statement;
 
-pub const SQL: &str = r#"WITH found AS (
+pub const SQL: &str = concat!(
+    r#"WITH found AS (
   SELECT 0 AS rank, 'user' AS kind, s.user_id, NULL::text AS api_key FROM sessions s
   WHERE s.token = $1::text AND s.expires_at > $2::timestamp
   UNION ALL
   SELECT 1, 'api_key', k.user_id, k.api_key FROM api_key_credits k
-  WHERE (k.key_hash = $3::text OR (k.previous_key_hash = $3::text AND k.previous_key_expires_at > $2::timestamp))
-    AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $2::timestamp)
+  WHERE (k.key_hash = $3::text OR ("#,
+    in_grace!("$3", "$2"),
+    r#"))
+    AND "#,
+    live_key!("$2"),
+    r#"
 )
 SELECT f.kind, f.user_id, f.api_key, clock_timestamp()::text AS read_at
-FROM (SELECT 1) one LEFT JOIN (SELECT * FROM found ORDER BY rank LIMIT 1) f ON true"#;
+FROM (SELECT 1) one LEFT JOIN (SELECT * FROM found ORDER BY rank LIMIT 1) f ON true"#
+);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {

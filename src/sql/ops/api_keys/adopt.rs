@@ -60,15 +60,20 @@ SELECT (SELECT count(*) FROM adopted)::text AS keys, (SELECT count(*) FROM relab
 );
 
 /// A presented secret the hashed lookup did not find: adopt its plaintext row if there is one
-/// (`$1` the secret, matched by the primary key; NULL for a secret of our own format), or find the key whose rotated-out secret it is,
-/// still in its grace (`$2` its hash, `$3` now). Says which (`adopted`, `rotated`), or neither.
+/// (`$1` the secret, matched by the primary key; NULL for a secret of our own format), or find
+/// the key whose rotated-out secret it is, still in its grace (`$2` its hash, `$3` now). Says
+/// which (`adopted`, `rotated`), or neither.
 pub const RESOLVE_SQL: &str = concat!(
     "WITH ",
     adopt_plaintext!("k.api_key = $1::text"),
     r#", grace AS (
   SELECT k.api_key AS id FROM api_key_credits k
-  WHERE k.previous_key_hash = $2::text AND k.previous_key_expires_at > $3::timestamp
-    AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $3::timestamp)
+  WHERE "#,
+    crate::sql::ops::api_keys::in_grace!("$2", "$3"),
+    r#"
+    AND "#,
+    crate::sql::ops::api_keys::live_key!("$3"),
+    r#"
 )
 SELECT CASE WHEN EXISTS (SELECT 1 FROM adopted) THEN 'adopted' WHEN EXISTS (SELECT 1 FROM grace) THEN 'rotated' END AS found"#
 );

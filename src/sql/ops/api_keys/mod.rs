@@ -65,5 +65,23 @@ macro_rules! change_status {
     };
 }
 
+/// A live key (alias `k`) as of `$now`: not revoked, not past its `expires_at`. Every statement
+/// that finds a key to spend from, authenticate or fund checks it, on the row it reads (the locked
+/// row, in a debit), so a revoke or an expiry is never overtaken.
+macro_rules! live_key {
+    ($now:literal) => {
+        concat!("k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > ", $now, "::timestamp)")
+    };
+}
+
+/// A secret (its hash, `$hash`) a rotation replaced, on key `k`, while its grace lasts (`$now`).
+macro_rules! in_grace {
+    ($hash:literal, $now:literal) => {
+        concat!("k.previous_key_hash = ", $hash, "::text AND k.previous_key_expires_at > ", $now, "::timestamp")
+    };
+}
+
 pub(crate) use change_status;
+pub(crate) use in_grace;
 pub(crate) use key_access;
+pub(crate) use live_key;
