@@ -476,6 +476,18 @@ async fn team_keys_are_seen_by_current_members_and_changed_by_their_creator_or_t
     let by_owner =
         call(&client, bearer(patch(&format!("/api/v1/api-keys/{id}"), json!({"daily_limit": 9})), &owner)).await;
     assert_eq!(by_owner.status, 200, "{}", by_owner.body);
+    // Rotating hands out a credential: the owner may not take a member's key (and spend the pool as
+    // them), only its creator may.
+    let taken = call(&client, bearer(post(&format!("/api/v1/api-keys/{id}/rotate"), json!({})), &owner)).await;
+    assert_eq!((taken.status, taken.code()), (403, "forbidden"), "{}", taken.body);
+    assert!(taken.body.get("key").is_none());
+    let rotated = call(&client, bearer(post(&format!("/api/v1/api-keys/{id}/rotate"), json!({})), &member)).await;
+    assert_eq!(rotated.status, 200, "{}", rotated.body);
+    // An owner who left the team no longer changes its keys.
+    client.batch_execute("UPDATE users SET team_id = NULL WHERE id = 'owner'").await.unwrap();
+    let gone = call(&client, bearer(patch(&format!("/api/v1/api-keys/{id}"), json!({"daily_limit": 1})), &owner)).await;
+    assert_eq!(gone.code(), "not_found", "{}", gone.body);
+    client.batch_execute("UPDATE users SET team_id = 't1' WHERE id = 'owner'").await.unwrap();
 
     // An ex-member no longer sees it; its id is then as unknown as any other.
     client.batch_execute("UPDATE users SET team_id = NULL WHERE id = 'other'").await.unwrap();

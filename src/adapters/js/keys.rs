@@ -4,8 +4,8 @@
 //! Like the rest of the package this is server code acting as the service credential does over
 //! HTTP: `userId` names the key's owner, and `actorId` (optional) is the signed-in user on whose
 //! behalf a key is changed — given, the rule of the HTTP routes applies (another user's key is
-//! `not_found`, a team key is changed only by its creator or the team's owner); absent, the
-//! service acts. Keys are named by their public `id` (`key_…`): a secret where an id belongs is
+//! `not_found`, a team key is updated or revoked only by its creator or the team's owner, and
+//! rotated only by its creator); absent, the service acts. Keys are named by their public `id` (`key_…`): a secret where an id belongs is
 //! `invalid_request`, and is never echoed. New secrets come from `crypto.getRandomValues`.
 
 use crate::adapters::js::convert;

@@ -29,21 +29,24 @@ WHERE k.user_id = $1::text OR (k.team_id IS NOT NULL AND k.team_id = (SELECT tea
 ORDER BY k.created_at, 1"#
 );
 
-/// A change to one live key (id `$1`, for caller `$2`: `key_access!`) setting `$set`, answered
-/// with `change_status!` and the changed key (`key_view!` with the windows `$daily`, `$monthly`).
+/// A change to one live key (id `$1`, for caller `$2`: `key_access!`, allowed by its `target`
+/// column `$allowed`) setting `$set`, answered with `change_status!` and the changed key
+/// (`key_view!` with the windows `$daily`, `$monthly`).
 macro_rules! key_change {
-    ($set:literal, $daily:literal, $monthly:literal) => {
+    ($allowed:literal, $set:literal, $daily:literal, $monthly:literal) => {
         concat!(
             "WITH ",
             key_access!("$1", "$2"),
             ", changed AS (\n  UPDATE api_key_credits k SET\n    ",
             $set,
             r#"
-  FROM target t WHERE k.api_key = t.api_key AND t.may_change AND k.revoked_at IS NULL
+  FROM target t WHERE k.api_key = t.api_key AND t."#,
+            $allowed,
+            r#" AND k.revoked_at IS NULL
   RETURNING k.*
 )
 SELECT "#,
-            change_status!("changed"),
+            change_status!($allowed, "changed"),
             r#" AS status, v.*
 FROM (SELECT 1) one LEFT JOIN (SELECT "#,
             key_view!($daily, $monthly),
@@ -54,6 +57,7 @@ FROM (SELECT 1) one LEFT JOIN (SELECT "#,
 
 /// Sets the fields whose flag is true (`$3`/`$5`/`$7`/`$9`); a NULL limit or expiry removes it.
 pub const UPDATE_SQL: &str = key_change!(
+    "may_change",
     r#"name = CASE WHEN $3::boolean THEN $4::text ELSE k.name END,
     daily_limit = CASE WHEN $5::boolean THEN $6::int ELSE k.daily_limit END,
     monthly_limit = CASE WHEN $7::boolean THEN $8::int ELSE k.monthly_limit END,
@@ -63,10 +67,12 @@ pub const UPDATE_SQL: &str = key_change!(
     "$13"
 );
 
-/// A new secret (`$3` its hash, `$4` its start); the old one keeps working until `$5` (NULL:
-/// not at all). A rotation during an earlier grace ends that grace: only the secret being
+/// A new secret (`$3` its hash, `$4` its start) for the key's creator only: a rotation hands out
+/// a credential, and a team key's owner must not obtain one to spend the team pool as another
+/// member (they may update or revoke it). The old secret keeps working until `$5` (NULL: not at all). A rotation during an earlier grace ends that grace: only the secret being
 /// replaced gets one.
 pub const ROTATE_SQL: &str = key_change!(
+    "is_creator",
     r#"previous_key_hash = CASE WHEN $5::timestamp IS NULL THEN NULL ELSE k.key_hash END,
     previous_key_expires_at = $5::timestamp,
     key_hash = $3::text, start = $4::text, updated_at = $6::timestamp"#,
@@ -158,7 +164,9 @@ pub fn decode_change(rows: &[Row], issued: Option<&IssuedSecret>, now: Timestamp
 pub fn refusal(status: &str) -> CreditError {
     match status {
         "not_found" => CreditError::not_found("no such API key"),
-        "forbidden" => CreditError::forbidden("only the key's creator or its team's owner may change a team key"),
+        "forbidden" => CreditError::forbidden(
+            "only the key's creator may rotate it; its team's owner (while a member) may also update or revoke it",
+        ),
         "revoked" => CreditError::ApiKeyRevoked,
         _ => CreditError::internal("key change: unknown status"),
     }

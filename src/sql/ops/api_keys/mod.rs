@@ -10,7 +10,8 @@
 //! that copied the secret) to hashed form, at `migrate` or at the key's first use.
 //!
 //! Who may do what: a key is seen by its creator and, for a team key, by the team's current
-//! members; it is changed (update, rotate, revoke) by its creator or the team's owner. A key the
+//! members; it is updated or revoked by its creator or the team's owner (while a member), and
+//! rotated by its creator only (a rotation hands out a credential). A key the
 //! caller cannot see is `not_found`, exactly like one that does not exist, so ids cannot be
 //! probed. The service credential (`actor` NULL) may do all of it for any key.
 
@@ -21,7 +22,8 @@ pub mod revoke;
 pub mod view;
 
 /// The key rows a caller (`$a`, NULL for the service) names by id (`$i`): none when it does not
-/// exist; `may_change` for its creator and its team's owner; `visible` also for current members.
+/// exist; `is_creator` for the user who created it; `may_change` also for its team's owner while
+/// a member of that team; `visible` also for the team's current members.
 macro_rules! key_access {
     ($id:literal, $actor:literal) => {
         concat!(
@@ -31,8 +33,14 @@ macro_rules! key_access {
             $actor,
             "::text IS NULL OR k.user_id = ",
             $actor,
+            "::text) AS is_creator,
+    (",
+            $actor,
+            "::text IS NULL OR k.user_id = ",
+            $actor,
             "::text
-      OR EXISTS (SELECT 1 FROM teams tm WHERE tm.id = k.team_id AND tm.owner_id = ",
+      OR EXISTS (SELECT 1 FROM teams tm JOIN users ou ON ou.id = tm.owner_id AND ou.team_id = tm.id
+        WHERE tm.id = k.team_id AND tm.owner_id = ",
             $actor,
             "::text)) AS may_change,
     (",
@@ -51,12 +59,15 @@ macro_rules! key_access {
     };
 }
 
-/// The status of a change to one key, given `target` (`key_access!`) and the CTE that changed it.
+/// The status of a change to one key, given `target` (`key_access!`), the `target` column that
+/// allows it (`may_change`, or `is_creator` for a rotation) and the CTE that changed it.
 macro_rules! change_status {
-    ($changed:literal) => {
+    ($allowed:literal, $changed:literal) => {
         concat!(
             "CASE WHEN NOT EXISTS (SELECT 1 FROM target t WHERE t.visible OR t.may_change) THEN 'not_found'
-  WHEN NOT EXISTS (SELECT 1 FROM target t WHERE t.may_change) THEN 'forbidden'
+  WHEN NOT EXISTS (SELECT 1 FROM target t WHERE t.",
+            $allowed,
+            ") THEN 'forbidden'
   WHEN EXISTS (SELECT 1 FROM ",
             $changed,
             ") THEN 'ok'
