@@ -251,7 +251,7 @@ test('revokeLeakedKeys revokes the keys of known secrets, ignores unknown ones, 
   }
 });
 
-test('team keys: on the team pool, seen by members, changed only by their creator or the team owner', async () => {
+test('team keys: on the team pool, seen by members, changed only by their creator or the team owner, rotated only by their creator', async () => {
   const teamKey = await credits.createKey({ userId: 'max', team: true, name: 'team ci' });
   assert.equal(teamKey.team_id, 'team_k');
   await credits.allocate({ apiKey: teamKey.id, amount: 10 });
@@ -278,7 +278,10 @@ test('team keys: on the team pool, seen by members, changed only by their creato
   }
   assert.equal((await credits.updateKey({ id: teamKey.id, actorId: 'max', dailyLimit: 5 })).daily_limit, 5);
   assert.equal((await credits.updateKey({ id: teamKey.id, actorId: 'olga', name: 'owned' })).name, 'owned');
-  const rotated = await credits.rotateKey({ id: teamKey.id, actorId: 'olga' });
+  // Rotating hands out a credential: the owner may not take a member's key, only its creator may.
+  const taken = await rejection(credits.rotateKey({ id: teamKey.id, actorId: 'olga' }));
+  assert.deepEqual([taken.code, taken.status], ['forbidden', 403]);
+  const rotated = await credits.rotateKey({ id: teamKey.id, actorId: 'max' });
   assert.equal((await use(rotated.key, 2)).charged.id, teamKey.id);
   // The owner revokes it: the rest of its allowance goes back to the team pool.
   const revoked = await credits.revokeKey({ id: teamKey.id, actorId: 'olga' });
