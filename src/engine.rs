@@ -18,6 +18,11 @@ use crate::sql::ops::balance::{self, Balance};
 use crate::sql::ops::check;
 use crate::sql::ops::consume::{self, ConsumeRequest, Payer};
 use crate::sql::ops::grant::{self, CreditResult, GrantRequest};
+use crate::sql::ops::holds;
+use crate::sql::ops::holds::close::{Actor, CloseRequest, CloseResult};
+use crate::sql::ops::holds::open::{HoldRequest, HoldResult};
+use crate::sql::ops::holds::sweep::SweepReport;
+use crate::sql::ops::holds::view::Hold;
 use crate::sql::ops::payer::Named;
 use crate::sql::ops::principal::{self, Principal};
 use crate::sql::ops::prune::{self, PruneResult};
@@ -83,24 +88,59 @@ impl<E: Executor> Engine<E> {
     /// A debit. A key the debit did not find is resolved (`resolved_payer`: a seed-way row adopted,
     /// a rotated-out secret in its grace) and, if that names a key, charged as it was found.
     pub async fn consume(&self, request: &ConsumeRequest, now: Timestamp) -> Result<ChargeResult, CreditError> {
-        let outcome = self.debit(request, now).await?;
+        let outcome = self.debit(&consume::plan(request, now)).await?;
         if outcome == ChargeOutcome::NotFound {
             if let Some(payer) = self.resolved_payer(&request.payer, now).await? {
                 let resolved = ConsumeRequest { payer, ..request.clone() };
-                return consume::result(self.debit(&resolved, now).await?, request);
+                return consume::result(self.debit(&consume::plan(&resolved, now)).await?, request);
             }
         }
         consume::result(outcome, request)
     }
 
-    /// One debit statement. A `contended` outcome (a refusal that found the row passing every
-    /// check: a credit landed between the debit's check and the refusal's read; nothing was
-    /// written) is run again, a few times at most.
-    async fn debit(&self, request: &ConsumeRequest, now: Timestamp) -> Result<ChargeOutcome, CreditError> {
-        let statement = consume::plan(request, now);
+    /// Reserves credits (API.md "Holds"): decided and refused exactly like a consume.
+    pub async fn hold(&self, request: &HoldRequest, now: Timestamp) -> Result<HoldResult, CreditError> {
+        let outcome = self.debit(&holds::open::plan(request, now)).await?;
+        if outcome == ChargeOutcome::NotFound {
+            if let Some(payer) = self.resolved_payer(&request.payer, now).await? {
+                let resolved = HoldRequest { payer, ..request.clone() };
+                return holds::open::result(self.debit(&holds::open::plan(&resolved, now)).await?, request);
+            }
+        }
+        holds::open::result(outcome, request)
+    }
+
+    /// Captures or releases a hold.
+    pub async fn close_hold(&self, request: &CloseRequest, now: Timestamp) -> Result<CloseResult, CreditError> {
+        run(&self.executor, &holds::close::plan(request, now)?, |rows| holds::close::decode(rows, request)).await
+    }
+
+    pub async fn get_hold(&self, hold_id: &str, actor: &Actor, now: Timestamp) -> Result<Hold, CreditError> {
+        run(&self.executor, &holds::view::plan(hold_id, actor, now)?, holds::view::decode).await
+    }
+
+    /// Marks expired holds `expired`, a batch per statement, until a batch takes nothing (what
+    /// requests hold locked on is left for the next sweep) or `max_batches` ran.
+    pub async fn sweep(&self, max_batches: usize, now: Timestamp) -> Result<SweepReport, CreditError> {
+        let mut total = SweepReport::default();
+        for _ in 0..max_batches {
+            let (batch, due) = run(&self.executor, &holds::sweep::plan(now), holds::sweep::decode).await?;
+            total.expired_holds += batch.expired_holds;
+            total.accounts += batch.accounts;
+            if batch.expired_holds == 0 || due < holds::sweep::BATCH {
+                break;
+            }
+        }
+        Ok(total)
+    }
+
+    /// One debit statement (a consume's or a hold's). A `contended` outcome (a refusal that found
+    /// the row passing every check: a credit landed between the debit's check and the refusal's
+    /// read; nothing was written) is run again, a few times at most.
+    async fn debit(&self, statement: &Statement) -> Result<ChargeOutcome, CreditError> {
         let mut outcome = ChargeOutcome::Contended;
         for _ in 0..CONTENDED_ATTEMPTS {
-            outcome = run(&self.executor, &statement, |rows| ChargeOutcome::read("consume", rows)).await?;
+            outcome = run(&self.executor, statement, |rows| ChargeOutcome::read("consume", rows)).await?;
             if outcome != ChargeOutcome::Contended {
                 break;
             }

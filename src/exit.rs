@@ -12,7 +12,7 @@ pub fn code(error: &CreditError) -> i32 {
         CreditError::InsufficientCredits { .. }
         | CreditError::DailyLimitExceeded { .. }
         | CreditError::MonthlyLimitExceeded { .. } => 3,
-        CreditError::IdempotencyConflict { .. } | CreditError::ApiKeyRevoked => 4,
+        CreditError::IdempotencyConflict { .. } | CreditError::ApiKeyRevoked | CreditError::HoldClosed { .. } => 4,
         CreditError::NotFound { .. } => 5,
         CreditError::DatabaseUnavailable { .. } => 6,
         CreditError::SchemaNotReady { .. } => 7,

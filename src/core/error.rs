@@ -6,6 +6,7 @@
 //! mapped at that surface: HTTP status and the error object in `http::status` / `http::error_body`,
 //! the CLI's exit code in `exit`, the JS error in `adapters::js::convert`.
 
+use crate::core::hold::HoldState;
 use crate::core::time::Timestamp;
 
 /// A failure with its stable code; the extra fields are those API.md puts beside `code` and `message`.
@@ -34,12 +35,16 @@ pub enum CreditError {
     /// Extension of API.md: update or rotate of a revoked API key (a revoke is final).
     #[error("this API key was revoked: it cannot be changed or rotated; create a new one")]
     ApiKeyRevoked,
+    /// Capture or release of a hold that is no longer active (`state` says why).
+    #[error("this hold is {}: it can no longer be captured or released", state.as_str())]
+    HoldClosed { state: HoldState },
     #[error("request body is larger than {limit_bytes} bytes")]
     PayloadTooLarge { limit_bytes: u32 },
     #[error("{message}")]
     UnsupportedMediaType { message: String },
-    #[error("insufficient credits: balance {balance}, required {required}")]
-    InsufficientCredits { balance: i64, required: i64 },
+    /// `available` is `balance` less the account's active holds (API.md "Holds").
+    #[error("insufficient credits: available {available} (balance {balance}), required {required}")]
+    InsufficientCredits { balance: i64, available: i64, required: i64 },
     #[error("daily limit of {limit} credits reached ({used} used); resets at {}", reset.to_rfc3339())]
     DailyLimitExceeded { limit: i64, used: i64, reset: Timestamp, retry_after: i64 },
     #[error("monthly limit of {limit} credits reached ({used} used); resets at {}", reset.to_rfc3339())]
@@ -117,6 +122,7 @@ impl CreditError {
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::IdempotencyConflict { .. } => "idempotency_conflict",
             Self::ApiKeyRevoked => "api_key_revoked",
+            Self::HoldClosed { .. } => "hold_closed",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType { .. } => "unsupported_media_type",
             Self::InsufficientCredits { .. } => "insufficient_credits",
@@ -142,7 +148,7 @@ impl CreditError {
 }
 
 /// Every code, in precedence order; used by tests and by generated documentation.
-pub const ALL_CODES: [&str; 18] = [
+pub const ALL_CODES: [&str; 19] = [
     "invalid_request",
     "invalid_amount",
     "unauthenticated",
@@ -151,6 +157,7 @@ pub const ALL_CODES: [&str; 18] = [
     "method_not_allowed",
     "idempotency_conflict",
     "api_key_revoked",
+    "hold_closed",
     "payload_too_large",
     "unsupported_media_type",
     "insufficient_credits",

@@ -62,7 +62,7 @@ pub async fn reconcile<S: BatchExecutor>(
     let report = engine.reconcile(false, request.now).await?;
     let mut value = serde_json::to_value(&report).map_err(|error| CreditError::internal(error.to_string()))?;
     if let Some(object) = value.as_object_mut() {
-        object.insert("ok".into(), json!(report.drift.is_empty() && report.unfulfilled_purchases.is_empty()));
+        object.insert("ok".into(), json!(report.is_clean()));
     }
     Ok(HttpResponse::json(200, value))
 }

@@ -9,9 +9,13 @@ pub fn of(error: &CreditError) -> Value {
     body.insert("code".into(), json!(error.code()));
     body.insert("message".into(), json!(crate::core::api_key::redact(&error.to_string())));
     match error {
-        CreditError::InsufficientCredits { balance, required } => {
+        CreditError::InsufficientCredits { balance, available, required } => {
             body.insert("balance".into(), json!(balance));
+            body.insert("available".into(), json!(available));
             body.insert("required".into(), json!(required));
+        }
+        CreditError::HoldClosed { state } => {
+            body.insert("state".into(), json!(state.as_str()));
         }
         CreditError::DailyLimitExceeded { limit, used, reset, retry_after }
         | CreditError::MonthlyLimitExceeded { limit, used, reset, retry_after } => {

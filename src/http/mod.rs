@@ -14,6 +14,7 @@ pub mod cors;
 pub mod credits;
 pub mod error_body;
 pub mod health;
+pub mod holds;
 pub mod rate_limit;
 pub mod request;
 pub mod response;

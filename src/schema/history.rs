@@ -1,6 +1,6 @@
 //! The FLTR schema as its migration history, oldest first and append-only: Better Auth's core
 //! tables (0000), the seed's credit system (0001), the engine's additive bookkeeping (0002),
-//! money safety's indexes and unfulfilled purchases (0003), and hashed API keys (0004). Names,
+//! money safety's indexes and unfulfilled purchases (0003), hashed API keys (0004) and holds (0005). Names,
 //! types, defaults and actions are the contract with existing FLTR databases
 //! (shared/seed/FLTR-deployment-guide.md, REFERENCE §5).
 
@@ -318,7 +318,65 @@ fn hashed_api_keys() -> Migration {
     }
 }
 
+/// Holds (API.md "Holds", `sql::ops::holds`): one row per reservation, and on each account a
+/// `held_credits` counter of its active holds, kept under the account row's lock by every statement
+/// that opens or closes a hold, so a debit decides on `credits - held_credits` from the locked row
+/// alone (a sum over `credit_holds` would be read from the statement's snapshot, which READ
+/// COMMITTED does not refresh when the row lock is granted). The counters default to 0, a
+/// metadata-only change since Postgres 11: adding them rewrites no table and holds no long lock.
+fn holds() -> Migration {
+    let counter = |table| Change::AddColumn {
+        table,
+        column: integer("held_credits").default(DefaultValue::Integer(0)).not_null(),
+    };
+    let holds = Table {
+        name: "credit_holds",
+        columns: vec![
+            text("id").primary_key(),
+            text("account_kind").not_null(),
+            text("account_id").not_null(),
+            text("user_id").not_null(),
+            text("team_id"),
+            text("api_key_id"),
+            integer("amount").not_null(),
+            integer("captured"),
+            text("state").not_null(),
+            text("operation").not_null(),
+            text("resource_id"),
+            text("metadata"),
+            text("transaction_id"),
+            timestamp("daily_window_start"),
+            timestamp("monthly_window_start"),
+            timestamp("expires_at").not_null(),
+            timestamp("created_at").not_null(),
+            timestamp("closed_at"),
+        ],
+        keys: vec![],
+    };
+    Migration {
+        tag: "0005_holds",
+        when: 1_764_720_000_000,
+        changes: vec![
+            counter("users"),
+            counter("teams"),
+            counter("api_key_credits"),
+            Change::CreateTable(holds),
+            Change::CreateIndex(Index::new(
+                "credit_holds_account_state_expires_at_idx",
+                "credit_holds",
+                &["account_kind", "account_id", "state", "expires_at"],
+            )),
+            Change::CreateIndex(Index::new(
+                "credit_holds_state_expires_at_idx",
+                "credit_holds",
+                &["state", "expires_at"],
+            )),
+            Change::CreateIndex(Index::new("credit_holds_transaction_id_idx", "credit_holds", &["transaction_id"])),
+        ],
+    }
+}
+
 /// Every migration, oldest first. Append only: a released migration never changes.
 pub fn migrations() -> Vec<Migration> {
-    vec![better_auth(), credit_system(), engine_bookkeeping(), money_safety(), hashed_api_keys()]
+    vec![better_auth(), credit_system(), engine_bookkeeping(), money_safety(), hashed_api_keys(), holds()]
 }

@@ -24,6 +24,8 @@ pub struct ChargeResult {
     pub charged: AccountRef,
     pub amount: i64,
     pub balance: i64,
+    /// `balance` less the account's active holds: what the next consume may spend.
+    pub available: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limits: Option<Limits>,
 }
@@ -60,11 +62,13 @@ macro_rules! charge_idempotent_tail {
             charged_id,
             amount,
             balance,
+            available,
             daily_limit,
             daily_used,
             monthly_limit,
             monthly_used,
-            now
+            now,
+            expires_at
         )
     };
 }
@@ -77,12 +81,16 @@ pub struct ChargeFacts {
     pub charged: Account,
     pub amount: i64,
     pub balance: i64,
+    /// `balance` less active holds (an outcome stored before holds existed has none: `balance`).
+    pub available: i64,
     pub daily_limit: Option<i64>,
     pub daily_used: i64,
     pub monthly_limit: Option<i64>,
     pub monthly_used: i64,
     /// The statement's own clock: windows and resets are computed from it, never from the caller's.
     pub now: Timestamp,
+    /// A hold's deadline (only a hold's statement reports one).
+    pub expires_at: Option<Timestamp>,
 }
 
 /// Why a charge wrote nothing.
@@ -152,15 +160,21 @@ impl Word for Status {
 
 impl ChargeFacts {
     fn read(row: &Row) -> Result<Self, CreditError> {
+        let balance = row.int("balance")?;
         Ok(ChargeFacts {
             charged: Account { kind: row.word("charged_kind")?, id: row.owned("charged_id")? },
             amount: row.int("amount")?,
-            balance: row.int("balance")?,
+            balance,
+            available: row.opt_int("available")?.unwrap_or(balance),
             daily_limit: row.opt_int("daily_limit")?,
             daily_used: row.opt_int("daily_used")?.unwrap_or(0),
             monthly_limit: row.opt_int("monthly_limit")?,
             monthly_used: row.opt_int("monthly_used")?.unwrap_or(0),
             now: row.timestamp("now")?,
+            expires_at: match row.opt_text("expires_at")? {
+                Some(_) => Some(row.timestamp("expires_at")?),
+                None => None,
+            },
         })
     }
 
@@ -232,6 +246,7 @@ fn success(
     if writes
         && (facts.balance < 0
             || limits.daily.limit.is_some_and(|l| limits.daily.used > l)
+            || facts.available < 0
             || limits.monthly.limit.is_some_and(|l| limits.monthly.used > l))
     {
         return Err(CreditError::internal(
@@ -245,6 +260,7 @@ fn success(
         charged: AccountRef::public(facts.charged.kind, &facts.charged.id),
         amount: facts.amount,
         balance: facts.balance,
+        available: facts.available,
         limits: (facts.charged.kind == AccountKind::ApiKey).then_some(limits),
     })
 }
@@ -276,7 +292,11 @@ fn refusal_error(refusal: Refusal, facts: &ChargeFacts) -> CreditError {
         Refusal::Unattributable => unattributable(),
         Refusal::OutOfRange => out_of_range(),
         Refusal::InsufficientCredits => {
-            CreditError::InsufficientCredits { balance: facts.balance, required: facts.amount }
+            CreditError::InsufficientCredits {
+                balance: facts.balance,
+                available: facts.available,
+                required: facts.amount,
+            }
         }
         Refusal::DailyLimitExceeded => {
             let (limit, used, reset, retry_after) = limit_error(&limits.daily);
@@ -305,7 +325,7 @@ mod tests {
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
-    const KEY_CHARGE: [(&str, Option<&str>); 10] = [
+    const KEY_CHARGE: [(&str, Option<&str>); 12] = [
         ("transaction_id", Some("ctx_1")),
         ("charged_kind", Some("api_key")),
         ("charged_id", Some("fltr_live_0123456789")),
@@ -316,6 +336,8 @@ mod tests {
         ("monthly_limit", None),
         ("monthly_used", Some("12")),
         ("now", Some("2026-11-25 10:00:00")),
+        ("available", Some("95")),
+        ("expires_at", None),
     ];
 
     fn row(status: &str, changes: &[(&str, Option<&str>)]) -> Vec<Row> {

@@ -123,7 +123,7 @@ export interface MigrationFile { tag: string; when: number; hash: string; up: st
 /** The stable codes of shared/API.md (and `schema_not_ready`, `api_key_revoked`, …); new ones may be added. */
 export type CreditErrorCode =
   | "invalid_request" | "invalid_amount" | "unauthenticated" | "forbidden" | "not_found" | "idempotency_conflict"
-  | "api_key_revoked" | "insufficient_credits" | "daily_limit_exceeded" | "monthly_limit_exceeded"
+  | "api_key_revoked" | "hold_closed" | "insufficient_credits" | "daily_limit_exceeded" | "monthly_limit_exceeded"
   | "database_unavailable" | "schema_not_ready" | "internal" | (string & {});
 /** Every rejection: `.code` is the stable code of shared/API.md, `.status` its HTTP status. */
 export interface CreditError extends Error {

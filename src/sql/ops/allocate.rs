@@ -2,6 +2,8 @@
 //! team), in one statement: both rows locked, the pool checked, both balances moved, and an
 //! `allocation` ledger row written on each side so both accounts still equal their ledgers.
 //!
+//! The pool gives only what is `available` (its balance less its active holds).
+//!
 //! Idempotency keys are stored as `allocate:<key>`, apart from the key holder's consumes on the same
 //! account (a bare record from before still replays when its request hash matches).
 //!
@@ -21,6 +23,7 @@ use crate::core::time::Timestamp;
 use crate::core::validate::Amount;
 use crate::core::window::Period;
 use crate::sql::ops::api_keys::live_key;
+use crate::sql::ops::holds::{expired_holds, key_available};
 use crate::sql::outcome::{charge_idempotent_tail, decode_charge, ChargeResult};
 use crate::sql::row::Row;
 use crate::sql::statement::Statement;
@@ -48,17 +51,25 @@ pub const SQL: &str = concat!(
   WHERE k.team_id IS NOT NULL AND o.id = k.user_id AND o.team_id = k.team_id
   FOR SHARE OF o
 ), source_user AS (
-  SELECT u.id, u.credits FROM users u, key k WHERE k.team_id IS NULL AND u.id = k.user_id FOR UPDATE OF u
+  SELECT u.id, u.credits, u.held_credits FROM users u, key k WHERE k.team_id IS NULL AND u.id = k.user_id FOR UPDATE OF u
 ), source_team AS (
-  SELECT t.id, t.credits FROM teams t, owner o WHERE t.id = o.team_id FOR UPDATE OF t
+  SELECT t.id, t.credits, t.held_credits FROM teams t, owner o WHERE t.id = o.team_id FOR UPDATE OF t
+), source AS (
+  SELECT 'user' AS kind, id, credits, held_credits FROM source_user
+  UNION ALL SELECT 'team', id, credits, held_credits FROM source_team
+), source_available AS (
+  SELECT s.kind, s.id, s.credits, s.credits::bigint - s.held_credits + "#,
+    expired_holds!("s.held_credits", "s.kind", "s.id", "$4", "x.amount", "FOR SHARE OF h"),
+    r#" AS available
+  FROM source s
 ), decision AS (
   SELECT coalesce(s.kind, 'team') AS source_kind, coalesce(s.id, k.team_id) AS source_id, s.credits AS source_credits,
-    k.api_key, k.user_id, k.team_id, CASE
+    s.available AS source_available, k.api_key, k.user_id, k.team_id, CASE
     WHEN s.id IS NULL THEN 'not_a_member'
-    WHEN s.credits < $2::int THEN 'insufficient_credits'
+    WHEN s.available < $2::int THEN 'insufficient_credits'
     WHEN k.credits::bigint + $2::bigint > 2147483647 THEN 'out_of_range'
     ELSE 'ok' END AS status
-  FROM key k LEFT JOIN (SELECT 'user' AS kind, id, credits FROM source_user UNION ALL SELECT 'team', id, credits FROM source_team) s ON true
+  FROM key k LEFT JOIN source_available s ON true
 ), debit_user AS (
   UPDATE users u SET credits = u.credits - $2::int
   FROM decision d WHERE d.status = 'ok' AND d.source_kind = 'user' AND u.id = d.source_id
@@ -72,7 +83,9 @@ pub const SQL: &str = concat!(
 ), credit_key AS (
   UPDATE api_key_credits k SET credits = k.credits + $2::int, updated_at = $4::timestamp
   FROM decision d, source_after s WHERE k.api_key = d.api_key
-  RETURNING k.credits, k.daily_limit, k.monthly_limit,
+  RETURNING k.credits, k.daily_limit, k.monthly_limit, "#,
+    key_available!("$4", "FOR SHARE OF h"),
+    r#" AS available,
     CASE WHEN k.daily_window_start >= $5::timestamp THEN k.daily_used ELSE 0 END AS daily_used,
     CASE WHEN k.monthly_window_start >= $6::timestamp THEN k.monthly_used ELSE 0 END AS monthly_used
 ), ledger_source AS (
@@ -89,7 +102,8 @@ pub const SQL: &str = concat!(
   RETURNING id
 ), facts AS (
   SELECT l.id AS transaction_id, 'api_key'::text AS charged_kind, d.api_key AS charged_id, $2::int AS amount,
-    c.credits AS balance, c.daily_limit, c.daily_used, c.monthly_limit, c.monthly_used, $4::text AS now
+    c.credits AS balance, c.available, c.daily_limit, c.daily_used, c.monthly_limit, c.monthly_used,
+    $4::text AS now, NULL::text AS expires_at
   FROM decision d, credit_key c, ledger l
 ), remember_as AS (
   SELECT 'api_key' AS account_kind, $1::text AS account_id, 'allocate:' || $3::text AS idempotency_key,
@@ -97,11 +111,13 @@ pub const SQL: &str = concat!(
   WHERE $3::text IS NOT NULL
 ), refused AS (
   SELECT d.status, NULL::text AS transaction_id, d.source_kind AS charged_kind, d.source_id AS charged_id,
-    $2::int AS amount, coalesce(d.source_credits, 0) AS balance, NULL::int AS daily_limit, 0 AS daily_used,
-    NULL::int AS monthly_limit, 0 AS monthly_used, $4::text AS now
+    $2::int AS amount, coalesce(d.source_credits, 0) AS balance, coalesce(d.source_available, 0) AS available,
+    NULL::int AS daily_limit, 0 AS daily_used, NULL::int AS monthly_limit, 0 AS monthly_used, $4::text AS now,
+    NULL::text AS expires_at
   FROM decision d
   UNION ALL
-  SELECT 'not_found', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE NOT EXISTS (SELECT 1 FROM decision)
+  SELECT 'not_found', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+  WHERE NOT EXISTS (SELECT 1 FROM decision)
 ), "#,
     charge_idempotent_tail!()
 );

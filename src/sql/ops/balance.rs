@@ -9,6 +9,7 @@ use crate::core::time::Timestamp;
 use crate::core::window::Period;
 use crate::sql::ops::api_keys::live_key;
 use crate::sql::ops::api_keys::view::{legacy_start, public_id_of};
+use crate::sql::ops::holds::{expired_holds, key_available, key_used};
 use crate::sql::outcome::Limits;
 use crate::sql::row::Row;
 use crate::sql::statement::Statement;
@@ -26,11 +27,17 @@ pub const SQL: &str = concat!(
   END AS user_id
 )
 SELECT 'user' AS part, u.id, NULL AS name, NULL AS asked, u.credits::text AS credits,
+  (u.credits::bigint - u.held_credits + "#,
+    expired_holds!("u.held_credits", "'user'", "u.id", "$5", "x.amount", ""),
+    r#")::text AS available,
   u.total_credits_purchased::text AS total_credits_purchased, u.team_id, NULL AS daily_limit, NULL AS monthly_limit,
   NULL AS daily_used, NULL AS monthly_used, NULL AS created_at, clock_timestamp()::text AS read_at
 FROM users u WHERE u.id = (SELECT user_id FROM subject)
 UNION ALL
-SELECT 'team', t.id, t.name, NULL, t.credits::text, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM teams t
+SELECT 'team', t.id, t.name, NULL, t.credits::text,
+  (t.credits::bigint - t.held_credits + "#,
+    expired_holds!("t.held_credits", "'team'", "t.id", "$5", "x.amount", ""),
+    r#")::text, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM teams t
 WHERE t.id = CASE WHEN $1::text = 'team' THEN $2::text
   ELSE (SELECT u.team_id FROM users u WHERE u.id = (SELECT user_id FROM subject)) END
 UNION ALL
@@ -38,17 +45,23 @@ SELECT 'key', "#,
     public_id_of!(),
     r#", CASE WHEN k.key_hash IS NULL THEN "#,
     legacy_start!("k.api_key"),
-    r#" ELSE coalesce(k.start, '') END, ($1::text = 'api_key' AND k.api_key = $2::text)::text, k.credits::text, NULL,
-  k.team_id, k.daily_limit::text, k.monthly_limit::text,
-  (CASE WHEN k.daily_window_start >= $3::timestamp THEN k.daily_used ELSE 0 END)::text,
-  (CASE WHEN k.monthly_window_start >= $4::timestamp THEN k.monthly_used ELSE 0 END)::text,
+    r#" ELSE coalesce(k.start, '') END, ($1::text = 'api_key' AND k.api_key = $2::text)::text, k.credits::text,
+  "#,
+    key_available!("$5", ""),
+    r#"::text, NULL, k.team_id, k.daily_limit::text, k.monthly_limit::text,
+  "#,
+    key_used!(daily, "$3", "$5", ""),
+    r#"::text,
+  "#,
+    key_used!(monthly, "$4", "$5", ""),
+    r#"::text,
   to_char(k.created_at, 'YYYY-MM-DD HH24:MI:SS.US'), NULL
 FROM api_key_credits k WHERE k.user_id = (SELECT user_id FROM subject)
   AND "#,
     live_key!("$5"),
     r#"
 UNION ALL
-SELECT 'read_at', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, clock_timestamp()::text
+SELECT 'read_at', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, clock_timestamp()::text
 ORDER BY 1, created_at, id"#
 );
 
@@ -56,7 +69,7 @@ ORDER BY 1, created_at, id"#
 pub struct UserBalance {
     pub id: String,
     pub credits: i64,
-    /// What the next consume may spend (no holds yet: the balance).
+    /// What the next consume may spend: the balance less active holds.
     pub available: i64,
     pub total_credits_purchased: i64,
     pub team_id: Option<String>,
@@ -78,7 +91,7 @@ pub struct KeyBalance {
     pub start: String,
     /// `start…`; kept from before keys had public ids.
     pub api_key: String,
-    /// What the next consume may spend (keys have no holds yet).
+    /// What the next consume may spend: the balance less active holds.
     pub available: i64,
     pub credits: i64,
     pub team_id: Option<String>,
@@ -114,7 +127,7 @@ fn key_balance(row: &Row, now: Timestamp) -> Result<KeyBalance, CreditError> {
         id: row.owned("id")?,
         api_key: masked(&start),
         start,
-        available: credits,
+        available: row.int("available")?,
         credits,
         team_id: row.opt_owned("team_id")?,
         daily_limit: limits.daily.limit,
@@ -133,7 +146,7 @@ pub fn decode(rows: &[Row], account: &Account, now: Timestamp) -> Result<Balance
                 balance.user = Some(UserBalance {
                     id: row.owned("id")?,
                     credits: row.int("credits")?,
-                    available: row.int("credits")?,
+                    available: row.int("available")?,
                     total_credits_purchased: row.opt_int("total_credits_purchased")?.unwrap_or(0),
                     team_id: row.opt_owned("team_id")?,
                 })
@@ -143,7 +156,7 @@ pub fn decode(rows: &[Row], account: &Account, now: Timestamp) -> Result<Balance
                     id: row.owned("id")?,
                     name: row.owned("name")?,
                     credits: row.int("credits")?,
-                    available: row.int("credits")?,
+                    available: row.int("available")?,
                 })
             }
             "key" => {

@@ -19,13 +19,14 @@ use crate::core::time::Timestamp;
 use crate::core::validate::{Amount, Operation};
 use crate::core::window::Period;
 use crate::sql::ops::api_keys::in_grace;
+use crate::sql::ops::holds::{key_available, key_used};
 use crate::sql::outcome::{charge_idempotent_tail, ChargeOutcome, ChargeResult};
 use crate::sql::row::Row;
 use crate::sql::statement::Statement;
 
 pub use crate::sql::ops::payer::Payer;
 
-/// What the pool debit (`CONSUME_USER_SQL`) adds to the idempotency fragment: the success from
+/// What the pool debit (`pool_debit!`) adds to the idempotency fragment: the success from
 /// `decision`, `debited` (balance after) and `ledger`; where it is remembered; the refusal from
 /// `decision`.
 macro_rules! charge_tail {
@@ -33,18 +34,21 @@ macro_rules! charge_tail {
         concat!(
             r#"facts AS (
   SELECT l.id AS transaction_id, d.kind AS charged_kind, d.id AS charged_id, $2::int AS amount, b.credits AS balance,
-    d.daily_limit, b.daily_used, d.monthly_limit, b.monthly_used, $8::text AS now
-  FROM decision d, debited b, ledger l
+    b.credits::bigint - b.held_credits + e.amount AS available,
+    d.daily_limit, b.daily_used, d.monthly_limit, b.monthly_used, $8::text AS now, l.expires_at
+  FROM decision d, debited b, ledger l, expired e
 ), remember_as AS (
   SELECT d.kind AS account_kind, d.id AS account_id, $6::text AS idempotency_key, d.request_hash,
     $8::timestamp AS created_at
   FROM decision d WHERE $6::text IS NOT NULL
 ), refused AS (
   SELECT d.status, NULL::text AS transaction_id, d.kind AS charged_kind, d.id AS charged_id, $2::int AS amount,
-    d.credits AS balance, d.daily_limit, d.daily_used, d.monthly_limit, d.monthly_used, $8::text AS now
+    d.credits AS balance, d.available, d.daily_limit, d.daily_used, d.monthly_limit, d.monthly_used, $8::text AS now,
+    NULL::text AS expires_at
   FROM decision d
   UNION ALL
-  SELECT 'not_found', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE NOT EXISTS (SELECT 1 FROM decision)
+  SELECT 'not_found', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+  WHERE NOT EXISTS (SELECT 1 FROM decision)
 ), "#,
             charge_idempotent_tail!()
         )
@@ -66,18 +70,110 @@ macro_rules! used_in_window {
     };
 }
 
-/// What both API-key debits share: `debited` (the decision is the UPDATE's own WHERE), `ledger`,
-/// and `refusal` (why nothing was debited, read with the row locked, only then). `$match` finds
-/// the key (`key_match!`: by the presented secret's hash, or by public id), and only a live key
+/// Expired holds read by a statement that writes: locked until it ends, so no sweep can close one
+/// between the read and the account's lock (`sql::ops::holds`).
+macro_rules! locked {
+    () => {
+        "FOR SHARE OF h"
+    };
+}
+
+/// What a debit does to the account row it decided on: `consume` spends, `hold` reserves.
+macro_rules! effect {
+    (consume, $alias:literal) => {
+        concat!("credits = ", $alias, ".credits - $2::int")
+    };
+    (hold, $alias:literal) => {
+        concat!("held_credits = ", $alias, ".held_credits + $2::int")
+    };
+}
+
+/// The row a debit writes as the CTE `ledger(id, expires_at)`, from the CTE `$from` (which has
+/// `user_id`, `team_id`, and for a key `api_key` and its window starts): a consume's `usage` ledger
+/// row; a hold's `credit_holds` row, expiring at `$expires`. Columns: `$3` operation, `$4` resource
+/// id, `$5` metadata, `$now`. `$account` / `$key` are the held account's kind, id and key id.
+macro_rules! record {
+    (consume, $from:literal, $now:literal, $team:literal, $key:literal) => {
+        concat!(
+            r#"ledger AS (
+  INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, resource_id, api_key_id, metadata, created_at)
+  SELECT 'ctx_' || replace(gen_random_uuid()::text, '-', ''), d.user_id, "#,
+            $team,
+            ", -$2::int, 'usage', $3::text, $4::text, ",
+            $key,
+            ", $5::text, ",
+            $now,
+            "::timestamp
+  FROM ",
+            $from,
+            r#"
+  RETURNING id, NULL::text AS expires_at
+)"#
+        )
+    };
+    (hold, $from:literal, $now:literal, $kind:literal, $id:literal, $team:literal, $key:literal, $windows:literal, $expires:literal) => {
+        concat!(
+            r#"ledger AS (
+  INSERT INTO credit_holds (id, account_kind, account_id, user_id, team_id, api_key_id, amount, state, operation,
+    resource_id, metadata, daily_window_start, monthly_window_start, expires_at, created_at)
+  SELECT 'hold_' || replace(gen_random_uuid()::text, '-', ''), "#,
+            $kind,
+            ", ",
+            $id,
+            ", d.user_id, ",
+            $team,
+            ", ",
+            $key,
+            ", $2::int, 'active', $3::text, $4::text, $5::text, ",
+            $windows,
+            ", ",
+            $expires,
+            "::timestamp, ",
+            $now,
+            "::timestamp
+  FROM ",
+            $from,
+            r#"
+  RETURNING id, expires_at::text AS expires_at
+)"#
+        )
+    };
+}
+
+/// A key's record: its usage row, or its hold (taken from the windows it was counted in).
+macro_rules! key_record {
+    (consume) => {
+        record!(consume, "debited d", "$6", "d.team_id", "d.api_key")
+    };
+    (hold, $expires:literal) => {
+        record!(
+            hold,
+            "debited d",
+            "$6",
+            "'api_key'",
+            "d.api_key",
+            "d.team_id",
+            "d.api_key",
+            "d.daily_window_start, d.monthly_window_start",
+            $expires
+        )
+    };
+}
+
+/// What both API-key debits share: `debited` (the decision is the UPDATE's own WHERE), `ledger`
+/// (`$record`), and `refusal` (why nothing was debited, read with the row locked, only then).
+/// `$match` finds the key (by the presented secret's hash, or by public id), and only a live key
 /// (not revoked, not past `expires_at`: both checked on the locked row, so a revoke or an expiry
 /// is never overtaken by a debit that was waiting for the lock). `$gate` adds a condition to
-/// both (the keyed statement's "no stored outcome"). Parameters: `$1` key hash or id, `$2`
-/// amount, `$3` operation, `$4` resource id, `$5` metadata, `$6` now, `$7`/`$8` the daily and
-/// monthly window starts.
+/// both (the keyed statement's "no stored outcome"). `$effect` is what the debit does (`effect!`).
+/// Parameters: `$1` key hash or id, `$2` amount, `$3` operation, `$4` resource id, `$5` metadata,
+/// `$6` now, `$7`/`$8` the daily and monthly window starts.
 ///
 /// Postgres re-evaluates an UPDATE's WHERE on the row's latest version once it holds the row lock
 /// (READ COMMITTED's recheck), so balance and both windows are decided exactly without a locked
-/// pre-read, which costs a second heap write per debit (BENCHMARKS.md §1). A team key spends only
+/// pre-read, which costs a second heap write per debit (BENCHMARKS.md §1). Active holds count
+/// through the row's own `held_credits`; the ones past their deadline are added back
+/// (`sql::ops::holds`), read only when the key holds anything. A team key spends only
 /// while its owner is still a member of that team (`not_a_member` otherwise: the allowance stays on
 /// the key); the owner's row is read `FOR SHARE` inside the same WHERE, so a removal from the team
 /// commits before or after the debit, never during it. Counters add in bigint and saturate at the
@@ -85,11 +181,13 @@ macro_rules! used_in_window {
 /// that passes every check was changed between the two reads (a grant landed meanwhile):
 /// `contended`, nothing written, and the engine runs the debit again.
 macro_rules! api_key_debit {
-    ($match:expr, $gate:literal) => {
+    ($match:expr, $gate:literal, $effect:ident, $record:expr) => {
         concat!(
             r#"debited AS (
   UPDATE api_key_credits k SET
-    credits = k.credits - $2::int,
+    "#,
+            effect!($effect, "k"),
+            r#",
     daily_used = least("#,
             used_in_window!("daily", "$7"),
             r#" + $2::bigint, 2147483647)::int,
@@ -105,38 +203,46 @@ macro_rules! api_key_debit {
             " AND ",
             crate::sql::ops::api_keys::live_key!("$6"),
             $gate,
-            r#" AND k.credits >= $2::int
+            " AND ",
+            key_available!("$6", locked!()),
+            r#" >= $2::int
     AND (k.daily_limit IS NULL OR "#,
-            used_in_window!("daily", "$7"),
+            key_used!(daily, "$7", "$6", locked!()),
             r#" + $2::bigint <= k.daily_limit)
     AND (k.monthly_limit IS NULL OR "#,
-            used_in_window!("monthly", "$8"),
+            key_used!(monthly, "$8", "$6", locked!()),
             r#" + $2::bigint <= k.monthly_limit)
     AND (k.team_id IS NULL OR EXISTS (
       SELECT 1 FROM users o WHERE o.id = k.user_id AND o.team_id = k.team_id FOR SHARE OF o))
-  RETURNING k.api_key, k.user_id, k.team_id, k.credits, k.daily_limit, k.daily_used, k.monthly_limit, k.monthly_used
-), ledger AS (
-  INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, resource_id, api_key_id, metadata, created_at)
-  SELECT 'ctx_' || replace(gen_random_uuid()::text, '-', ''), d.user_id, d.team_id, -$2::int, 'usage', $3::text, $4::text,
-    d.api_key, $5::text, $6::timestamp
-  FROM debited d
-  RETURNING id
-), refusal AS (
+  RETURNING k.api_key, k.user_id, k.team_id, k.credits, "#,
+            key_available!("$6", locked!()),
+            r#" AS available, k.daily_limit, "#,
+            key_used!(daily, "$7", "$6", locked!()),
+            r#" AS daily_used, k.monthly_limit, "#,
+            key_used!(monthly, "$8", "$6", locked!()),
+            r#" AS monthly_used, k.daily_window_start, k.monthly_window_start
+), "#,
+            $record,
+            r#", refusal AS (
   SELECT CASE
       WHEN k.team_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM users o WHERE o.id = k.user_id AND o.team_id = k.team_id)
         THEN 'not_a_member'
-      WHEN k.credits < $2::int THEN 'insufficient_credits'
+      WHEN "#,
+            key_available!("$6", locked!()),
+            r#" < $2::int THEN 'insufficient_credits'
       WHEN k.daily_limit IS NOT NULL AND "#,
-            used_in_window!("daily", "$7"),
+            key_used!(daily, "$7", "$6", locked!()),
             r#" + $2::bigint > k.daily_limit THEN 'daily_limit_exceeded'
       WHEN k.monthly_limit IS NOT NULL AND "#,
-            used_in_window!("monthly", "$8"),
+            key_used!(monthly, "$8", "$6", locked!()),
             r#" + $2::bigint > k.monthly_limit THEN 'monthly_limit_exceeded'
       ELSE 'contended' END AS status,
-    k.api_key, k.credits, k.daily_limit, "#,
-            used_in_window!("daily", "$7"),
+    k.api_key, k.credits, "#,
+            key_available!("$6", locked!()),
+            r#" AS available, k.daily_limit, "#,
+            key_used!(daily, "$7", "$6", locked!()),
             r#" AS daily_used, k.monthly_limit, "#,
-            used_in_window!("monthly", "$8"),
+            key_used!(monthly, "$8", "$6", locked!()),
             r#" AS monthly_used
   FROM api_key_credits k
   WHERE "#,
@@ -152,23 +258,23 @@ macro_rules! api_key_debit {
 }
 
 /// Debit an API key's own allowance without an idempotency key — the hot path.
-macro_rules! consume_api_key_sql {
-    ($match:expr) => {
+macro_rules! api_key_debit_sql {
+    ($match:expr, $effect:ident, $record:expr) => {
         concat!(
             "WITH ",
-            api_key_debit!($match, ""),
+            api_key_debit!($match, "", $effect, $record),
             r#"
 SELECT 'ok' AS status, l.id AS transaction_id, 'api_key' AS charged_kind, d.api_key AS charged_id,
-  $2::int::text AS amount, d.credits::text AS balance, d.daily_limit::text AS daily_limit,
-  d.daily_used::text AS daily_used, d.monthly_limit::text AS monthly_limit, d.monthly_used::text AS monthly_used,
-  $6::text AS now
+  $2::int::text AS amount, d.credits::text AS balance, d.available::text AS available,
+  d.daily_limit::text AS daily_limit, d.daily_used::text AS daily_used, d.monthly_limit::text AS monthly_limit,
+  d.monthly_used::text AS monthly_used, $6::text AS now, l.expires_at
 FROM debited d, ledger l
 UNION ALL
-SELECT r.status, NULL, 'api_key', r.api_key, $2::int::text, r.credits::text, r.daily_limit::text, r.daily_used::text,
-  r.monthly_limit::text, r.monthly_used::text, $6::text
+SELECT r.status, NULL, 'api_key', r.api_key, $2::int::text, r.credits::text, r.available::text, r.daily_limit::text,
+  r.daily_used::text, r.monthly_limit::text, r.monthly_used::text, $6::text, NULL
 FROM refusal r
 UNION ALL
-SELECT 'not_found', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+SELECT 'not_found', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
 WHERE NOT EXISTS (SELECT 1 FROM debited) AND NOT EXISTS (SELECT 1 FROM refusal)"#
         )
     };
@@ -179,8 +285,8 @@ WHERE NOT EXISTS (SELECT 1 FROM debited) AND NOT EXISTS (SELECT 1 FROM refusal)"
 /// success is remembered with it, under the key's public id. Two identical requests racing both
 /// miss `prior`; the loser's insert of the key hits the primary key and its whole statement rolls
 /// back (`idempotency.rs`).
-macro_rules! consume_api_key_idempotent_sql {
-    ($match:expr) => {
+macro_rules! api_key_debit_idempotent_sql {
+    ($match:expr, $effect:ident, $record:expr) => {
         concat!(
             r#"WITH prior AS (
   SELECT request_hash = $10::text AS same, response FROM credit_idempotency_keys
@@ -191,10 +297,11 @@ macro_rules! consume_api_key_idempotent_sql {
             crate::sql::ops::api_keys::live_key!("$6"),
             r#")
 ), "#,
-            api_key_debit!($match, " AND NOT EXISTS (SELECT 1 FROM prior)"),
+            api_key_debit!($match, " AND NOT EXISTS (SELECT 1 FROM prior)", $effect, $record),
             r#", facts AS (
   SELECT l.id AS transaction_id, 'api_key'::text AS charged_kind, d.api_key AS charged_id, $2::int AS amount,
-    d.credits AS balance, d.daily_limit, d.daily_used, d.monthly_limit, d.monthly_used, $6::text AS now
+    d.credits AS balance, d.available, d.daily_limit, d.daily_used, d.monthly_limit, d.monthly_used,
+    $6::text AS now, l.expires_at
   FROM debited d, ledger l
 ), remember_as AS (
   SELECT 'api_key'::text AS account_kind, d.api_key AS account_id, $9::text AS idempotency_key,
@@ -202,36 +309,61 @@ macro_rules! consume_api_key_idempotent_sql {
   FROM debited d
 ), refused AS (
   SELECT r.status, NULL::text AS transaction_id, 'api_key'::text AS charged_kind, r.api_key AS charged_id,
-    $2::int AS amount, r.credits AS balance, r.daily_limit, r.daily_used, r.monthly_limit, r.monthly_used,
-    $6::text AS now
+    $2::int AS amount, r.credits AS balance, r.available, r.daily_limit, r.daily_used, r.monthly_limit,
+    r.monthly_used, $6::text AS now, NULL::text AS expires_at
   FROM refusal r
   UNION ALL
-  SELECT 'not_found', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE NOT EXISTS (SELECT 1 FROM refusal)
+  SELECT 'not_found', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+  WHERE NOT EXISTS (SELECT 1 FROM refusal)
 ), "#,
             charge_idempotent_tail!()
         )
     };
 }
 
-/// By the hash of a presented secret (end users): the hot path.
-pub const CONSUME_API_KEY_SQL: &str = consume_api_key_sql!("k.key_hash = $1::text");
-/// By public id: the service naming a key.
-pub const CONSUME_API_KEY_BY_ID_SQL: &str = consume_api_key_sql!("k.api_key = $1::text");
-pub const CONSUME_API_KEY_IDEMPOTENT_SQL: &str = consume_api_key_idempotent_sql!("k.key_hash = $1::text");
-pub const CONSUME_API_KEY_BY_ID_IDEMPOTENT_SQL: &str = consume_api_key_idempotent_sql!("k.api_key = $1::text");
-/// By the hash of a secret a rotation replaced, while its grace lasts (decided on the locked row).
-pub const CONSUME_API_KEY_ROTATED_SQL: &str = consume_api_key_sql!(in_grace!("$1", "$6"));
-pub const CONSUME_API_KEY_ROTATED_IDEMPOTENT_SQL: &str = consume_api_key_idempotent_sql!(in_grace!("$1", "$6"));
+/// The six API-key debit statements of an effect: by a presented secret's hash (the hot path),
+/// by public id (the service naming a key), by a rotated-out secret's hash while its grace lasts
+/// (decided on the locked row); each without and with an idempotency key.
+pub struct KeyStatements {
+    pub by_hash: &'static str,
+    pub by_id: &'static str,
+    pub rotated: &'static str,
+    pub by_hash_idempotent: &'static str,
+    pub by_id_idempotent: &'static str,
+    pub rotated_idempotent: &'static str,
+}
 
-/// Debit a user: the team pool when `users.team_id` is set (so only current members reach a
-/// pool: the user's row is locked first, so a removal from the team and a debit of its pool are
-/// ordered, never interleaved — lock order users, then teams, as in `purchase`), else the personal pool — found by id, or by a live Better Auth session token resolved
+macro_rules! key_statements {
+    ($effect:ident, $record:expr, $record_keyed:expr) => {
+        KeyStatements {
+            by_hash: api_key_debit_sql!("k.key_hash = $1::text", $effect, $record),
+            by_id: api_key_debit_sql!("k.api_key = $1::text", $effect, $record),
+            rotated: api_key_debit_sql!(in_grace!("$1", "$6"), $effect, $record),
+            by_hash_idempotent: api_key_debit_idempotent_sql!("k.key_hash = $1::text", $effect, $record_keyed),
+            by_id_idempotent: api_key_debit_idempotent_sql!("k.api_key = $1::text", $effect, $record_keyed),
+            rotated_idempotent: api_key_debit_idempotent_sql!(in_grace!("$1", "$6"), $effect, $record_keyed),
+        }
+    };
+}
+
+pub const API_KEY: KeyStatements = key_statements!(consume, key_record!(consume), key_record!(consume));
+/// Opening a hold on a key: the expiry is `$9` without an idempotency key, `$11` with one.
+pub const API_KEY_HOLD: KeyStatements = key_statements!(hold, key_record!(hold, "$9"), key_record!(hold, "$11"));
+
+/// Debit a pool. A user is debited from their team's pool when `users.team_id` is set (so only
+/// current members reach a pool: the user's row is locked first, so a removal from the team and a
+/// debit of its pool are ordered, never interleaved — lock order users, then teams, as in
+/// `purchase`), else from their own — found by id, or by a live Better Auth session token resolved
 /// here. `$9 = 'team'` (the service credential naming a team) debits the team itself, the ledger
 /// row attributed to its owner (else its first member). The stored request hash carries the
 /// acting user: the same user retrying from another session gets the replay, while another
 /// member reusing the key on the shared pool gets `idempotency_conflict`, never a free replay.
-pub const CONSUME_USER_SQL: &str = concat!(
-    r#"WITH member AS (
+/// The pool is decided on `available` (`credits - held_credits`, plus its expired holds, read
+/// after the pool's lock and locked themselves).
+macro_rules! pool_debit {
+    ($effect:ident, $record:expr) => {
+        concat!(
+            r#"WITH member AS (
   SELECT u.id AS user_id, u.team_id FROM users u
   WHERE $9::text <> 'team' AND u.id = CASE WHEN $9::text = 'session'
     THEN (SELECT s.user_id FROM sessions s WHERE s.token = $1 AND s.expires_at > $8::timestamp) ELSE $1 END
@@ -247,38 +379,69 @@ pub const CONSUME_USER_SQL: &str = concat!(
   SELECT i.request_hash = $7::text || ':' || coalesce(t.user_id, '') AS same, i.response FROM credit_idempotency_keys i, target t
   WHERE $6::text IS NOT NULL AND i.account_kind = t.kind AND i.account_id = t.id AND i.idempotency_key = $6::text
 ), locked_user AS (
-  SELECT u.id, u.credits FROM users u, target t
+  SELECT u.id, u.credits, u.held_credits FROM users u, target t
   WHERE t.kind = 'user' AND u.id = t.id AND NOT EXISTS (SELECT 1 FROM prior)
   FOR UPDATE OF u
 ), locked_team AS (
-  SELECT tm.id, tm.credits FROM teams tm, target t
+  SELECT tm.id, tm.credits, tm.held_credits FROM teams tm, target t
   WHERE t.kind = 'team' AND tm.id = t.id AND NOT EXISTS (SELECT 1 FROM prior)
   FOR UPDATE OF tm
+), pool AS (
+  SELECT id, credits, held_credits FROM locked_user UNION ALL SELECT id, credits, held_credits FROM locked_team
+), expired AS (
+  SELECT coalesce(sum(x.amount), 0)::bigint AS amount FROM (
+    SELECT h.amount FROM credit_holds h, target t
+    WHERE EXISTS (SELECT 1 FROM pool p WHERE p.held_credits <> 0) AND h.account_kind = t.kind AND h.account_id = t.id
+      AND h.state = 'active' AND h.expires_at <= $8::timestamp
+    FOR SHARE OF h) x
 ), decision AS (
-  SELECT t.kind, p.id, t.user_id, t.team_id, p.credits, NULL::int AS daily_limit, 0 AS daily_used,
-    NULL::int AS monthly_limit, 0 AS monthly_used, $7::text || ':' || coalesce(t.user_id, '') AS request_hash,
+  SELECT t.kind, p.id, t.user_id, t.team_id, p.credits, p.credits::bigint - p.held_credits + e.amount AS available,
+    NULL::int AS daily_limit, 0 AS daily_used, NULL::int AS monthly_limit, 0 AS monthly_used,
+    $7::text || ':' || coalesce(t.user_id, '') AS request_hash,
     CASE WHEN t.user_id IS NULL THEN 'unattributable'
-      WHEN p.credits < $2::int THEN 'insufficient_credits' ELSE 'ok' END AS status
-  FROM (SELECT id, credits FROM locked_user UNION ALL SELECT id, credits FROM locked_team) p, target t
+      WHEN p.credits::bigint - p.held_credits + e.amount < $2::int THEN 'insufficient_credits' ELSE 'ok' END AS status
+  FROM pool p, target t, expired e
 ), debit_user AS (
-  UPDATE users u SET credits = u.credits - $2::int
+  UPDATE users u SET "#,
+            effect!($effect, "u"),
+            r#"
   FROM decision d WHERE d.kind = 'user' AND d.status = 'ok' AND u.id = d.id
-  RETURNING u.credits
+  RETURNING u.credits, u.held_credits
 ), debit_team AS (
-  UPDATE teams tm SET credits = tm.credits - $2::int, updated_at = $8::timestamp
+  UPDATE teams tm SET "#,
+            effect!($effect, "tm"),
+            r#", updated_at = $8::timestamp
   FROM decision d WHERE d.kind = 'team' AND d.status = 'ok' AND tm.id = d.id
-  RETURNING tm.credits
+  RETURNING tm.credits, tm.held_credits
 ), debited AS (
-  SELECT credits, 0 AS daily_used, 0 AS monthly_used FROM debit_user
-  UNION ALL SELECT credits, 0, 0 FROM debit_team
-), ledger AS (
-  INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, resource_id, api_key_id, metadata, created_at)
-  SELECT 'ctx_' || replace(gen_random_uuid()::text, '-', ''), d.user_id, CASE WHEN d.kind = 'team' THEN d.id END,
-    -$2::int, 'usage', $3::text, $4::text, NULL, $5::text, $8::timestamp
-  FROM decision d, debited b
-  RETURNING id
+  SELECT credits, held_credits, 0 AS daily_used, 0 AS monthly_used FROM debit_user
+  UNION ALL SELECT credits, held_credits, 0, 0 FROM debit_team
 ), "#,
-    charge_tail!()
+            $record,
+            ", ",
+            charge_tail!()
+        )
+    };
+}
+
+pub const CONSUME_USER_SQL: &str = pool_debit!(
+    consume,
+    record!(consume, "decision d, debited b", "$8", "CASE WHEN d.kind = 'team' THEN d.id END", "NULL")
+);
+/// Opening a hold on a pool; `$10` is its expiry.
+pub const HOLD_USER_SQL: &str = pool_debit!(
+    hold,
+    record!(
+        hold,
+        "decision d, debited b",
+        "$8",
+        "d.kind",
+        "d.id",
+        "CASE WHEN d.kind = 'team' THEN d.id END",
+        "NULL",
+        "NULL, NULL",
+        "$10"
+    )
 );
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -332,11 +495,7 @@ pub fn plan(request: &ConsumeRequest, now: Timestamp) -> Statement {
     };
     match &request.payer {
         Payer::ApiKey(key) => {
-            let (unkeyed, keyed, value) = match key {
-                KeyRef::Secret { hash, .. } => (CONSUME_API_KEY_SQL, CONSUME_API_KEY_IDEMPOTENT_SQL, hash),
-                KeyRef::Id(id) => (CONSUME_API_KEY_BY_ID_SQL, CONSUME_API_KEY_BY_ID_IDEMPOTENT_SQL, id),
-                KeyRef::Rotated { hash } => (CONSUME_API_KEY_ROTATED_SQL, CONSUME_API_KEY_ROTATED_IDEMPOTENT_SQL, hash),
-            };
+            let (unkeyed, keyed, value) = API_KEY.pick(key);
             match request.idempotency_key.as_deref() {
                 None => windows(common(unkeyed, value).param(now.to_sql_literal())),
                 Some(idempotency_key) => windows(common(keyed, value).param(now.to_sql_literal()))
@@ -347,6 +506,18 @@ pub fn plan(request: &ConsumeRequest, now: Timestamp) -> Statement {
         Payer::User(id) => keyed(CONSUME_USER_SQL, id).param("user"),
         Payer::Session(token) => keyed(CONSUME_USER_SQL, token).param("session"),
         Payer::Team(id) => keyed(CONSUME_USER_SQL, id).param("team"),
+    }
+}
+
+impl KeyStatements {
+    /// The statements without and with an idempotency key for a key as presented, and the value
+    /// `$1` binds (its secret's hash, or its public id).
+    pub fn pick<'k>(&self, key: &'k KeyRef) -> (&'static str, &'static str, &'k str) {
+        match key {
+            KeyRef::Secret { hash, .. } => (self.by_hash, self.by_hash_idempotent, hash),
+            KeyRef::Id(id) => (self.by_id, self.by_id_idempotent, id),
+            KeyRef::Rotated { hash } => (self.rotated, self.rotated_idempotent, hash),
+        }
     }
 }
 

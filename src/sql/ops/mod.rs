@@ -6,6 +6,7 @@ pub mod balance;
 pub mod check;
 pub mod consume;
 pub mod grant;
+pub mod holds;
 pub mod payer;
 pub mod principal;
 pub mod prune;

@@ -4,6 +4,10 @@
 //! Attribution, the rule every operation writes by: a row with `api_key_id` belongs to that key;
 //! else a row with `team_id` belongs to the team pool; else to the user's personal pool.
 //!
+//! Holds: every account's `held_credits` must equal the sum of its active holds, and its balance
+//! must cover its unexpired ones (`held`: the invariants of `sql::ops::holds`); neither is ever
+//! adopted, each is a bug to look at.
+//!
 //! `--adopt` writes one `adjustment` row (`operation = 'opening_balance'`) per drifting account, for
 //! balances that predate fltr-credits (the guide's un-ledgered `UPDATE users SET credits = 100`).
 
@@ -19,11 +23,24 @@ pub const SQL: &str = r#"WITH ledger AS (
     coalesce(api_key_id, team_id, user_id) AS id, sum(amount)::bigint AS total
   FROM credit_transactions GROUP BY 1, 2
 ), accounts AS (
-  SELECT 'user' AS kind, u.id, u.credits::bigint AS balance, u.id AS user_id, NULL::text AS team_id, NULL::text AS api_key FROM users u
+  SELECT 'user' AS kind, u.id, u.credits::bigint AS balance, u.id AS user_id, NULL::text AS team_id, NULL::text AS api_key,
+    u.held_credits FROM users u
   UNION ALL
-  SELECT 'team', t.id, t.credits, coalesce(t.owner_id, (SELECT min(m.id) FROM users m WHERE m.team_id = t.id)), t.id, NULL FROM teams t
+  SELECT 'team', t.id, t.credits, coalesce(t.owner_id, (SELECT min(m.id) FROM users m WHERE m.team_id = t.id)), t.id, NULL,
+    t.held_credits FROM teams t
   UNION ALL
-  SELECT 'api_key', k.api_key, k.credits, k.user_id, k.team_id, k.api_key FROM api_key_credits k
+  SELECT 'api_key', k.api_key, k.credits, k.user_id, k.team_id, k.api_key, k.held_credits FROM api_key_credits k
+), holds AS (
+  SELECT h.account_kind AS kind, h.account_id AS id, sum(h.amount)::bigint AS active,
+    coalesce(sum(h.amount) FILTER (WHERE h.expires_at > $2::timestamp), 0)::bigint AS unexpired
+  FROM credit_holds h WHERE h.state = 'active' GROUP BY 1, 2
+), held_drift AS (
+  SELECT a.kind, a.id, a.balance, a.held_credits, coalesce(h.active, 0) AS active, coalesce(h.unexpired, 0) AS unexpired
+  FROM accounts a LEFT JOIN holds h ON h.kind = a.kind AND h.id = a.id
+  WHERE a.held_credits <> coalesce(h.active, 0) OR a.balance < coalesce(h.unexpired, 0)
+  UNION ALL
+  SELECT h.kind, h.id, NULL, NULL, h.active, h.unexpired FROM holds h
+  WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.kind = h.kind AND a.id = h.id)
 ), drift AS (
   SELECT a.*, coalesce(l.total, 0) AS ledger, a.balance - coalesce(l.total, 0) AS difference
   FROM accounts a LEFT JOIN ledger l ON l.kind = a.kind AND l.id = a.id
@@ -39,15 +56,20 @@ pub const SQL: &str = r#"WITH ledger AS (
 SELECT 'summary' AS part, (SELECT count(*) FROM accounts)::text AS accounts_checked,
   (SELECT count(*) FROM adopted)::text AS adopted, NULL AS kind, NULL AS id, NULL AS balance, NULL AS ledger,
   NULL AS difference, NULL AS adoptable, NULL AS payment_id, NULL AS event_id, NULL AS user_id, NULL AS reason,
-  NULL AS attempts, NULL AS first_seen_at, NULL AS last_seen_at, NULL::text AS ord1, NULL::text AS ord2
+  NULL AS attempts, NULL AS first_seen_at, NULL AS last_seen_at, NULL::text AS ord1, NULL::text AS ord2,
+  NULL AS held_credits, NULL AS active_holds, NULL AS unexpired_holds
 UNION ALL
 SELECT 'drift', NULL, NULL, d.kind, d.id, d.balance::text, d.ledger::text, d.difference::text,
-  (d.user_id IS NOT NULL)::text, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+  (d.user_id IS NOT NULL)::text, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
 FROM drift d
+UNION ALL
+SELECT 'held', NULL, NULL, x.kind, x.id, x.balance::text, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+  NULL, NULL, x.held_credits::text, x.active::text, x.unexpired::text
+FROM held_drift x
 UNION ALL
 SELECT 'unfulfilled', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, p.payment_id, p.event_id, p.user_id, p.reason,
   p.attempts::text, to_char(p.first_seen_at, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), to_char(p.last_seen_at, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-  to_char(p.first_seen_at, 'YYYY-MM-DD HH24:MI:SS.US'), p.payment_id
+  to_char(p.first_seen_at, 'YYYY-MM-DD HH24:MI:SS.US'), p.payment_id, NULL, NULL, NULL
 FROM credit_unfulfilled_purchases p
 ORDER BY 1 DESC, ord1, kind, id, ord2"#;
 
@@ -71,6 +93,31 @@ pub struct ReconcileReport {
     pub adopted: i64,
     /// Purchases paid for but not credited yet (the webhook answered 500 so Stripe retries).
     pub unfulfilled_purchases: Vec<UnfulfilledPurchase>,
+    /// Accounts whose held total disagrees with their active holds, or whose balance does not
+    /// cover their unexpired holds (and holds on accounts that no longer exist).
+    pub holds: Vec<HeldDrift>,
+}
+
+impl ReconcileReport {
+    /// Nothing left to look at: no drift (after `--adopt`), no purchase owed, holds consistent.
+    pub fn is_clean(&self) -> bool {
+        self.drift.len() as i64 <= self.adopted && self.unfulfilled_purchases.is_empty() && self.holds.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HeldDrift {
+    pub kind: AccountKind,
+    /// Masked for API keys.
+    pub id: String,
+    /// The account's balance (null: the account is gone).
+    pub balance: Option<i64>,
+    /// Its `held_credits` counter (null: the account is gone).
+    pub held_credits: Option<i64>,
+    /// Σ of its active holds.
+    pub active_holds: i64,
+    /// Σ of its active holds not yet past their deadline.
+    pub unexpired_holds: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -90,8 +137,13 @@ pub fn plan(adopt: bool, now: Timestamp) -> Statement {
 }
 
 pub fn decode(rows: &[Row]) -> Result<ReconcileReport, CreditError> {
-    let mut report =
-        ReconcileReport { accounts_checked: 0, drift: Vec::new(), adopted: 0, unfulfilled_purchases: Vec::new() };
+    let mut report = ReconcileReport {
+        accounts_checked: 0,
+        drift: Vec::new(),
+        adopted: 0,
+        unfulfilled_purchases: Vec::new(),
+        holds: Vec::new(),
+    };
     let mut summaries = 0;
     for row in rows {
         match row.text("part")? {
@@ -110,6 +162,17 @@ pub fn decode(rows: &[Row]) -> Result<ReconcileReport, CreditError> {
                     difference: row.int("difference")?,
                     adoptable: row.boolean("adoptable")?,
                 });
+            }
+            "held" => {
+                let kind: AccountKind = row.word("kind")?;
+                report.holds.push(HeldDrift {
+                    kind,
+                    id: public_id(kind, row.text("id")?),
+                    balance: row.opt_int("balance")?,
+                    held_credits: row.opt_int("held_credits")?,
+                    active_holds: row.int("active_holds")?,
+                    unexpired_holds: row.int("unexpired_holds")?,
+                })
             }
             "unfulfilled" => report.unfulfilled_purchases.push(UnfulfilledPurchase {
                 payment_id: row.owned("payment_id")?,

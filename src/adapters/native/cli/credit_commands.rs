@@ -225,7 +225,6 @@ pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, Cre
         Command::Reconcile { adopt } => {
             let client = client(cli).await?;
             let report = Engine::new(Native(&client)).reconcile(*adopt, now()).await?;
-            let remaining = report.drift.len() as i64 - report.adopted;
             let mut lines = vec![format!(
                 "{} accounts checked, {} differ from their ledger",
                 report.accounts_checked,
@@ -250,9 +249,20 @@ pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, Cre
                     p.payment_id, p.reason, p.attempts
                 )
             }));
-            // An unfulfilled purchase is money owed to a customer: not clean, like drift.
-            let exit_code =
-                if remaining > 0 || !report.unfulfilled_purchases.is_empty() { crate::exit::DRIFT } else { 0 };
+            lines.extend(report.holds.iter().map(|h| {
+                format!(
+                    "  {} {}: held_credits {} but active holds {} ({} unexpired) against balance {}",
+                    h.kind.as_str(),
+                    h.id,
+                    h.held_credits.map_or_else(|| "-".into(), |v| v.to_string()),
+                    h.active_holds,
+                    h.unexpired_holds,
+                    h.balance.map_or_else(|| "- (account gone)".into(), |v| v.to_string()),
+                )
+            }));
+            // An unfulfilled purchase is money owed to a customer, a held total that disagrees
+            // with its holds a bug: neither is clean, like drift.
+            let exit_code = if report.is_clean() { 0 } else { crate::exit::DRIFT };
             Ok(Outcome { json: to_json(&report), text: lines.join("\n"), exit_code })
         }
         Command::PruneIdempotencyKeys { older_than_hours } => {

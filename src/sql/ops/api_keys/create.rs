@@ -24,7 +24,7 @@ pub const SQL: &str = concat!(
 SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM actor) THEN 'not_found'
     WHEN NOT EXISTS (SELECT 1 FROM inserted) THEN 'not_a_member' ELSE 'ok' END AS status, v.*
 FROM (SELECT 1) one LEFT JOIN (SELECT "#,
-    key_view!("$10", "$10"),
+    key_view!("$10", "$10", "$10"),
     r#" FROM inserted k) v ON true"#
 );
 

@@ -22,7 +22,7 @@ pub const LIST_SQL: &str = concat!(
     adopt_plaintext!("k.user_id = $1::text OR k.team_id = (SELECT team_id FROM actor)"),
     r#"
 SELECT "#,
-    key_view!("$2", "$3"),
+    key_view!("$2", "$3", "$4"),
     r#"
 FROM api_key_credits k
 WHERE k.user_id = $1::text OR (k.team_id IS NOT NULL AND k.team_id = (SELECT team_id FROM actor))
@@ -33,7 +33,7 @@ ORDER BY k.created_at, 1"#
 /// column `$allowed`) setting `$set`, answered with `change_status!` and the changed key
 /// (`key_view!` with the windows `$daily`, `$monthly`).
 macro_rules! key_change {
-    ($allowed:literal, $set:literal, $daily:literal, $monthly:literal) => {
+    ($allowed:literal, $set:literal, $daily:literal, $monthly:literal, $now:literal) => {
         concat!(
             "WITH ",
             key_access!("$1", "$2"),
@@ -49,7 +49,7 @@ SELECT "#,
             change_status!($allowed, "changed"),
             r#" AS status, v.*
 FROM (SELECT 1) one LEFT JOIN (SELECT "#,
-            key_view!($daily, $monthly),
+            key_view!($daily, $monthly, $now),
             r#" FROM changed k) v ON true"#
         )
     };
@@ -64,7 +64,8 @@ pub const UPDATE_SQL: &str = key_change!(
     expires_at = CASE WHEN $9::boolean THEN $10::timestamp ELSE k.expires_at END,
     updated_at = $11::timestamp"#,
     "$12",
-    "$13"
+    "$13",
+    "$11"
 );
 
 /// A new secret (`$3` its hash, `$4` its start) for the key's creator only: a rotation hands out
@@ -77,7 +78,8 @@ pub const ROTATE_SQL: &str = key_change!(
     previous_key_expires_at = $5::timestamp,
     key_hash = $3::text, start = $4::text, updated_at = $6::timestamp"#,
     "$7",
-    "$8"
+    "$8",
+    "$6"
 );
 
 pub fn plan_list(user_id: &str, now: Timestamp) -> Statement {
@@ -85,6 +87,7 @@ pub fn plan_list(user_id: &str, now: Timestamp) -> Statement {
         .param(user_id)
         .param(Period::Daily.start(now).to_sql_literal())
         .param(Period::Monthly.start(now).to_sql_literal())
+        .param(now.to_sql_literal())
 }
 
 pub fn decode_list(rows: &[Row], now: Timestamp) -> Result<ApiKeyList, CreditError> {

@@ -7,7 +7,9 @@
 //! A pool that would pass the `integer` maximum takes nothing back: the allowance stays on the
 //! revoked key (still counted, still reconciled) rather than a revocation failing, which for a
 //! leaked key must never happen. Locks: keys in id order, then pools (users, then teams, in id
-//! order), the order every other statement keeps.
+//! order), the order every other statement keeps. The key's active holds are released first
+//! (locked before the key, as a capture locks its hold before its account); a hold opened on the
+//! key while the revoke ran keeps its credits on the key, so its capture still finds them.
 
 use crate::core::error::CreditError;
 use crate::core::time::Timestamp;
@@ -23,11 +25,24 @@ use serde::Serialize;
 macro_rules! revoke_keys {
     ($now:literal) => {
         concat!(
-            r#"key AS (
-  SELECT k.api_key, k.user_id, k.team_id, k.credits FROM api_key_credits k
+            r#"key_holds AS (
+  SELECT h.id, h.account_id, h.amount FROM credit_holds h
+  WHERE h.account_kind = 'api_key' AND h.account_id IN (SELECT api_key FROM doomed) AND h.state = 'active'
+  ORDER BY h.id
+  FOR UPDATE OF h
+), key AS (
+  SELECT k.api_key, k.user_id, k.team_id, k.credits,
+    k.held_credits - coalesce((SELECT sum(h.amount) FROM key_holds h WHERE h.account_id = k.api_key), 0) AS still_held
+  FROM api_key_credits k
   WHERE k.api_key IN (SELECT api_key FROM doomed) AND k.revoked_at IS NULL
   ORDER BY k.api_key
   FOR UPDATE OF k
+), released_holds AS (
+  UPDATE credit_holds h SET state = 'released', captured = 0, closed_at = "#,
+            $now,
+            r#"::timestamp
+  FROM key k WHERE h.id IN (SELECT id FROM key_holds) AND h.account_id = k.api_key
+  RETURNING h.id
 ), pool_user AS (
   SELECT u.id, u.credits FROM users u WHERE u.id IN (SELECT user_id FROM key WHERE team_id IS NULL)
   ORDER BY u.id FOR UPDATE OF u
@@ -35,18 +50,21 @@ macro_rules! revoke_keys {
   SELECT tm.id, tm.credits FROM teams tm WHERE tm.id IN (SELECT team_id FROM key)
   ORDER BY tm.id FOR UPDATE OF tm
 ), pool AS (
-  SELECT 'user' AS kind, p.id, p.credits::bigint + (SELECT sum(k.credits) FROM key k WHERE k.team_id IS NULL AND k.user_id = p.id) AS after
+  SELECT 'user' AS kind, p.id,
+    p.credits::bigint + (SELECT sum(k.credits - k.still_held) FROM key k WHERE k.team_id IS NULL AND k.user_id = p.id) AS after
   FROM pool_user p
   UNION ALL
-  SELECT 'team', p.id, p.credits::bigint + (SELECT sum(k.credits) FROM key k WHERE k.team_id = p.id) FROM pool_team p
+  SELECT 'team', p.id, p.credits::bigint + (SELECT sum(k.credits - k.still_held) FROM key k WHERE k.team_id = p.id)
+  FROM pool_team p
 ), decision AS (
-  SELECT k.api_key, k.user_id, k.team_id, CASE WHEN p.after <= 2147483647 THEN k.credits ELSE 0 END AS returned
+  SELECT k.api_key, k.user_id, k.team_id, k.still_held,
+    CASE WHEN p.after <= 2147483647 THEN greatest(k.credits - k.still_held, 0) ELSE 0 END AS returned
   FROM key k LEFT JOIN pool p
     ON p.kind = CASE WHEN k.team_id IS NULL THEN 'user' ELSE 'team' END AND p.id = coalesce(k.team_id, k.user_id)
 ), revoked AS (
   UPDATE api_key_credits k SET revoked_at = "#,
             $now,
-            r#"::timestamp, credits = k.credits - d.returned, previous_key_hash = NULL,
+            r#"::timestamp, credits = k.credits - d.returned, held_credits = d.still_held, previous_key_hash = NULL,
     previous_key_expires_at = NULL, updated_at = "#,
             $now,
             r#"::timestamp

@@ -25,23 +25,24 @@ macro_rules! legacy_start {
     };
 }
 
-/// The key columns, as text, of alias `k`; `$daily`/`$monthly` are the current windows' starts.
+/// The key columns, as text, of alias `k`; `$daily`/`$monthly` are the current windows' starts,
+/// `$now` the instant its holds are judged at.
 macro_rules! key_view {
-    ($daily:literal, $monthly:literal) => {
+    ($daily:literal, $monthly:literal, $now:literal) => {
         concat!(
             crate::sql::ops::api_keys::view::public_id_of!(),
             " AS id,
   CASE WHEN k.key_hash IS NULL THEN ",
             crate::sql::ops::api_keys::view::legacy_start!("k.api_key"),
             " ELSE coalesce(k.start, '') END AS start,
-  k.name, k.user_id, k.team_id, k.credits::text AS credits, k.daily_limit::text AS daily_limit,
-  k.monthly_limit::text AS monthly_limit,
-  (CASE WHEN k.daily_window_start >= ",
-            $daily,
-            "::timestamp THEN k.daily_used ELSE 0 END)::text AS daily_used,
-  (CASE WHEN k.monthly_window_start >= ",
-            $monthly,
-            "::timestamp THEN k.monthly_used ELSE 0 END)::text AS monthly_used,
+  k.name, k.user_id, k.team_id, k.credits::text AS credits, ",
+            crate::sql::ops::holds::key_available!($now, ""),
+            "::text AS available, k.daily_limit::text AS daily_limit,
+  k.monthly_limit::text AS monthly_limit, ",
+            crate::sql::ops::holds::key_used!(daily, $daily, $now, ""),
+            "::text AS daily_used, ",
+            crate::sql::ops::holds::key_used!(monthly, $monthly, $now, ""),
+            "::text AS monthly_used,
   k.expires_at::text AS expires_at, k.revoked_at::text AS revoked_at, k.last_used_at::text AS last_used_at,
   k.created_at::text AS created_at"
         )
@@ -107,7 +108,7 @@ impl ApiKey {
             user_id: row.owned("user_id")?,
             team_id: row.opt_owned("team_id")?,
             credits,
-            available: credits,
+            available: row.int("available")?,
             daily_limit: limits.daily.limit,
             monthly_limit: limits.monthly.limit,
             limits,
