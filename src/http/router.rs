@@ -6,7 +6,7 @@ use crate::engine::Engine;
 use crate::http::config::Config;
 use crate::http::request::HttpRequest;
 use crate::http::response::HttpResponse;
-use crate::http::{admin, api_keys, auth, cors, credits, health, webhook};
+use crate::http::{admin, api_keys, auth, cors, credits, health, holds, webhook};
 use crate::sql::executor::BatchExecutor;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +17,12 @@ pub enum Route {
     Consume,
     Refund,
     Transactions,
+    /// `POST /api/v1/credits/holds` opens a hold.
+    Holds,
+    /// `GET /api/v1/credits/holds/{id}`.
+    Hold(String),
+    CaptureHold(String),
+    ReleaseHold(String),
     /// `/api/v1/api-keys`: GET lists, POST creates.
     ApiKeys,
     /// `/api/v1/api-keys/{id}`: PATCH updates, DELETE revokes.
@@ -32,16 +38,21 @@ pub enum Route {
     AdminVerify,
     AdminReconcile,
     AdminGrant,
+    AdminSweep,
 }
 
 /// Every (method, path) the API answers; the OpenAPI document lists the same.
-pub const ROUTES: [(&str, &str); 18] = [
+pub const ROUTES: [(&str, &str); 23] = [
     ("GET", "/health"),
     ("GET", "/api/v1/credits/balance"),
     ("POST", "/api/v1/credits/check"),
     ("POST", "/api/v1/credits/consume"),
     ("POST", "/api/v1/credits/refund"),
     ("GET", "/api/v1/credits/transactions"),
+    ("POST", "/api/v1/credits/holds"),
+    ("GET", "/api/v1/credits/holds/{hold_id}"),
+    ("POST", "/api/v1/credits/holds/{hold_id}/capture"),
+    ("POST", "/api/v1/credits/holds/{hold_id}/release"),
     ("GET", "/api/v1/api-keys"),
     ("POST", "/api/v1/api-keys"),
     ("POST", "/api/v1/api-keys/revoke-leaked"),
@@ -54,6 +65,7 @@ pub const ROUTES: [(&str, &str); 18] = [
     ("GET", "/admin/verify"),
     ("GET", "/admin/reconcile"),
     ("POST", "/admin/grant"),
+    ("POST", "/admin/sweep"),
 ];
 
 const GET: &[&str] = &["GET"];
@@ -77,7 +89,12 @@ pub fn match_path(path: &str) -> Option<(&'static [&'static str], Route)> {
         "/admin/verify" => (GET, Route::AdminVerify),
         "/admin/reconcile" => (GET, Route::AdminReconcile),
         "/admin/grant" => (POST, Route::AdminGrant),
-        _ => return key_route(path.strip_prefix("/api/v1/api-keys/")?),
+        "/admin/sweep" => (POST, Route::AdminSweep),
+        "/api/v1/credits/holds" => (POST, Route::Holds),
+        _ => match path.strip_prefix("/api/v1/credits/holds/") {
+            Some(rest) => return hold_route(rest),
+            None => return key_route(path.strip_prefix("/api/v1/api-keys/")?),
+        },
     })
 }
 
@@ -95,6 +112,21 @@ fn key_route(rest: &str) -> Option<(&'static [&'static str], Route)> {
         "" => (&["PATCH", "DELETE"], Route::ApiKey(id)),
         "rotate" => (POST, Route::RotateApiKey(id)),
         "allocate" => (POST, Route::Allocate(id)),
+        _ => return None,
+    })
+}
+
+/// `{id}`, `{id}/capture`, `{id}/release` under `/api/v1/credits/holds/`.
+fn hold_route(rest: &str) -> Option<(&'static [&'static str], Route)> {
+    let (segment, action) = rest.split_once('/').unwrap_or((rest, ""));
+    let id = percent_decode(segment)?;
+    if id.is_empty() || action.contains('/') {
+        return None;
+    }
+    Some(match action {
+        "" => (GET, Route::Hold(id)),
+        "capture" => (POST, Route::CaptureHold(id)),
+        "release" => (POST, Route::ReleaseHold(id)),
         _ => return None,
     })
 }
@@ -146,6 +178,10 @@ async fn dispatch<S: BatchExecutor>(
         Route::Consume => credits::consume(&engine, request, config).await,
         Route::Refund => credits::refund(&engine, request, config).await,
         Route::Transactions => credits::transactions(&engine, request, config).await,
+        Route::Holds => holds::create(&engine, request, config).await,
+        Route::Hold(id) => holds::get(&engine, request, config, &id).await,
+        Route::CaptureHold(id) => holds::capture(&engine, request, config, &id).await,
+        Route::ReleaseHold(id) => holds::release(&engine, request, config, &id).await,
         Route::ApiKeys if request.method == "GET" => api_keys::list(&engine, request, config).await,
         Route::ApiKeys => api_keys::create(&engine, request, config).await,
         Route::ApiKey(id) if request.method == "PATCH" => api_keys::update(&engine, request, config, &id).await,
@@ -155,7 +191,7 @@ async fn dispatch<S: BatchExecutor>(
         Route::SecretInPath => Err(CreditError::internal("answered above")),
         Route::Allocate(api_key) => credits::allocate(&engine, request, config, &api_key).await,
         Route::StripeWebhook => webhook::stripe(&engine, request, config).await,
-        Route::AdminMigrate | Route::AdminVerify | Route::AdminReconcile | Route::AdminGrant => {
+        Route::AdminMigrate | Route::AdminVerify | Route::AdminReconcile | Route::AdminGrant | Route::AdminSweep => {
             admin(&engine, session, route, request, config).await
         }
     }
@@ -174,6 +210,7 @@ async fn admin<S: BatchExecutor>(
         Route::AdminMigrate => admin::migrate(session, request).await,
         Route::AdminVerify => admin::verify(session).await,
         Route::AdminReconcile => admin::reconcile(engine, request).await,
+        Route::AdminSweep => holds::sweep(engine, request).await,
         _ => admin::grant(engine, request).await,
     }
 }
@@ -207,6 +244,15 @@ mod tests {
         ] {
             assert_eq!(match_path(unknown), None, "{unknown}");
         }
-        assert_eq!(ROUTES.len(), 18);
+        let hold = "hold_0123456789abcdef0123456789abcdef";
+        assert_eq!(match_path(&format!("/api/v1/credits/holds/{hold}")), Some((GET, Route::Hold(hold.into()))));
+        assert_eq!(
+            match_path(&format!("/api/v1/credits/holds/{hold}/capture")),
+            Some((POST, Route::CaptureHold(hold.into())))
+        );
+        assert_eq!(match_path("/api/v1/credits/holds/x/release").map(|m| m.1), Some(Route::ReleaseHold("x".into())));
+        assert_eq!(match_path("/api/v1/credits/holds/x/y/capture"), None);
+        assert_eq!(match_path("/api/v1/credits/holds/x/settle"), None);
+        assert_eq!(ROUTES.len(), 23);
     }
 }
