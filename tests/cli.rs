@@ -189,3 +189,59 @@ async fn the_key_lifecycle_through_the_cli() {
     assert_eq!(code, 2, "revoked: unauthenticated");
     assert_eq!(reconcile_drift(&client).await, 0);
 }
+
+#[tokio::test]
+async fn holds_through_the_cli() {
+    let db = TestDb::migrated("cli_holds").await;
+    let client = db.client().await;
+    user(&client, "u1", None).await;
+    api_key(&client, KEY, "u1", None, Some(100), None).await;
+    run_json(&db, &["grant", "--user", "u1", "--amount", "100"]);
+    run_json(&db, &["grant", "--api-key", KEY, "--amount", "500"]);
+
+    let (code, held) = run_json(&db, &["hold", "--user", "u1", "--amount", "60", "--ttl-seconds", "600"]);
+    assert_eq!((code, held["available"].as_i64(), held["balance"].as_i64()), (0, Some(40), Some(100)), "{held}");
+    let hold = held["hold_id"].as_str().unwrap().to_string();
+    let (code, refused) = run_json(&db, &["consume", "--user", "u1", "--amount", "41"]);
+    assert_eq!(
+        (code, refused["error"]["code"].as_str(), refused["error"]["available"].as_i64()),
+        (3, Some("insufficient_credits"), Some(40))
+    );
+    let (code, shown) = run_json(&db, &["show-hold", "--hold", &hold]);
+    assert_eq!((code, shown["state"].as_str()), (0, Some("active")));
+    let (code, captured) = run_json(&db, &["capture", "--hold", &hold, "--amount", "25", "--idempotency-key", "c1"]);
+    assert_eq!(
+        (code, captured["amount"].as_i64(), captured["released"].as_i64(), captured["balance"].as_i64()),
+        (0, Some(25), Some(35), Some(75))
+    );
+    let (_, replay) = run_json(&db, &["capture", "--hold", &hold, "--amount", "25", "--idempotency-key", "c1"]);
+    assert_eq!(
+        (replay["replayed"].as_bool(), replay["transaction_id"].clone()),
+        (Some(true), captured["transaction_id"].clone())
+    );
+    let (code, closed) = run_json(&db, &["release", "--hold", &hold]);
+    assert_eq!(
+        (code, closed["error"]["code"].as_str(), closed["error"]["state"].as_str()),
+        (4, Some("hold_closed"), Some("captured"))
+    );
+    // A key's hold takes from its daily window; over the limit is exit 3, as for consume.
+    let (code, over) = run_json(&db, &["hold", "--api-key", KEY, "--amount", "101"]);
+    assert_eq!((code, over["error"]["code"].as_str()), (3, Some("daily_limit_exceeded")));
+    let (_, key_hold) = run_json(&db, &["hold", "--api-key", KEY, "--amount", "100", "--ttl-seconds", "1"]);
+    assert_eq!(key_hold["limits"]["daily"]["remaining"].as_i64(), Some(0));
+    // Bad input before the database: an unknown hold id shape is 404, a negative capture 400.
+    let (code, bad) = run_json(&db, &["capture", "--hold", "ctx_nope"]);
+    assert_eq!((code, bad["error"]["code"].as_str()), (5, Some("not_found")));
+    let (code, bad) = run_json(&db, &["capture", "--hold", &hold, "--amount", "-1"]);
+    assert_eq!((code, bad["error"]["code"].as_str()), (2, Some("invalid_amount")));
+    let (code, bad) = run_json(&db, &["hold", "--user", "u1", "--amount", "1", "--ttl-seconds", "86401"]);
+    assert_eq!((code, bad["error"]["code"].as_str()), (2, Some("invalid_request")));
+    // The 1-second hold expires by itself; the sweep tidies it; reconcile is clean throughout.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (code, swept) = run_json(&db, &["sweep"]);
+    assert_eq!((code, swept["expired_holds"].as_i64()), (0, Some(1)));
+    let (code, text, _) = cli(&["sweep", "--database-url", &db.url], &[]);
+    assert_eq!((code, text.trim()), (0, "marked 0 expired hold(s) expired on 0 account(s)"));
+    let (code, report) = run_json(&db, &["reconcile"]);
+    assert_eq!((code, report["holds"].as_array().map(Vec::len)), (0, Some(0)), "{report}");
+}

@@ -48,11 +48,11 @@ pub(super) fn key_ref(text: &str) -> Result<KeyRef, CreditError> {
     Ok(KeyRef::given(&value))
 }
 
-fn optional_key(key: &Option<String>) -> Result<Option<String>, CreditError> {
+pub(super) fn optional_key(key: &Option<String>) -> Result<Option<String>, CreditError> {
     key.as_deref().map(|k| validate::idempotency_key(k).map(String::from)).transpose()
 }
 
-fn optional_metadata(text: &Option<String>) -> Result<Option<String>, CreditError> {
+pub(super) fn optional_metadata(text: &Option<String>) -> Result<Option<String>, CreditError> {
     Ok(match text {
         Some(text) => validate::metadata_text(text)?,
         None => None,
@@ -67,13 +67,10 @@ fn charge_sentence(verb: &str, result: &ChargeResult) -> String {
         result.charged.id,
         result.balance
     );
-    if let Some(limits) = &result.limits {
-        for (name, window) in [("daily", &limits.daily), ("monthly", &limits.monthly)] {
-            if let (Some(limit), Some(remaining)) = (window.limit, window.remaining) {
-                text.push_str(&format!("; {name} {remaining}/{limit} left until {}", window.reset.to_rfc3339()));
-            }
-        }
+    if result.available != result.balance {
+        text.push_str(&format!(" ({} available, the rest held)", result.available));
     }
+    push_limits(&mut text, result.limits.as_ref());
     if result.replayed {
         text.push_str(" (replayed: nothing new was written)");
     }
@@ -81,6 +78,26 @@ fn charge_sentence(verb: &str, result: &ChargeResult) -> String {
         text.push_str(&format!(" [transaction {id}]"));
     }
     text
+}
+
+/// "; daily R/L left until …" for each limited window.
+pub(super) fn push_limits(text: &mut String, limits: Option<&crate::sql::outcome::Limits>) {
+    if let Some(limits) = limits {
+        for (name, window) in [("daily", &limits.daily), ("monthly", &limits.monthly)] {
+            if let (Some(limit), Some(remaining)) = (window.limit, window.remaining) {
+                text.push_str(&format!("; {name} {remaining}/{limit} left until {}", window.reset.to_rfc3339()));
+            }
+        }
+    }
+}
+
+/// ", N available (M held)" when holds are active.
+fn held(credits: i64, available: i64) -> String {
+    if credits == available {
+        String::new()
+    } else {
+        format!(", {available} available ({} held)", credits - available)
+    }
 }
 
 /// Validation happens before connecting, so bad input never waits on the database.
@@ -135,15 +152,30 @@ pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, Cre
             let mut lines = Vec::new();
             if let Some(user) = &balance.user {
                 lines.push(format!(
-                    "user {}: {} credits ({} purchased in total)",
-                    user.id, user.credits, user.total_credits_purchased
+                    "user {}: {} credits{} ({} purchased in total)",
+                    user.id,
+                    user.credits,
+                    held(user.credits, user.available),
+                    user.total_credits_purchased
                 ));
             }
             if let Some(team) = &balance.team {
-                lines.push(format!("team {} ({}): {} credits", team.id, team.name, team.credits));
+                lines.push(format!(
+                    "team {} ({}): {} credits{}",
+                    team.id,
+                    team.name,
+                    team.credits,
+                    held(team.credits, team.available)
+                ));
             }
             for key in balance.api_key.iter().chain(balance.api_keys.iter()) {
-                lines.push(format!("api key {} ({}): {} credits", key.id, key.api_key, key.credits));
+                lines.push(format!(
+                    "api key {} ({}): {} credits{}",
+                    key.id,
+                    key.api_key,
+                    key.credits,
+                    held(key.credits, key.available)
+                ));
             }
             Ok(Outcome::ok(to_json(&balance), lines.join("\n")))
         }

@@ -2,6 +2,7 @@
 //! exactly one JSON object on stdout with `--json`, and the contract's exit codes.
 
 mod credit_commands;
+mod hold_commands;
 mod key_commands;
 
 use crate::adapters::native::database;
@@ -137,6 +138,49 @@ pub enum Command {
         #[arg(long)]
         idempotency_key: Option<String>,
     },
+    /// Reserve credits for work whose cost is known only at its end (capture or release it later;
+    /// it expires by itself after --ttl-seconds).
+    Hold {
+        #[command(flatten)]
+        account: AccountArgs,
+        #[arg(long)]
+        amount: String,
+        #[arg(long, default_value = "cli.hold")]
+        operation: String,
+        #[arg(long)]
+        resource_id: Option<String>,
+        #[arg(long)]
+        metadata: Option<String>,
+        /// Seconds until the hold expires by itself (default 900, at most 86400).
+        #[arg(long)]
+        ttl_seconds: Option<i64>,
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+    /// Charge what the work really cost (default: all of it; 0 allowed); the rest goes back.
+    Capture {
+        #[arg(long)]
+        hold: String,
+        #[arg(long, allow_hyphen_values = true)]
+        amount: Option<String>,
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+    /// Give a hold back whole.
+    Release {
+        #[arg(long)]
+        hold: String,
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+    /// Show one hold.
+    ShowHold {
+        #[arg(long)]
+        hold: String,
+    },
+    /// Mark expired holds expired and give their amounts back to their accounts' held totals
+    /// (tidying only: an expired hold already stopped counting at its deadline).
+    Sweep,
     /// List an account's ledger, newest first.
     Transactions {
         #[command(flatten)]
@@ -285,6 +329,11 @@ async fn execute(cli: &Cli) -> Result<Outcome, CreditError> {
             Ok(Outcome::ok(to_json(&result), text))
         }
         Command::Keys { command } => key_commands::execute(cli, command).await,
+        Command::Hold { .. }
+        | Command::Capture { .. }
+        | Command::Release { .. }
+        | Command::ShowHold { .. }
+        | Command::Sweep => hold_commands::execute(cli, &cli.command).await,
         credit => credit_commands::execute(cli, credit).await,
     }
 }
