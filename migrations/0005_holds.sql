@@ -15,6 +15,7 @@ CREATE TABLE IF NOT EXISTS "credit_holds" (
 	"user_id" text NOT NULL,
 	"team_id" text,
 	"api_key_id" text,
+	"opened_by" text NOT NULL,
 	"amount" integer NOT NULL,
 	"captured" integer,
 	"state" text NOT NULL,

@@ -91,7 +91,7 @@ async fn insufficient_credits_reports_balance_and_required_and_writes_nothing() 
     let error = engine.consume(&consume(Payer::User("u1".into()), 5, None), now()).await.unwrap_err();
     assert_eq!(
         fltr_credits::http::error_body::of(&error)["error"],
-        serde_json::json!({"code": "insufficient_credits", "message": error.to_string(), "balance": 3, "required": 5})
+        serde_json::json!({"code": "insufficient_credits", "message": error.to_string(), "balance": 3, "available": 3, "required": 5})
     );
     assert_eq!(scalar(&client, "SELECT count(*) FROM credit_transactions WHERE type = 'usage'").await, "0");
 }

@@ -100,8 +100,12 @@ async fn a_hold_reserves_and_a_capture_charges_only_what_was_used() {
     assert_eq!((spent.balance, spent.available), (60, 0));
     assert_eq!(scalar(&client, "SELECT count(*) FROM credit_transactions WHERE type = 'usage'").await, "1");
 
+    // Opened by the service (naming the user): the user cannot close it — capturing it at 0 before
+    // the backend charges would let them decide their own cost — nor read it.
+    let mine = engine.close_hold(&capture(&held.hold_id, Some(0), Actor::User("u1".into()), None), now()).await;
+    assert_eq!(mine.unwrap_err().code(), "not_found");
     // Capture more than held: 400, nothing changes.
-    let actor = || Actor::User("u1".into());
+    let actor = || Actor::Service;
     let over = engine.close_hold(&capture(&held.hold_id, Some(61), actor(), None), now()).await.unwrap_err();
     assert_eq!(over.code(), "invalid_amount");
     // Capture 42 of 60: one usage row of 42, the rest back.
@@ -185,7 +189,7 @@ async fn an_expired_hold_stops_counting_at_its_deadline_without_a_sweep() {
         "active 100"
     );
     // Capture or release after the deadline: hold_closed, expired; nothing written.
-    let late = engine.close_hold(&capture(&held.hold_id, Some(10), Actor::User("u1".into()), None), deadline).await;
+    let late = engine.close_hold(&capture(&held.hold_id, Some(10), Actor::Service, None), deadline).await;
     assert!(matches!(
         late.unwrap_err(),
         fltr_credits::core::CreditError::HoldClosed { state: fltr_credits::core::hold::HoldState::Expired }
@@ -212,8 +216,15 @@ async fn team_holds_are_on_the_pool_and_an_ex_member_cannot_capture_into_it() {
     client.execute("UPDATE users SET team_id = 't1' WHERE id = 'owner'", &[]).await.unwrap();
     user(&client, "m1", Some("t1")).await;
     fund(&client, Account::team("t1").unwrap(), 100).await;
+    client
+        .execute(
+            "INSERT INTO sessions (id, expires_at, token, updated_at, user_id) VALUES ('s1', (now() at time zone 'utc') + interval '1 day', 'tok_m1', now(), 'm1')",
+            &[],
+        )
+        .await
+        .unwrap();
     let engine = Engine::new(Native(&client));
-    let held = engine.hold(&hold(Payer::User("m1".into()), 80, 900, None), now()).await.unwrap();
+    let held = engine.hold(&hold(Payer::Session("tok_m1".into()), 80, 900, None), now()).await.unwrap();
     assert_eq!((held.charged.kind.as_str(), held.charged.id.as_str(), held.available), ("team", "t1", 20));
     // The owner spends from the same pool: only what is not held.
     assert_eq!(
@@ -405,8 +416,7 @@ async fn captures_and_releases_racing_on_one_hold_have_exactly_one_winner() {
             let id = id.clone();
             async move {
                 let engine = Engine::new(Native(&*client));
-                let request =
-                    if index % 2 == 0 { capture(&id, Some(20), Actor::User("u1".into()), None) } else { release(&id) };
+                let request = if index % 2 == 0 { capture(&id, Some(20), Actor::Service, None) } else { release(&id) };
                 match engine.close_hold(&request, now()).await {
                     Ok(_) => if index % 2 == 0 { "captured" } else { "released" }.to_string(),
                     Err(error) => error.code().to_string(),
@@ -483,7 +493,7 @@ async fn backends_killed_during_hold_and_capture_load_leave_no_partial_state() {
                 let (payer, actor) = if worker % 2 == 0 {
                     (Payer::ApiKey(KeyRef::secret(KEY)), Actor::ApiKey(key_id(KEY)))
                 } else {
-                    (Payer::User("u2".into()), Actor::User("u2".into()))
+                    (Payer::User("u2".into()), Actor::Service)
                 };
                 while tokio::time::Instant::now() < deadline {
                     let step = match engine.hold(&hold(payer.clone(), 5, 900, None), now()).await {

@@ -56,6 +56,8 @@ mod tests {
             ("charged_id", Some("k")),
             ("amount", Some("1")),
             ("balance", Some("9")),
+            ("available", Some("9")),
+            ("expires_at", None),
             ("daily_limit", Some("100")),
             ("daily_used", Some("90")),
             ("monthly_limit", Some("1000")),

@@ -338,6 +338,7 @@ fn holds() -> Migration {
             text("user_id").not_null(),
             text("team_id"),
             text("api_key_id"),
+            text("opened_by").not_null(),
             integer("amount").not_null(),
             integer("captured"),
             text("state").not_null(),

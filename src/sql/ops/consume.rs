@@ -111,11 +111,11 @@ macro_rules! record {
 )"#
         )
     };
-    (hold, $from:literal, $now:literal, $kind:literal, $id:literal, $team:literal, $key:literal, $windows:literal, $expires:literal) => {
+    (hold, $from:literal, $now:literal, $kind:literal, $id:literal, $team:literal, $key:literal, $windows:literal, $expires:literal, $opener:literal) => {
         concat!(
             r#"ledger AS (
-  INSERT INTO credit_holds (id, account_kind, account_id, user_id, team_id, api_key_id, amount, state, operation,
-    resource_id, metadata, daily_window_start, monthly_window_start, expires_at, created_at)
+  INSERT INTO credit_holds (id, account_kind, account_id, user_id, team_id, api_key_id, opened_by, amount, state,
+    operation, resource_id, metadata, daily_window_start, monthly_window_start, expires_at, created_at)
   SELECT 'hold_' || replace(gen_random_uuid()::text, '-', ''), "#,
             $kind,
             ", ",
@@ -124,6 +124,8 @@ macro_rules! record {
             $team,
             ", ",
             $key,
+            ", ",
+            $opener,
             ", $2::int, 'active', $3::text, $4::text, $5::text, ",
             $windows,
             ", ",
@@ -140,12 +142,13 @@ macro_rules! record {
     };
 }
 
-/// A key's record: its usage row, or its hold (taken from the windows it was counted in).
+/// A key's record: its usage row, or its hold (taken from the windows it was counted in), opened
+/// by `$opener` (`'api_key'`: the key's own credential; `'service'`: the service naming the key).
 macro_rules! key_record {
     (consume) => {
         record!(consume, "debited d", "$6", "d.team_id", "d.api_key")
     };
-    (hold, $expires:literal) => {
+    (hold, $expires:literal, $opener:literal) => {
         record!(
             hold,
             "debited d",
@@ -155,7 +158,8 @@ macro_rules! key_record {
             "d.team_id",
             "d.api_key",
             "d.daily_window_start, d.monthly_window_start",
-            $expires
+            $expires,
+            $opener
         )
     };
 }
@@ -333,22 +337,31 @@ pub struct KeyStatements {
     pub rotated_idempotent: &'static str,
 }
 
+/// `$by_key` records what a presented secret does, `$by_id` what the service naming the key does;
+/// each without and with an idempotency key.
 macro_rules! key_statements {
-    ($effect:ident, $record:expr, $record_keyed:expr) => {
+    ($effect:ident, $by_key:expr, $by_id:expr, $by_key_keyed:expr, $by_id_keyed:expr) => {
         KeyStatements {
-            by_hash: api_key_debit_sql!("k.key_hash = $1::text", $effect, $record),
-            by_id: api_key_debit_sql!("k.api_key = $1::text", $effect, $record),
-            rotated: api_key_debit_sql!(in_grace!("$1", "$6"), $effect, $record),
-            by_hash_idempotent: api_key_debit_idempotent_sql!("k.key_hash = $1::text", $effect, $record_keyed),
-            by_id_idempotent: api_key_debit_idempotent_sql!("k.api_key = $1::text", $effect, $record_keyed),
-            rotated_idempotent: api_key_debit_idempotent_sql!(in_grace!("$1", "$6"), $effect, $record_keyed),
+            by_hash: api_key_debit_sql!("k.key_hash = $1::text", $effect, $by_key),
+            by_id: api_key_debit_sql!("k.api_key = $1::text", $effect, $by_id),
+            rotated: api_key_debit_sql!(in_grace!("$1", "$6"), $effect, $by_key),
+            by_hash_idempotent: api_key_debit_idempotent_sql!("k.key_hash = $1::text", $effect, $by_key_keyed),
+            by_id_idempotent: api_key_debit_idempotent_sql!("k.api_key = $1::text", $effect, $by_id_keyed),
+            rotated_idempotent: api_key_debit_idempotent_sql!(in_grace!("$1", "$6"), $effect, $by_key_keyed),
         }
     };
 }
 
-pub const API_KEY: KeyStatements = key_statements!(consume, key_record!(consume), key_record!(consume));
+pub const API_KEY: KeyStatements =
+    key_statements!(consume, key_record!(consume), key_record!(consume), key_record!(consume), key_record!(consume));
 /// Opening a hold on a key: the expiry is `$9` without an idempotency key, `$11` with one.
-pub const API_KEY_HOLD: KeyStatements = key_statements!(hold, key_record!(hold, "$9"), key_record!(hold, "$11"));
+pub const API_KEY_HOLD: KeyStatements = key_statements!(
+    hold,
+    key_record!(hold, "$9", "'api_key'"),
+    key_record!(hold, "$9", "'service'"),
+    key_record!(hold, "$11", "'api_key'"),
+    key_record!(hold, "$11", "'service'")
+);
 
 /// Debit a pool. A user is debited from their team's pool when `users.team_id` is set (so only
 /// current members reach a pool: the user's row is locked first, so a removal from the team and a
@@ -440,7 +453,8 @@ pub const HOLD_USER_SQL: &str = pool_debit!(
         "CASE WHEN d.kind = 'team' THEN d.id END",
         "NULL",
         "NULL, NULL",
-        "$10"
+        "$10",
+        "CASE WHEN $9::text = 'session' THEN 'user' ELSE 'service' END"
     )
 );
 

@@ -2,7 +2,8 @@
 //! primary key makes a second refund impossible even when two race; the loser's statement is
 //! rolled back whole and its retry reports the first refund as a replay. The credits go back to
 //! the account the usage was charged to, and an API key's window counters give the quota back
-//! when the usage fell in the current window. A key revoked since takes nothing (its allowance
+//! when the usage fell in the current window (for a hold's capture: the window the hold was made
+//! in, where it was counted). A key revoked since takes nothing (its allowance
 //! went back to its pool, and credits on a dead key would be lost): the refund goes to that pool,
 //! the team's for a team key, else its creator's, ledgered there.
 
@@ -26,10 +27,14 @@ pub const SQL: &str = r#"WITH original AS (
 ), credit_key AS (
   UPDATE api_key_credits k SET
     credits = k.credits - o.amount,
-    daily_used = CASE WHEN k.daily_window_start = date_trunc('day', o.created_at) THEN greatest(k.daily_used::bigint + o.amount, 0) ELSE k.daily_used END,
-    monthly_used = CASE WHEN k.monthly_window_start = date_trunc('month', o.created_at) THEN greatest(k.monthly_used::bigint + o.amount, 0) ELSE k.monthly_used END,
+    daily_used = CASE WHEN k.daily_window_start = coalesce(w.daily, date_trunc('day', o.created_at))
+      THEN greatest(k.daily_used::bigint + o.amount, 0) ELSE k.daily_used END,
+    monthly_used = CASE WHEN k.monthly_window_start = coalesce(w.monthly, date_trunc('month', o.created_at))
+      THEN greatest(k.monthly_used::bigint + o.amount, 0) ELSE k.monthly_used END,
     updated_at = $4::timestamp
-  FROM original o
+  FROM original o LEFT JOIN (
+    SELECT h.transaction_id, h.daily_window_start AS daily, h.monthly_window_start AS monthly FROM credit_holds h
+  ) w ON w.transaction_id = o.id
   WHERE o.api_key_id IS NOT NULL AND k.api_key = o.api_key_id AND NOT EXISTS (SELECT 1 FROM existing)
     AND k.revoked_at IS NULL AND k.credits::bigint - o.amount <= 2147483647
   RETURNING k.credits

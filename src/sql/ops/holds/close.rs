@@ -7,10 +7,11 @@
 //! debits lock expired holds `FOR SHARE` after their account, and locking one here before the
 //! account would order the two the other way round.
 //!
-//! Who may close: the service any hold; a user the holds they made on their own or their team's
-//! pool — a team hold only while still a member of that team (a member who left cannot spend the
-//! pool); an API key the holds made with it. Any other hold is `not_found`, like one that does
-//! not exist.
+//! Who may close: the service any hold; a user the holds they opened with their session on their
+//! own or their team's pool — a team hold only while still a member of that team (a member who
+//! left cannot spend the pool; the service, which ran the job the hold was made for, still may);
+//! an API key the holds opened with it (a team key only while its creator is a member). A hold the service opened is
+//! the service's alone. Any other hold is `not_found`, like one that does not exist.
 
 use crate::core::account::{Account, AccountRef};
 use crate::core::error::CreditError;
@@ -24,7 +25,11 @@ use crate::sql::row::{single, Row, Word};
 use crate::sql::statement::Statement;
 use serde::Serialize;
 
-/// The holds an actor (`$kind`, `$id`) may see and close, alias `h`.
+/// The holds an actor (`$kind`, `$id`) may see and close, alias `h`: the service any; an end user
+/// only the holds they opened themselves (`opened_by`). A hold the service opened for a user is
+/// the service's to close: otherwise the user could capture it at 0 before the backend that ran
+/// the job charges it — deciding their own cost, which only the service may (API.md "Who may do
+/// what").
 macro_rules! hold_of_actor {
     ($kind:literal, $id:literal) => {
         concat!(
@@ -32,11 +37,11 @@ macro_rules! hold_of_actor {
             $kind,
             "::text = 'service' OR (",
             $kind,
-            "::text = 'user' AND h.api_key_id IS NULL AND h.user_id = ",
+            "::text = 'user' AND h.opened_by = 'user' AND h.user_id = ",
             $id,
             "::text) OR (",
             $kind,
-            "::text = 'api_key' AND h.api_key_id = ",
+            "::text = 'api_key' AND h.opened_by = 'api_key' AND h.api_key_id = ",
             $id,
             "::text))"
         )
@@ -83,7 +88,8 @@ pub const SQL: &str = concat!(
     CASE WHEN $3::text = 'release' THEN 0 ELSE coalesce($2::int, v.amount) END AS captured,
     CASE WHEN v.state <> 'active' THEN v.state
       WHEN $3::text = 'capture' AND coalesce($2::int, v.amount) > v.amount THEN 'over_capture'
-      WHEN $3::text = 'capture' AND v.team_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM member) THEN 'not_a_member'
+      WHEN $3::text = 'capture' AND $4::text <> 'service' AND v.team_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM member)
+        THEN 'not_a_member'
       WHEN p.id IS NULL THEN 'account_gone'
       WHEN $3::text = 'capture' AND p.credits < coalesce($2::int, v.amount) THEN 'insufficient_credits'
       ELSE 'ok' END AS status
