@@ -5,6 +5,8 @@
 use crate::adapters::js::convert;
 use crate::adapters::js::credits::{amount, now, promise, Credits};
 use crate::core::error::CreditError;
+use crate::engine::Engine;
+use crate::http::holds::SWEEP_BATCHES;
 use crate::migrator;
 use crate::sql::executor::run;
 use crate::sql::ops::seed;
@@ -64,6 +66,20 @@ impl Credits {
             let to = convert::text(&parsed?, "to")?
                 .ok_or_else(|| CreditError::invalid_request("to is required (a tag, or \"none\")"))?;
             migrator::rollback(&executor, &to).await
+        })
+    }
+
+    /// Tidies expired holds: marks them `expired` and gives their amounts back to their accounts'
+    /// held totals (and a key's current windows), in batches that never wait on a lock. Nothing
+    /// depends on it (an expired hold stops counting at its `expires_at` by itself); run it from a
+    /// cron job, as the Worker's cron trigger runs `POST /admin/sweep`. → `{ ok, expired_holds,
+    /// accounts }`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<SweepReport>")]
+    pub fn sweep(&self) -> js_sys::Promise {
+        let engine = Engine::new(self.executor.clone());
+        promise(async move {
+            let report = engine.sweep(SWEEP_BATCHES, now()).await?;
+            Ok(json!({ "ok": true, "expired_holds": report.expired_holds, "accounts": report.accounts }))
         })
     }
 }

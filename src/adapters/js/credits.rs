@@ -66,7 +66,7 @@ const ACCOUNT_KEYS: [&str; 3] = ["userId", "teamId", "apiKey"];
 
 /// An `apiKey` option: a key's public id (`key_…`) or its secret (ours, or one written the seed's
 /// way), told apart by `KeyRef::given` as the CLI's `--api-key` is.
-fn key_ref(field: &str, text: &str) -> Result<KeyRef, CreditError> {
+pub(crate) fn key_ref(field: &str, text: &str) -> Result<KeyRef, CreditError> {
     validate::identifier(field, text)?;
     Ok(KeyRef::given(text))
 }
@@ -123,14 +123,14 @@ fn principal_json(principal: &Principal) -> Value {
 /// Who may pay. A named `userId`/`teamId`/`apiKey`/`sessionToken` is one payer (an unknown one is
 /// `not_found`, or `unauthenticated` for a session). A `credential` from a request is resolved
 /// exactly as the Worker does (`http::auth`: one rule, written once).
-enum Payers {
+pub(crate) enum Payers {
     Named(Payer),
     Credential(Credential),
 }
 
 const PAYER_KEYS: [&str; 5] = ["userId", "teamId", "apiKey", "sessionToken", "credential"];
 
-fn payers(map: &Map<String, Value>) -> Result<Payers, CreditError> {
+pub(crate) fn payers(map: &Map<String, Value>) -> Result<Payers, CreditError> {
     let given: Vec<&str> =
         PAYER_KEYS.iter().copied().filter(|key| map.get(*key).is_some_and(|v| !v.is_null())).collect();
     let [key] = given.as_slice() else {
@@ -149,7 +149,7 @@ fn payers(map: &Map<String, Value>) -> Result<Payers, CreditError> {
     }))
 }
 
-async fn charge_first_known<T, F, Fut>(payers: Payers, mut charge: F) -> Result<T, CreditError>
+pub(crate) async fn charge_first_known<T, F, Fut>(payers: Payers, mut charge: F) -> Result<T, CreditError>
 where
     F: FnMut(Payer) -> Fut,
     Fut: Future<Output = Result<T, CreditError>>,
@@ -182,7 +182,7 @@ pub(crate) fn optional_identifier(map: &Map<String, Value>, key: &str) -> Result
     }
 }
 
-fn idempotency_key(map: &Map<String, Value>) -> Result<Option<String>, CreditError> {
+pub(crate) fn idempotency_key(map: &Map<String, Value>) -> Result<Option<String>, CreditError> {
     match convert::text(map, "idempotencyKey")? {
         Some(key) => {
             validate::idempotency_key(&key)?;
@@ -192,7 +192,7 @@ fn idempotency_key(map: &Map<String, Value>) -> Result<Option<String>, CreditErr
     }
 }
 
-fn metadata(map: &Map<String, Value>) -> Result<Option<String>, CreditError> {
+pub(crate) fn metadata(map: &Map<String, Value>) -> Result<Option<String>, CreditError> {
     validate::metadata(map.get("metadata").unwrap_or(&Value::Null))
 }
 

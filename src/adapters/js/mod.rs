@@ -15,6 +15,7 @@ pub mod convert;
 pub mod credits;
 pub mod executor;
 pub mod format;
+pub mod holds;
 pub mod keys;
 pub mod request;
 #[cfg(feature = "js-admin")]
@@ -49,6 +50,25 @@ export type AccountOptions = { userId: string } | { teamId: string } | { apiKey:
 export type GrantOptions = AccountOptions & { amount: number; operation?: string; metadata?: Record<string, unknown>; idempotencyKey?: string };
 /** Server code only: giving credits back is the service's decision, never an end user's. */
 export interface RefundOptions { transactionId: string; userId?: string; apiKey?: string }
+/**
+ * `ttlSeconds`: 1 to 86400, default 900. Refused like a consume (402 `insufficient_credits`, 429). Opened with the end
+ * user's `sessionToken`/`credential` (or a key's secret) it is theirs to capture too; named by `userId`/`teamId`/a key's
+ * public id, only the service may capture it.
+ */
+export type HoldOptions = Payer & {
+  amount: number; operation: string; resourceId?: string; metadata?: Record<string, unknown>; ttlSeconds?: number; idempotencyKey?: string;
+};
+/**
+ * The end user (or key) on whose behalf the backend acts on a hold: only the holds it opened itself, with its session
+ * or the key's secret (any other is `not_found`; a team hold only while still a member). A hold opened by naming the
+ * account (`userId`, `teamId`, a key's public id) is the service's alone. Absent: the service (any hold).
+ */
+export type HoldActor = { userId: string } | { apiKey: string } | { sessionToken: string } | { credential: Credential };
+/** `amount`: 0 to the held amount (0 writes no ledger row); absent, all of it. */
+export interface CaptureOptions { holdId: string; amount?: number; actor?: HoldActor; idempotencyKey?: string }
+/** Server code only: giving credits back is the service's decision, never an end user's. */
+export interface ReleaseOptions { holdId: string; idempotencyKey?: string }
+export interface GetHoldOptions { holdId: string; actor?: HoldActor }
 export interface AllocateOptions { apiKey: string; amount: number; idempotencyKey?: string; ownerId?: string }
 export type TransactionsOptions = AccountOptions & { limit?: number; cursor?: string };
 
@@ -76,8 +96,34 @@ export interface WindowUsage { limit: number | null; used: number; remaining: nu
 export interface Limits { daily: WindowUsage; monthly: WindowUsage }
 /** shared/API.md "Consume / check result". For an API key `charged.id` is its public id. */
 export interface ChargeResult {
-  ok: true; transaction_id?: string; replayed: boolean; charged: AccountRef; amount: number; balance: number; limits?: Limits;
+  ok: true; transaction_id?: string; replayed: boolean; charged: AccountRef; amount: number; balance: number;
+  /** `balance` minus active holds: what the next consume may spend. */
+  available: number;
+  limits?: Limits;
 }
+export type HoldState = "active" | "captured" | "released" | "expired";
+/** API.md "Holds". `available` already excludes this hold; `balance` is unchanged by it. */
+export interface HoldResult {
+  ok: true; hold_id: string; replayed: boolean; charged: AccountRef; amount: number; expires_at: string; balance: number;
+  available: number; limits?: Limits;
+}
+/** A capture (`amount` captured, `released` the rest) or a release (`amount` 0). `transaction_id`: the `usage` row, absent when nothing was captured. */
+export interface CloseResult {
+  ok: true; transaction_id?: string; hold_id: string; replayed: boolean; charged: AccountRef; amount: number; released: number;
+  balance: number; available: number; limits?: Limits;
+}
+/** An active hold past `expires_at` reads `expired` at once, with or without a sweep. */
+export interface Hold {
+  hold_id: string; state: HoldState; amount: number;
+  /** What a capture took (0 for a release); null while active or once expired. */
+  captured: number | null;
+  expires_at: string; charged: AccountRef; operation: string; resource_id: string | null;
+  /** The capture's `usage` row, when it wrote one. */
+  transaction_id: string | null;
+  created_at: string; closed_at: string | null;
+}
+/** `sweep()` (fltr-credits/node.js): expired holds closed, accounts whose held totals were given back. */
+export interface SweepReport { ok: true; expired_holds: number; accounts: number }
 export interface CreditResult { ok: true; transaction_id: string; replayed: boolean; account: AccountRef; amount: number; balance: number }
 export interface RefundResult { ok: true; transaction_id: string; refunded: number; balance: number; replayed: boolean }
 export interface KeyBalance {
@@ -128,6 +174,9 @@ export type CreditErrorCode =
 /** Every rejection: `.code` is the stable code of shared/API.md, `.status` its HTTP status. */
 export interface CreditError extends Error {
   name: "CreditError"; code: CreditErrorCode; status: number;
-  balance?: number; required?: number; limit?: number; used?: number; reset?: string; retry_after?: number; idempotency_key?: string;
+  balance?: number; available?: number; required?: number;
+  /** `hold_closed`: the hold's state. */
+  state?: HoldState;
+  limit?: number; used?: number; reset?: string; retry_after?: number; idempotency_key?: string;
 }
 "#;
