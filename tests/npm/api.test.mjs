@@ -47,7 +47,7 @@ after(async () => {
 
 test('the migrations are the generator\'s, byte for byte the files of migrations/', () => {
   const files = migrations();
-  assert.deepEqual(files.map((m) => m.tag), ['0000_nifty_bruce_banner', '0001_abandoned_human_fly', '0002_exact_usage_windows', '0003_money_safety', '0004_hashed_api_keys']);
+  assert.deepEqual(files.map((m) => m.tag), ['0000_nifty_bruce_banner', '0001_abandoned_human_fly', '0002_exact_usage_windows', '0003_money_safety', '0004_hashed_api_keys', '0005_holds']);
   for (const file of files) {
     assert.equal(file.up, readFileSync(new URL(`../../migrations/${file.tag}.sql`, import.meta.url), 'utf8'));
     assert.equal(file.down, readFileSync(new URL(`../../migrations/down/${file.tag}.sql`, import.meta.url), 'utf8'));
