@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # schemathesis (property-based API tests, default checks) against openapi.json and the built
 # Worker under `wrangler dev` + Hyperdrive + a throwaway Postgres database. One run per credential:
-#   session  Better Auth session (Authorization: Bearer <token>)  end-user routes, refund and admin (403)
-#   apikey   API key (x-api-key)                                  end-user routes, allocate (403)
-#   service  Authorization: Bearer <SERVICE_TOKEN>                 refund, allocate, acting for a named account
-#   admin    Authorization: Bearer <ADMIN_TOKEN>                   /admin/*
+#   session  Better Auth session (Authorization: Bearer <token>)  end-user routes and holds, refund, release and admin (403)
+#   apikey   API key (x-api-key)                                  end-user routes and holds, allocate and release (403)
+#   service  Authorization: Bearer <SERVICE_TOKEN>                 refund, allocate, holds (release too), acting for a named account
+#   admin    Authorization: Bearer <ADMIN_TOKEN>                   /admin/* (sweep included)
 #   public   no credential                                        /health, Stripe webhooks (signed)
 # The user and the key are granted 1,000,000 credits each first, so consumes succeed.
 # Assumes the Worker was built by scripts/test-worker.sh (build/index.js; built here if missing).
@@ -58,6 +58,7 @@ until [ -s "$out/worker.json" ]; do
 done
 field() { node -e "process.stdout.write(String(JSON.parse(require('fs').readFileSync(process.argv[1], 'utf8'))[process.argv[2]]))" "$out/worker.json" "$1"; }
 base=$(field base)
+export FLTR_SX_BASE="$base"
 export FLTR_SX_USER_ID; FLTR_SX_USER_ID=$(field user_id)
 export FLTR_SX_API_KEY; FLTR_SX_API_KEY=$(field api_key)
 export FLTR_SX_API_KEY_ID; FLTR_SX_API_KEY_ID=$(field api_key_id)
@@ -71,8 +72,9 @@ echo "Worker at $base after $(( $(date +%s) - started )) s; schemathesis $SCHEMA
 passed=0
 failed=0
 # run_profile NAME "HEADER" PHASES OPERATION_ID...  ("" for no header). The stateful phase follows
-# openapi.json's links (consume -> refund) and the ones schemathesis infers; it runs where both
-# ends of a link are selected.
+# openapi.json's links (consume -> refund, createHold -> capture/release/read, capture -> refund)
+# and the ones schemathesis infers; it runs where both ends of a link are selected. hooks.py reads
+# the header (FLTR_SX_HEADER) to open the holds that hold routes name.
 run_profile() {
   local name=$1 header=$2 phases=$3
   shift 3
@@ -84,7 +86,7 @@ run_profile() {
   for operation in "$@"; do args+=(--include-operation-id "$operation"); done
   local begun rc=0
   begun=$(date +%s)
-  FLTR_SX_PROFILE="$name" PYTHONPATH="$PWD/tests/schemathesis${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=hooks \
+  FLTR_SX_PROFILE="$name" FLTR_SX_HEADER="$header" PYTHONPATH="$PWD/tests/schemathesis${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=hooks \
     python3 -m schemathesis.cli "${args[@]}" > "$out/$name.log" 2>&1 || rc=$?
   # One test case per operation: passed, or failed (a failure or an error).
   local counts
@@ -115,12 +117,13 @@ PY
 stateless=examples,coverage,fuzzing
 run_profile public "" "$stateless" health stripeWebhook
 keys="listApiKeys createApiKey updateApiKey rotateApiKey revokeApiKey revokeLeakedApiKeys"
+holds="createHold getHold captureHold releaseHold"
 run_profile session "Authorization: Bearer $session_token" "$stateless,stateful" \
-  balance check consume transactions allocate refund adminGrant $keys
-run_profile apikey "x-api-key: $FLTR_SX_API_KEY" "$stateless" balance check consume transactions allocate $keys
+  balance check consume transactions allocate refund adminGrant adminSweep $keys $holds
+run_profile apikey "x-api-key: $FLTR_SX_API_KEY" "$stateless" balance check consume transactions allocate $keys $holds
 run_profile service "Authorization: Bearer $service_token" "$stateless,stateful" \
-  balance check consume transactions refund allocate $keys
-run_profile admin "Authorization: Bearer $admin_token" "$stateless" adminMigrate adminVerify adminReconcile adminGrant
+  balance check consume transactions refund allocate $keys $holds
+run_profile admin "Authorization: Bearer $admin_token" "$stateless" adminMigrate adminVerify adminReconcile adminGrant adminSweep
 
 stop_worker
 trap - EXIT

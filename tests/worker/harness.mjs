@@ -3,7 +3,7 @@
 // made by the `better-auth` library against our schema, and Stripe signatures from `stripe`.
 import { spawn, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, writeFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
@@ -47,9 +47,20 @@ async function admin(sql) {
   try { await client.query(sql); } finally { await client.end(); }
 }
 
+/** The cron schedules of the repository's wrangler.toml (`[triggers] crons`), as written there. */
+export function crons() {
+  const toml = readFileSync(join(ROOT, 'wrangler.toml'), 'utf8');
+  const found = /^\[triggers\][^[]*?^crons\s*=\s*(\[[^\]]*\])/m.exec(toml);
+  if (!found) throw new Error('wrangler.toml has no [triggers] crons');
+  return JSON.parse(found[1]);
+}
+
 /** Starts everything; returns { base, pool, databaseUrl, database, stop }. `vars` are extra
- * [vars] of the Worker (e.g. short DB_LOCK_TIMEOUT_MS for the timeout tests). */
-export async function startWorker(label, { hyperdriveUrl, vars = {} } = {}) {
+ * [vars] of the Worker (e.g. short DB_LOCK_TIMEOUT_MS for the timeout tests). `scheduled: true`
+ * adds the repository's cron triggers and `--test-scheduled`, so `GET /__scheduled?cron=…` runs
+ * the Worker's scheduled handler once (wrangler dev never fires crons by itself). `logLevel: 'log'`
+ * keeps the Worker's console.log lines in `output()` (wrangler drops them at the default `warn`). */
+export async function startWorker(label, { hyperdriveUrl, vars = {}, scheduled = false, logLevel = 'warn' } = {}) {
   const database = `fltr_worker_e2e_${label}_${process.pid}`;
   await admin(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
   await admin(`CREATE DATABASE "${database}"`);
@@ -73,6 +84,7 @@ export async function startWorker(label, { hyperdriveUrl, vars = {} } = {}) {
     'binding = "HYPERDRIVE"',
     'id = "00000000000000000000000000000000"',
     `localConnectionString = ${JSON.stringify(hyperdrive.toString())}`,
+    ...(scheduled ? ['[triggers]', `crons = ${JSON.stringify(crons())}`] : []),
     '[vars]',
     `CORS_ORIGINS = ${JSON.stringify(JSON.stringify([ORIGIN]))}`,
     ...Object.entries(vars).map(([name, value]) => `${name} = ${JSON.stringify(String(value))}`),
@@ -83,7 +95,8 @@ export async function startWorker(label, { hyperdriveUrl, vars = {} } = {}) {
   const port = await freePort();
   const child = spawn(join(ROOT, 'node_modules/.bin/wrangler'), [
     'dev', '-c', join(dir, 'wrangler.toml'), '--env-file', join(dir, '.dev.vars'), '--ip', '127.0.0.1', '--port', String(port),
-    '--persist-to', join(dir, 'state'), '--show-interactive-dev-session=false', '--log-level', 'warn',
+    '--persist-to', join(dir, 'state'), '--show-interactive-dev-session=false', '--log-level', logLevel,
+    ...(scheduled ? ['--test-scheduled'] : []),
   ], { cwd: dir, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: '1' } });
   let output = '';
   child.stdout.on('data', (chunk) => { output += chunk; });

@@ -15,10 +15,11 @@ ajv.addSchema(doc, 'openapi.json');
 const KEY = 'fltr_live_openapi_key_0001'; // written the seed's way; adopted by the first listing
 const KEY_ID = legacyKeyId(KEY);
 let worker, user;
-// Key ids the cases name in paths: {id} is KEY_ID unless a case names another (`created`: the key
-// the main cases create, change, rotate and revoke).
+// Ids the cases name in paths: {id} (a key) or {hold_id} is ids[id], KEY_ID unless a case names
+// another (`created`: the key the main cases create, change, rotate and revoke; `hold` and
+// `serviceHold`: the holds they open, capture and release).
 const ids = { key: KEY_ID };
-const concrete = (path, id = 'key') => path.replace('{id}', ids[id]);
+const concrete = (path, id = 'key') => path.replace(/\{(id|hold_id)\}/, ids[id]);
 
 const deref = (object) => (object?.$ref ? deref(object.$ref.slice(2).split('/').reduce((node, part) => node[part], doc)) : object);
 
@@ -69,6 +70,12 @@ function mainCases() {
     ['/api/v1/credits/consume', 'post', { headers: { ...session(), 'idempotency-key': 'oa-c1' }, body: { amount: 5, operation: 'document.process' } }],
     ['/api/v1/credits/consume', 'post', { headers: service, body: { amount: 2, operation: 'document.process', user_id: user.userId } }],
     ['/api/v1/credits/balance', 'get', { headers: service, query: `?user_id=${encodeURIComponent(user.userId)}` }],
+    ['/api/v1/credits/holds', 'post', { headers: { ...session(), 'idempotency-key': 'oa-h1' }, body: { amount: 4, operation: 'document.process', ttl_seconds: 600 } }, 201],
+    ['/api/v1/credits/holds/{hold_id}', 'get', { headers: session() }, 200, 'hold'],
+    ['/api/v1/credits/holds/{hold_id}/capture', 'post', { headers: session(), body: { amount: 3 } }, 200, 'hold'],
+    ['/api/v1/credits/holds', 'post', { headers: service, body: { amount: 2, operation: 'document.process', user_id: user.userId } }, 201],
+    ['/api/v1/credits/holds/{hold_id}/release', 'post', { headers: service }, 200, 'serviceHold'],
+    ['/admin/sweep', 'post', { headers: admin }],
     ['/api/v1/api-keys', 'get', { headers: session() }],
     ['/api/v1/api-keys', 'get', { headers: service, query: `?user_id=${encodeURIComponent(user.userId)}` }],
     ['/api/v1/api-keys', 'post', { headers: session(), body: { name: 'ci', daily_limit: 100, monthly_limit: 1000, expires_at: inAYear } }, 201],
@@ -134,6 +141,7 @@ test('main cases match the documented 2xx schemas and headers', async () => {
       if (headers === service) ids.serviceSecret = answer.body.key;
       else [ids.created, ids.createdSecret] = [answer.body.id, answer.body.key];
     }
+    if (path === '/api/v1/credits/holds') ids[headers === service ? 'serviceHold' : 'hold'] = answer.body.hold_id;
     if (path === '/api/v1/api-keys/revoke-leaked') assert.equal(answer.body.revoked, 1);
     if (path === '/api/v1/api-keys' && method === 'get' && !query) {
       assert.deepEqual(answer.body.api_keys.map((k) => k.id), [KEY_ID], 'the listing shows the seed-way key by its id');
@@ -142,6 +150,9 @@ test('main cases match the documented 2xx schemas and headers', async () => {
   const replay = await call(worker.base, '/api/v1/credits/consume', { method: 'POST', headers: { ...session(), 'idempotency-key': 'oa-c1' }, body: { amount: 5, operation: 'document.process' } });
   assert.equal(replay.headers.get('idempotent-replayed'), 'true');
   conforms('/api/v1/credits/consume', 'post', replay);
+  const heldAgain = await call(worker.base, '/api/v1/credits/holds', { method: 'POST', headers: { ...session(), 'idempotency-key': 'oa-h1' }, body: { amount: 4, operation: 'document.process', ttl_seconds: 600 } });
+  assert.deepEqual([heldAgain.status, heldAgain.headers.get('idempotent-replayed'), heldAgain.body.hold_id], [200, 'true', ids.hold]);
+  conforms('/api/v1/credits/holds', 'post', heldAgain);
   const usage = await call(worker.base, '/api/v1/credits/consume', { method: 'POST', headers: session(), body: { amount: 1, operation: 'document.process' } });
   // Refunds are the service's: the end user who was charged gets 403.
   const refused = await call(worker.base, '/api/v1/credits/refund', { method: 'POST', headers: session(), body: { transaction_id: usage.body.transaction_id } });
@@ -163,6 +174,18 @@ test('main cases match the documented 2xx schemas and headers', async () => {
 
 test('documented error answers: 400, 401, 402, 403, 404, 409, 413, 415, 429, 500 and key balances', async () => {
   const cases = [
+    ['/api/v1/credits/holds/{hold_id}/capture', 'post', { headers: session() }, 409, 'hold_closed', 'hold'],
+    ['/api/v1/credits/holds/{hold_id}/release', 'post', { headers: service }, 409, 'hold_closed', 'serviceHold'],
+    ['/api/v1/credits/holds/{hold_id}/release', 'post', { headers: session() }, 403, 'forbidden', 'hold'],
+    ['/api/v1/credits/holds/{hold_id}', 'get', { headers: session() }, 404, 'not_found', 'missingHold'],
+    ['/api/v1/credits/holds/{hold_id}/capture', 'post', { headers: session() }, 404, 'not_found', 'serviceHold'],
+    ['/api/v1/credits/holds/{hold_id}', 'get', { headers: session(), query: '?x=1' }, 400, 'invalid_request', 'hold'],
+    ['/api/v1/credits/holds', 'post', { headers: session(), body: { amount: 100000, operation: 'x' } }, 402, 'insufficient_credits'],
+    ['/api/v1/credits/holds', 'post', { headers: session(), body: { amount: 1, operation: 'x', ttl_seconds: 0 } }, 400, 'invalid_request'],
+    ['/api/v1/credits/holds', 'post', { headers: { ...session(), 'idempotency-key': 'oa-h1' }, body: { amount: 5, operation: 'document.process' } }, 409, 'idempotency_conflict'],
+    ['/api/v1/credits/holds', 'post', { headers: { 'x-api-key': KEY }, body: { amount: 4, operation: 'x' } }, 429],
+    ['/admin/sweep', 'post', { headers: session() }, 403, 'forbidden'],
+    ['/admin/sweep', 'post', { headers: admin, body: { batches: 1 } }, 400, 'invalid_request'],
     ['/api/v1/api-keys/{id}', 'patch', { headers: session(), body: { name: 'again' } }, 409, 'api_key_revoked', 'created'],
     ['/api/v1/api-keys/{id}/rotate', 'post', { headers: session() }, 409, 'api_key_revoked', 'created'],
     ['/api/v1/api-keys/{id}', 'delete', { headers: session() }, 200, undefined, 'created'],
@@ -195,6 +218,7 @@ test('documented error answers: 400, 401, 402, 403, 404, 409, 413, 415, 429, 500
     ['/admin/grant', 'post', { headers: service, body: { user_id: user.userId, amount: 1 } }, 403, 'forbidden'],
   ];
   ids.missing = 'key_00000000000000000000';
+  ids.missingHold = `hold_${'0'.repeat(32)}`;
   ids.secret = ids.createdSecret;
   for (const [path, method, { headers = {}, body, raw, contentType, query = '' }, status, code, id = 'key'] of cases) {
     const allHeaders = contentType ? { ...headers, 'content-type': 'application/json' } : headers;
