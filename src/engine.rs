@@ -110,9 +110,18 @@ impl<E: Executor> Engine<E> {
         holds::open::result(outcome, request)
     }
 
-    /// Captures or releases a hold.
+    /// Captures or releases a hold. A retry under an idempotency key that found the hold closed
+    /// may have waited on the first attempt's lock, reading the key's records from before that
+    /// attempt committed: it runs once more, and finds its outcome.
     pub async fn close_hold(&self, request: &CloseRequest, now: Timestamp) -> Result<CloseResult, CreditError> {
-        run(&self.executor, &holds::close::plan(request, now)?, |rows| holds::close::decode(rows, request)).await
+        let statement = holds::close::plan(request, now)?;
+        let closed = run(&self.executor, &statement, |rows| holds::close::decode(rows, request)).await;
+        match closed {
+            Err(CreditError::HoldClosed { .. }) if request.idempotency_key.is_some() => {
+                run(&self.executor, &statement, |rows| holds::close::decode(rows, request)).await
+            }
+            other => other,
+        }
     }
 
     pub async fn get_hold(&self, hold_id: &str, actor: &Actor, now: Timestamp) -> Result<Hold, CreditError> {

@@ -180,14 +180,6 @@ async fn an_expired_hold_stops_counting_at_its_deadline_without_a_sweep() {
     assert_eq!(balance.user.unwrap().available, 100);
     let read = engine.get_hold(&held.hold_id, &Actor::Service, deadline).await.unwrap();
     assert_eq!(read.state.as_str(), "expired");
-    let spent = engine.consume(&usage(Payer::User("u1".into()), 70), deadline).await.unwrap();
-    assert_eq!((spent.balance, spent.available), (30, 30));
-    // Still marked active (nobody swept), yet nothing counts it; reconcile agrees.
-    assert_eq!(
-        scalar(&client, "SELECT state || ' ' || (SELECT held_credits FROM users WHERE id = 'u1') FROM credit_holds")
-            .await,
-        "active 100"
-    );
     // Capture or release after the deadline: hold_closed, expired; nothing written.
     let late = engine.close_hold(&capture(&held.hold_id, Some(10), Actor::Service, None), deadline).await;
     assert!(matches!(
@@ -195,14 +187,28 @@ async fn an_expired_hold_stops_counting_at_its_deadline_without_a_sweep() {
         fltr_credits::core::CreditError::HoldClosed { state: fltr_credits::core::hold::HoldState::Expired }
     ));
     assert_eq!(engine.close_hold(&release(&held.hold_id), deadline).await.unwrap_err().code(), "hold_closed");
+    // Still marked active (nobody swept, nothing spent), yet nothing counts it; reconcile agrees.
+    let state = "SELECT string_agg(state, ',' ORDER BY created_at) || ' ' || (SELECT held_credits || ' ' || credits FROM users WHERE id = 'u1') FROM credit_holds";
+    assert_eq!(scalar(&client, state).await, "active 100 100");
+    assert_clean(&client).await;
     // A replayed hold returns the original answer, even after its deadline.
     let replay = engine.hold(&hold(Payer::User("u1".into()), 100, 60, Some("h-1")), deadline).await.unwrap();
     assert!(replay.replayed && replay.hold_id == held.hold_id && replay.expires_at == held.expires_at);
     // The sweep only tidies: state and counter, never the balance.
     let swept = engine.sweep(10, deadline).await.unwrap();
     assert_eq!((swept.expired_holds, swept.accounts), (1, 1));
-    assert_eq!(scalar(&client, "SELECT state || ' ' || (SELECT held_credits || ' ' || credits FROM users WHERE id = 'u1') FROM credit_holds").await, "expired 0 30");
+    assert_eq!(scalar(&client, state).await, "expired 0 100");
     assert_eq!(engine.sweep(10, deadline).await.unwrap().expired_holds, 0);
+    // A debit that spends what an expired hold held closes that hold in its own statement, so no
+    // capture stamped a moment earlier (another host's clock) can charge those credits again.
+    let second = engine.hold(&hold(Payer::User("u1".into()), 100, 60, None), deadline).await.unwrap();
+    let later = deadline.plus_millis(60_000);
+    let spent = engine.consume(&usage(Payer::User("u1".into()), 70), later).await.unwrap();
+    assert_eq!((spent.balance, spent.available), (30, 30));
+    assert_eq!(scalar(&client, state).await, "expired,expired 0 30");
+    let stamped_earlier = later.plus_millis(-1);
+    let late = engine.close_hold(&capture(&second.hold_id, Some(100), Actor::Service, None), stamped_earlier).await;
+    assert_eq!(late.unwrap_err().code(), "hold_closed");
     assert_clean(&client).await;
 }
 

@@ -9,7 +9,10 @@
 //! leaked key must never happen. Locks: keys in id order, then pools (users, then teams, in id
 //! order), the order every other statement keeps. The key's active holds are released first
 //! (locked before the key, as a capture locks its hold before its account); a hold opened on the
-//! key while the revoke ran keeps its credits on the key, so its capture still finds them.
+//! key while the revoke ran keeps its credits on the key, so its capture still finds them. A user
+//! revoking their own key releases only the holds opened with the key: one the service opened on
+//! it is the service's to capture or release (else the revoke would hand its credits back to the
+//! user before the backend charged them), and its credits stay on the key until then.
 
 use crate::core::error::CreditError;
 use crate::core::time::Timestamp;
@@ -21,13 +24,17 @@ use serde::Serialize;
 
 /// Revokes the live keys listed by a `doomed(api_key)` CTE defined before it, as of `$now`:
 /// `key`, `pool`, `decision`, `revoked(api_key, returned, revoked_at)`, the pool credits and the
-/// ledger rows.
+/// ledger rows. The key's holds that `$releases` (a condition on hold `h`) are released with it;
+/// the others keep their credits on the key for their capture.
 macro_rules! revoke_keys {
-    ($now:literal) => {
+    ($now:literal, $releases:literal) => {
         concat!(
             r#"key_holds AS (
   SELECT h.id, h.account_id, h.amount FROM credit_holds h
   WHERE h.account_kind = 'api_key' AND h.account_id IN (SELECT api_key FROM doomed) AND h.state = 'active'
+    AND "#,
+            $releases,
+            r#"
   ORDER BY h.id
   FOR UPDATE OF h
 ), key AS (
@@ -110,7 +117,7 @@ pub const REVOKE_SQL: &str = concat!(
     r#", doomed AS (
   SELECT t.api_key FROM target t WHERE t.may_change
 ), "#,
-    revoke_keys!("$3"),
+    revoke_keys!("$3", "($2::text IS NULL OR h.opened_by <> 'service')"),
     r#"
 SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM target t WHERE t.visible OR t.may_change) THEN 'not_found'
     WHEN NOT EXISTS (SELECT 1 FROM target t WHERE t.may_change) THEN 'forbidden'
@@ -130,7 +137,7 @@ pub const REVOKE_LEAKED_SQL: &str = concat!(
 ), doomed AS (
   SELECT k.api_key FROM api_key_credits k WHERE k.key_hash IN (SELECT h FROM hashes) AND k.revoked_at IS NULL
 ), "#,
-    revoke_keys!("$2"),
+    revoke_keys!("$2", "true"),
     r#", grace_ended AS (
   UPDATE api_key_credits k SET previous_key_hash = NULL, previous_key_expires_at = NULL, updated_at = $2::timestamp
   WHERE k.previous_key_hash IN (SELECT h FROM hashes) AND k.api_key NOT IN (SELECT api_key FROM doomed)

@@ -3,15 +3,15 @@
 //! hold leaves `active` exactly once: it is locked first, then its account, and a second close
 //! finds it closed (`hold_closed` with its state).
 //!
-//! A hold past its deadline is not locked here (it is `expired`, whatever its row still says):
-//! debits lock expired holds `FOR SHARE` after their account, and locking one here before the
-//! account would order the two the other way round.
+//! Locks follow the order every statement keeps — user row, holds, pool: the pool's user row
+//! first (`FOR UPDATE` for a personal hold, the maker's `FOR SHARE` for a team one), then the hold,
+//! then the account. A hold past its deadline is not locked (it is `expired`, whatever its row
+//! still says); a debit that stopped counting it has closed it already, in its own statement.
 //!
-//! Who may close: the service any hold; a user the holds they opened with their session on their
-//! own or their team's pool — a team hold only while still a member of that team (a member who
-//! left cannot spend the pool; the service, which ran the job the hold was made for, still may);
-//! an API key the holds opened with it (a team key only while its creator is a member). A hold the service opened is
-//! the service's alone. Any other hold is `not_found`, like one that does not exist.
+//! The ledger row carries the hold's metadata plus `hold_id`, appended to the object's text (the
+//! open stored it as serde_json wrote it: one object, `{…}`), never parsed again: Postgres' jsonb
+//! refuses text a JSON object may hold (an escaped NUL), which must not make a hold uncapturable.
+//! A `hold_id` of the caller's is overridden: JSON readers keep the last of duplicate keys.
 
 use crate::core::account::{Account, AccountRef};
 use crate::core::error::CreditError;
@@ -55,21 +55,26 @@ pub(crate) use hold_of_actor;
 /// idempotency key as stored, `$8` the request's fingerprint.
 pub const SQL: &str = concat!(
     r#"WITH seen AS (
-  SELECT h.id, h.account_kind, h.account_id FROM credit_holds h WHERE h.id = $1::text AND "#,
+  SELECT h.id, h.account_kind, h.account_id, h.user_id, h.team_id FROM credit_holds h WHERE h.id = $1::text AND "#,
     hold_of_actor!("$4", "$5"),
     r#"
 ), prior AS (
   SELECT i.request_hash = $8::text AS same, i.response FROM credit_idempotency_keys i, seen v
   WHERE $7::text IS NOT NULL AND i.account_kind = v.account_kind AND i.account_id = v.account_id
     AND i.idempotency_key = $7::text
+), owner_row AS (
+  SELECT u.id FROM users u, seen v
+  WHERE v.account_kind = 'user' AND u.id = v.account_id AND NOT EXISTS (SELECT 1 FROM prior)
+  FOR UPDATE OF u
+), member AS (
+  SELECT o.id FROM users o, seen v
+  WHERE v.team_id IS NOT NULL AND o.id = v.user_id AND o.team_id = v.team_id AND NOT EXISTS (SELECT 1 FROM prior)
+  FOR SHARE OF o
 ), hold AS (
   SELECT h.* FROM credit_holds h, seen v
   WHERE h.id = v.id AND (h.state <> 'active' OR h.expires_at > $6::timestamp) AND NOT EXISTS (SELECT 1 FROM prior)
+    AND (SELECT count(*) FROM owner_row) + (SELECT count(*) FROM member) >= 0
   FOR UPDATE OF h
-), member AS (
-  SELECT o.id FROM users o, hold v
-  WHERE v.team_id IS NOT NULL AND o.id = v.user_id AND o.team_id = v.team_id
-  FOR SHARE OF o
 ), locked_user AS (
   SELECT u.id, u.credits, u.held_credits FROM users u, hold v
   WHERE v.state = 'active' AND v.account_kind = 'user' AND u.id = v.account_id FOR UPDATE OF u
@@ -127,7 +132,8 @@ pub const SQL: &str = concat!(
 ), ledger AS (
   INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, resource_id, api_key_id, metadata, created_at)
   SELECT c.transaction_id, c.user_id, c.team_id, -c.captured, 'usage', c.operation, c.resource_id, c.api_key_id,
-    (coalesce(c.metadata, '{}')::jsonb || jsonb_build_object('hold_id', c.id))::text, $6::timestamp
+    CASE WHEN c.metadata IS NULL OR c.metadata = '{}' THEN json_build_object('hold_id', c.id)::text
+      ELSE left(c.metadata, -1) || ',"hold_id":' || to_json(c.id)::text || '}' END, $6::timestamp
   FROM closing c, settled s WHERE c.captured > 0
   RETURNING id
 ), facts AS (
@@ -272,7 +278,9 @@ pub fn plan(request: &CloseRequest, now: Timestamp) -> Result<Statement, CreditE
         Close::Release => ("release", Some(0)),
     };
     let (kind, id) = request.actor.parts();
-    let stored_key = request.idempotency_key.as_deref().map(|key| [verb, ":", key].concat());
+    // Scoped to the hold as well as the account, and spelled with spaces no caller's key can hold:
+    // nobody can take a capture's key for another hold, or a consume's for a capture.
+    let stored_key = request.idempotency_key.as_deref().map(|key| [verb, " ", &request.hold_id, " ", key].concat());
     Ok(Statement::new(SQL)
         .param(&request.hold_id)
         .optional(amount)

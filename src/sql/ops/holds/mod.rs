@@ -11,29 +11,39 @@
 //!   statement.
 //! - `available = credits - held_credits + Σ active holds past expires_at` is never negative
 //!   after a debit or a hold, and every debit and hold is decided on it: a hold stops counting the
-//!   instant it expires, with no job. The expired holds are read `FOR SHARE` (`expired_holds!`),
-//!   so none can be swept between that read and the account's lock: the sum and the counter agree.
+//!   instant it expires, with no job. A statement that writes (consume, hold, allocate) closes the
+//!   account's expired holds itself (`settle_expired!` in `consume`: state `expired`, their amounts
+//!   out of `held_credits` and the windows, in the same statement): once a debit has spent what an
+//!   expired hold held, no capture stamped a moment earlier on another host's clock can find that
+//!   hold active and charge the same credits again. Reads (check, balance, listings) add the
+//!   expired holds back (`expired_holds!`) without writing.
 //! - A key's window counters include every active hold made in the current window; an expired one
-//!   is subtracted the same way, until the sweep (or a close) gives it back.
+//!   is subtracted the same way, until a debit, a close or the sweep gives it back.
 //!
 //! Windows rule (API.md): a hold takes its whole amount from the key's daily and monthly windows
 //! of the moment it is made. When it closes, what was not captured goes back to those windows if
 //! they are still the key's current ones; once the day (or month) has turned, nothing is given to
 //! the new window, and what was captured stays counted in the window the hold was made in, once.
 //!
-//! Lock order: a pool's user row, then the pool (users before teams), then holds — except the API
-//! key debit, which reads its expired holds inside its UPDATE's WHERE, before the key's lock. The
-//! sweep takes every lock with SKIP LOCKED, so it never waits and never deadlocks a request.
+//! Lock order, kept by every statement: the pool's user row (the debiting member, a personal
+//! pool's owner, a team key's creator), then holds, then the account row (key, user pool, team).
+//! A close locks the user row, then its hold, then the account; a debit closes expired holds
+//! before it locks its account; a revoke locks the key's holds before the key. The sweep takes
+//! every lock with SKIP LOCKED, so it never waits and never deadlocks a request.
+//!
+//! Idempotency records of holds live beside consumes' on the account, spelled with a space no
+//! caller's key can hold (`hold K`, `capture <hold> K`, `release <hold> K`): a consume's key can
+//! never collide with a hold's, and a capture's key is scoped to its hold.
 
 pub mod close;
 pub mod open;
 pub mod sweep;
 pub mod view;
 
-/// Σ over the active holds of an account that are past their `expires_at` (`$now`): `$column` of
-/// the subquery row `x` (`amount`, `daily_window_start`, `monthly_window_start`). `$lock` is
-/// `FOR SHARE OF h` in statements that write (the rows stay active until this statement ends)
-/// and empty in reads. Costs nothing when the account has no held credits.
+/// Σ over the active holds of an account that are past their `expires_at` (`$now`), for reads:
+/// `$column` of the subquery row `x` (`amount`, `daily_window_start`, `monthly_window_start`).
+/// `$lock` is a locking clause for the subquery (empty in every statement today: writers close
+/// expired holds instead). Costs nothing when the account has no held credits.
 macro_rules! expired_holds {
     ($held:literal, $kind:literal, $id:literal, $now:literal, $column:expr, $lock:expr) => {
         concat!(

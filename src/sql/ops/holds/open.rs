@@ -55,9 +55,11 @@ impl HoldRequest {
         ])
     }
 
-    /// Holds keep their idempotency records apart from consumes on the same account.
+    /// Holds keep their idempotency records apart from consumes on the same account: a space
+    /// cannot occur in a caller's key (`validate::idempotency_key`), so no consume key can be
+    /// spelled like a hold's record.
     fn stored_key(&self) -> Option<String> {
-        self.idempotency_key.as_deref().map(|key| ["hold:", key].concat())
+        self.idempotency_key.as_deref().map(|key| ["hold ", key].concat())
     }
 }
 
