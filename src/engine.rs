@@ -88,11 +88,11 @@ impl<E: Executor> Engine<E> {
     /// A debit. A key the debit did not find is resolved (`resolved_payer`: a seed-way row adopted,
     /// a rotated-out secret in its grace) and, if that names a key, charged as it was found.
     pub async fn consume(&self, request: &ConsumeRequest, now: Timestamp) -> Result<ChargeResult, CreditError> {
-        let outcome = self.debit(&consume::plan(request, now)).await?;
+        let outcome = self.debit(&consume::plan(request, now), now).await?;
         if outcome == ChargeOutcome::NotFound {
             if let Some(payer) = self.resolved_payer(&request.payer, now).await? {
                 let resolved = ConsumeRequest { payer, ..request.clone() };
-                return consume::result(self.debit(&consume::plan(&resolved, now)).await?, request);
+                return consume::result(self.debit(&consume::plan(&resolved, now), now).await?, request);
             }
         }
         consume::result(outcome, request)
@@ -100,11 +100,11 @@ impl<E: Executor> Engine<E> {
 
     /// Reserves credits (API.md "Holds"): decided and refused exactly like a consume.
     pub async fn hold(&self, request: &HoldRequest, now: Timestamp) -> Result<HoldResult, CreditError> {
-        let outcome = self.debit(&holds::open::plan(request, now)).await?;
+        let outcome = self.debit(&holds::open::plan(request, now), now).await?;
         if outcome == ChargeOutcome::NotFound {
             if let Some(payer) = self.resolved_payer(&request.payer, now).await? {
                 let resolved = HoldRequest { payer, ..request.clone() };
-                return holds::open::result(self.debit(&holds::open::plan(&resolved, now)).await?, request);
+                return holds::open::result(self.debit(&holds::open::plan(&resolved, now), now).await?, request);
             }
         }
         holds::open::result(outcome, request)
@@ -143,15 +143,30 @@ impl<E: Executor> Engine<E> {
         Ok(total)
     }
 
-    /// One debit statement (a consume's or a hold's). A `contended` outcome (a refusal that found
-    /// the row passing every check: a credit landed between the debit's check and the refusal's
-    /// read; nothing was written) is run again, a few times at most.
-    async fn debit(&self, statement: &Statement) -> Result<ChargeOutcome, CreditError> {
+    /// One debit statement (a consume's or a hold's), see `settled`.
+    async fn debit(&self, statement: &Statement, now: Timestamp) -> Result<ChargeOutcome, CreditError> {
+        self.settled(now, || run(&self.executor, statement, |rows| ChargeOutcome::read("consume", rows))).await
+    }
+
+    /// Runs a debit (consume, hold, allocate) until it decides. A `contended` outcome (a refusal
+    /// that found the row passing every check: a credit landed between the debit's check and the
+    /// refusal's read; nothing was written) runs again; a `settle` outcome (the account has holds
+    /// past their deadline nobody closed yet; nothing was written) closes them first. A few times
+    /// at most: one extra round trip per expired hold, once, never on the hot path.
+    async fn settled<F, Fut>(&self, now: Timestamp, attempt: F) -> Result<ChargeOutcome, CreditError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<ChargeOutcome, CreditError>>,
+    {
         let mut outcome = ChargeOutcome::Contended;
         for _ in 0..CONTENDED_ATTEMPTS {
-            outcome = run(&self.executor, statement, |rows| ChargeOutcome::read("consume", rows)).await?;
-            if outcome != ChargeOutcome::Contended {
-                break;
+            outcome = attempt().await?;
+            match &outcome {
+                ChargeOutcome::Contended => {}
+                ChargeOutcome::Settle(account) => {
+                    run(&self.executor, &holds::settle::plan(account, now), holds::settle::decode).await?;
+                }
+                _ => break,
             }
         }
         Ok(outcome)
@@ -314,7 +329,13 @@ impl<E: Executor> Engine<E> {
     pub async fn allocate(&self, request: &AllocateRequest, now: Timestamp) -> Result<ChargeResult, CreditError> {
         let key = request.idempotency_key.as_deref();
         let statement = allocate::plan(request, now);
-        self.run_adopting(Some(&request.api_key), &statement, |rows| allocate::decode(rows, key)).await
+        // A key not found may be a row still in the seed's plaintext form (`run_adopting`).
+        let read = |rows: &[Row]| match ChargeOutcome::read("allocate", rows)? {
+            ChargeOutcome::NotFound => Err(CreditError::not_found("no such account")),
+            other => Ok(other),
+        };
+        let outcome = self.settled(now, || self.run_adopting(Some(&request.api_key), &statement, read)).await?;
+        outcome.into_result(key, true)
     }
 
     pub async fn balance(&self, account: &Account, now: Timestamp) -> Result<Balance, CreditError> {

@@ -998,10 +998,13 @@ async fn a_capture_and_a_consume_meeting_at_the_deadline_do_not_deadlock() {
     blocker.batch_execute("COMMIT").await.unwrap();
     let (consume, captured) = (consume.await.unwrap(), captured.await.unwrap());
     clean_at(&client, deadline).await;
-    // No deadlock, and one order: the consume (first in line for the account) stopped counting the
-    // expired hold and closed it in its own statement, so the capture stamped a moment earlier on
-    // another clock finds it expired — it can no longer charge credits the consume already spent.
-    assert_eq!((consume, captured), (Ok(()), Err("hold_closed".to_string())), "no deadlock, one consistent order");
+    // No deadlock, and one consistent order. The consume, first in line for the account, finds an
+    // expired hold nobody closed and does not decide on it (it asks for it to be closed first);
+    // whichever of the capture and that close gets the hold first wins: either the capture charged
+    // it (stamped before its deadline) and the consume spends only the rest, or it was closed as
+    // expired and the capture finds it so. Never both; the books are clean either way.
+    assert_eq!(consume, Ok(()));
+    assert!(captured == Ok(()) || captured == Err("hold_closed".to_string()), "{captured:?}");
 }
 
 /// A member's capture of their hold on the team pool and the same member's consume, together (two

@@ -126,6 +126,9 @@ pub enum ChargeOutcome {
     /// Nothing was debited, yet the row passed every check when the refusal read it: a credit
     /// landed in between. Nothing was written; the engine runs the statement again.
     Contended,
+    /// The account has holds past their deadline that no statement closed yet: nothing was
+    /// written; the engine closes them (`holds::settle`) and runs the statement again.
+    Settle(Account),
 }
 
 /// The `status` column of a charge row.
@@ -137,6 +140,7 @@ enum Status {
     NotFound,
     Refused(Refusal),
     Contended,
+    Settle,
 }
 
 impl Word for Status {
@@ -147,6 +151,7 @@ impl Word for Status {
             "idempotency_conflict" => Status::IdempotencyConflict,
             "not_found" => Status::NotFound,
             "contended" => Status::Contended,
+            "settle" => Status::Settle,
             "not_a_member" => Status::Refused(Refusal::NotAMember),
             "unattributable" => Status::Refused(Refusal::Unattributable),
             "out_of_range" => Status::Refused(Refusal::OutOfRange),
@@ -208,6 +213,9 @@ impl ChargeOutcome {
             Status::IdempotencyConflict => ChargeOutcome::IdempotencyConflict,
             Status::NotFound => ChargeOutcome::NotFound,
             Status::Contended => ChargeOutcome::Contended,
+            Status::Settle => {
+                ChargeOutcome::Settle(Account { kind: row.word("charged_kind")?, id: row.owned("charged_id")? })
+            }
             Status::Refused(refusal) => ChargeOutcome::Refused { refusal, facts: ChargeFacts::read(row)? },
         })
     }
@@ -227,7 +235,7 @@ impl ChargeOutcome {
             }
             ChargeOutcome::NotFound => Err(CreditError::not_found("no such account")),
             ChargeOutcome::Refused { refusal, facts } => Err(refusal_error(refusal, &facts)),
-            ChargeOutcome::Contended => Err(CreditError::DatabaseUnavailable {
+            ChargeOutcome::Contended | ChargeOutcome::Settle(_) => Err(CreditError::DatabaseUnavailable {
                 message: "the account kept changing while it was being charged; nothing was written, retry".into(),
                 detail: None,
             }),

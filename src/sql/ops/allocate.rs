@@ -2,9 +2,8 @@
 //! team), in one statement: both rows locked, the pool checked, both balances moved, and an
 //! `allocation` ledger row written on each side so both accounts still equal their ledgers.
 //!
-//! The pool gives only what is `available` (its balance less its active holds); its holds past
-//! their deadline are closed first — after the user row (the pool itself, or the team key's owner)
-//! and before a team pool's lock: user, holds, pool, the order every debit keeps.
+//! The pool gives only what is `available` (its balance less its active holds); a pool with a hold
+//! past its deadline that nobody closed yet answers `settle`, as a consume does.
 //!
 //! Idempotency keys are stored as `allocate:<key>`, apart from the key holder's consumes on the same
 //! account (a bare record from before still replays when its request hash matches).
@@ -19,15 +18,13 @@
 //! the owner's row, in the users-before-teams order every statement keeps, so an allocate and a
 //! member's debit of the same pool cannot deadlock, and a removal from the team is ordered with it.
 
-use crate::core::error::CreditError;
 use crate::core::idempotency::request_hash;
 use crate::core::time::Timestamp;
 use crate::core::validate::Amount;
 use crate::core::window::Period;
 use crate::sql::ops::api_keys::live_key;
-use crate::sql::ops::holds::key_available;
-use crate::sql::outcome::{charge_idempotent_tail, decode_charge, ChargeResult};
-use crate::sql::row::Row;
+use crate::sql::ops::holds::{key_available, unsettled};
+use crate::sql::outcome::charge_idempotent_tail;
 use crate::sql::statement::Statement;
 
 pub const SQL: &str = concat!(
@@ -54,44 +51,33 @@ pub const SQL: &str = concat!(
   FOR SHARE OF o
 ), source_user AS (
   SELECT u.id, u.credits, u.held_credits FROM users u, key k WHERE k.team_id IS NULL AND u.id = k.user_id FOR UPDATE OF u
-), pool AS (
-  SELECT CASE WHEN k.team_id IS NULL THEN 'user' ELSE 'team' END AS kind, coalesce(o.team_id, k.user_id) AS id
-  FROM key k LEFT JOIN owner o ON true WHERE k.team_id IS NULL OR o.team_id IS NOT NULL
-), settled AS (
-  UPDATE credit_holds h SET state = 'expired', closed_at = $4::timestamp
-  FROM pool p WHERE h.account_kind = p.kind AND h.account_id = p.id AND h.state = 'active' AND h.expires_at <= $4::timestamp
-    AND (SELECT count(*) FROM source_user) >= 0
-  RETURNING h.amount
-), gone AS (
-  SELECT coalesce(sum(amount), 0)::bigint AS total FROM settled
 ), source_team AS (
-  SELECT t.id, t.credits, t.held_credits FROM teams t, owner o
-  WHERE t.id = o.team_id AND (SELECT total FROM gone) >= 0 FOR UPDATE OF t
+  SELECT t.id, t.credits, t.held_credits FROM teams t, owner o WHERE t.id = o.team_id FOR UPDATE OF t
 ), source_available AS (
-  SELECT 'user' AS kind, id, credits, credits::bigint - held_credits + (SELECT total FROM gone) AS available
-  FROM source_user
+  SELECT 'user' AS kind, id, credits, held_credits, credits::bigint - held_credits AS available FROM source_user
   UNION ALL
-  SELECT 'team', id, credits, credits::bigint - held_credits + (SELECT total FROM gone) FROM source_team
+  SELECT 'team', id, credits, held_credits, credits::bigint - held_credits FROM source_team
 ), decision AS (
   SELECT coalesce(s.kind, 'team') AS source_kind, coalesce(s.id, k.team_id) AS source_id, s.credits AS source_credits,
     s.available AS source_available, k.api_key, k.user_id, k.team_id, CASE
     WHEN s.id IS NULL THEN 'not_a_member'
+    WHEN "#,
+    unsettled!("s.held_credits", "s.kind", "s.id", "$4"),
+    r#" THEN 'settle'
     WHEN s.available < $2::int THEN 'insufficient_credits'
     WHEN k.credits::bigint + $2::bigint > 2147483647 THEN 'out_of_range'
     ELSE 'ok' END AS status
   FROM key k LEFT JOIN source_available s ON true
 ), debit_user AS (
-  UPDATE users u SET credits = u.credits - CASE WHEN d.status = 'ok' THEN $2::int ELSE 0 END,
-    held_credits = u.held_credits - (SELECT total FROM gone)
-  FROM decision d WHERE (d.status = 'ok' OR (SELECT total FROM gone) > 0) AND d.source_kind = 'user' AND u.id = d.source_id
-  RETURNING u.credits, d.status
+  UPDATE users u SET credits = u.credits - $2::int
+  FROM decision d WHERE d.status = 'ok' AND d.source_kind = 'user' AND u.id = d.source_id
+  RETURNING u.credits
 ), debit_team AS (
-  UPDATE teams t SET credits = t.credits - CASE WHEN d.status = 'ok' THEN $2::int ELSE 0 END,
-    held_credits = t.held_credits - (SELECT total FROM gone), updated_at = $4::timestamp
-  FROM decision d WHERE (d.status = 'ok' OR (SELECT total FROM gone) > 0) AND d.source_kind = 'team' AND t.id = d.source_id
-  RETURNING t.credits, d.status
+  UPDATE teams t SET credits = t.credits - $2::int, updated_at = $4::timestamp
+  FROM decision d WHERE d.status = 'ok' AND d.source_kind = 'team' AND t.id = d.source_id
+  RETURNING t.credits
 ), source_after AS (
-  SELECT credits FROM debit_user WHERE status = 'ok' UNION ALL SELECT credits FROM debit_team WHERE status = 'ok'
+  SELECT credits FROM debit_user UNION ALL SELECT credits FROM debit_team
 ), credit_key AS (
   UPDATE api_key_credits k SET credits = k.credits + $2::int, updated_at = $4::timestamp
   FROM decision d, source_after s WHERE k.api_key = d.api_key
@@ -157,8 +143,4 @@ pub fn plan(request: &AllocateRequest, now: Timestamp) -> Statement {
         .param(Period::Monthly.start(now).to_sql_literal())
         .param(fingerprint)
         .optional(request.owner.as_deref())
-}
-
-pub fn decode(rows: &[Row], idempotency_key: Option<&str>) -> Result<ChargeResult, CreditError> {
-    decode_charge("allocate", rows, idempotency_key, true)
 }

@@ -19,6 +19,7 @@ use crate::core::time::Timestamp;
 use crate::core::validate::{Amount, Operation};
 use crate::core::window::Period;
 use crate::sql::ops::api_keys::in_grace;
+use crate::sql::ops::holds::unsettled;
 use crate::sql::outcome::{charge_idempotent_tail, ChargeOutcome, ChargeResult};
 use crate::sql::row::Row;
 use crate::sql::statement::Statement;
@@ -70,98 +71,13 @@ macro_rules! used_in_window {
 }
 
 /// What a debit does to the account row it decided on, alias `$a`: `consume` spends, `hold`
-/// reserves; either way the holds this statement found expired (`gone`) leave `held_credits`.
-/// `$ok` is the condition under which the debit itself happens (the pool statements also tidy a
-/// row they refuse).
+/// reserves.
 macro_rules! effect {
-    (consume, $a:literal, $ok:literal) => {
-        concat!(
-            "credits = ",
-            $a,
-            ".credits - CASE WHEN ",
-            $ok,
-            " THEN $2::int ELSE 0 END, held_credits = ",
-            $a,
-            ".held_credits - (SELECT total FROM gone)"
-        )
+    (consume, $a:literal) => {
+        concat!("credits = ", $a, ".credits - $2::int")
     };
-    (hold, $a:literal, $ok:literal) => {
-        concat!(
-            "held_credits = (",
-            $a,
-            ".held_credits - (SELECT total FROM gone) + CASE WHEN ",
-            $ok,
-            " THEN $2::bigint ELSE 0 END)::int"
-        )
-    };
-}
-
-/// Marks the active holds of the account `$kind`/`$id` that are past `$now` as `expired`, as
-/// `settled(amount, daily_window_start, monthly_window_start)`, and their total as `gone(total)`.
-/// A debit that no longer counts an expired hold must also close it, in the same statement: a
-/// capture stamped a moment earlier (another host's clock) would otherwise still find it active
-/// and charge credits this debit already spent. `$from` names the CTEs the account comes from.
-macro_rules! settle_expired {
-    ($from:literal, $kind:literal, $id:expr, $when:literal, $now:literal) => {
-        concat!(
-            "settled AS (
-  UPDATE credit_holds h SET state = 'expired', closed_at = ",
-            $now,
-            "::timestamp
-  FROM ",
-            $from,
-            "
-  WHERE ",
-            $when,
-            " AND h.account_kind = ",
-            $kind,
-            " AND h.account_id = ",
-            $id,
-            " AND h.state = 'active' AND h.expires_at <= ",
-            $now,
-            "::timestamp
-  RETURNING h.amount, h.daily_window_start, h.monthly_window_start
-), gone AS (
-  SELECT coalesce(sum(amount), 0)::bigint AS total FROM settled
-)"
-        )
-    };
-}
-
-/// Key row `k`'s window counter once the settled holds counted in its current window are out.
-macro_rules! after_settling {
-    ($column:literal) => {
-        concat!(
-            "greatest(k.",
-            $column,
-            "_used - (SELECT coalesce(sum(s.amount), 0) FROM settled s WHERE s.",
-            $column,
-            "_window_start = k.",
-            $column,
-            "_window_start), 0)"
-        )
-    };
-}
-
-/// The same, as of the statement's window start `$start` (0 once the window has turned).
-macro_rules! used_after_settling {
-    ($column:literal, $start:literal) => {
-        concat!(
-            "(CASE WHEN k.",
-            $column,
-            "_window_start >= ",
-            $start,
-            "::timestamp THEN ",
-            after_settling!($column),
-            " ELSE 0 END)::bigint"
-        )
-    };
-}
-
-/// What key row `k` has available once this statement's settled holds are out.
-macro_rules! key_available_after_settling {
-    () => {
-        "(k.credits::bigint - k.held_credits + (SELECT total FROM gone))"
+    (hold, $a:literal) => {
+        concat!("held_credits = (", $a, ".held_credits::bigint + $2::bigint)::int")
     };
 }
 
@@ -241,56 +157,40 @@ macro_rules! key_record {
     };
 }
 
-/// What both API-key debits share: `settled`/`gone` (the key's expired holds, closed now),
-/// `debited` (the decision is the UPDATE's own WHERE), `ledger` (`$record`), and `refusal` (why
-/// nothing was debited, read with the row locked, only then — and the settled holds given back on
-/// that row). `$match` finds the key (by the presented secret's hash, or by public id), and only a
-/// live key (not revoked, not past `expires_at`: both checked on the locked row, so a revoke or an
-/// expiry is never overtaken by a debit that was waiting for the lock). `$gate` adds a condition
-/// to all of them (the keyed statement's "no stored outcome"). `$effect` is what the debit does
+/// What both API-key debits share: `debited` (the decision is the UPDATE's own WHERE), `ledger`
+/// (`$record`), and `refusal` (why nothing was debited, read with the row locked, only then).
+/// `$match` finds the key (by the presented secret's hash, or by public id), and only a live key
+/// (not revoked, not past `expires_at`: both checked on the locked row, so a revoke or an expiry
+/// is never overtaken by a debit that was waiting for the lock). `$gate` adds a condition to
+/// both (the keyed statement's "no stored outcome"). `$effect` is what the debit does
 /// (`effect!`). Parameters: `$1` key hash or id, `$2` amount, `$3` operation, `$4` resource id,
 /// `$5` metadata, `$6` now, `$7`/`$8` the daily and monthly window starts.
 ///
 /// Postgres re-evaluates an UPDATE's WHERE on the row's latest version once it holds the row lock
 /// (READ COMMITTED's recheck), so balance and both windows are decided exactly without a locked
 /// pre-read, which costs a second heap write per debit (BENCHMARKS.md §1). Active holds count
-/// through the row's own `held_credits`; the ones past their deadline are closed first
-/// (`settle_expired!`, only when the key holds anything: nothing is read on the hot path
-/// otherwise), holds before the key, the order every statement keeps. A team key spends only
+/// through the row's own `held_credits` (`available = credits - held_credits`); a key with a hold
+/// past its deadline that nobody closed yet answers `settle` (`unsettled!`). A team key spends only
 /// while its owner is still a member of that team (`not_a_member` otherwise: the allowance stays on
 /// the key); the owner's row is read `FOR SHARE` inside the same WHERE, so a removal from the team
 /// commits before or after the debit, never during it. Counters add in bigint and saturate at the
 /// integer maximum, so an unlimited key's usage can never overflow into a refusal. A `refusal` row
 /// that passes every check was changed between the two reads (a grant landed meanwhile):
-/// `contended`, nothing but the settling written, and the engine runs the debit again.
+/// `contended`, nothing written, and the engine runs the debit again.
 macro_rules! api_key_debit {
     ($match:expr, $gate:literal, $effect:ident, $record:expr) => {
         concat!(
-            settle_expired!(
-                "(SELECT 1) one",
-                "'api_key'",
-                concat!(
-                    "(SELECT k.api_key FROM api_key_credits k WHERE ",
-                    $match,
-                    " AND ",
-                    crate::sql::ops::api_keys::live_key!("$6"),
-                    $gate,
-                    " AND k.held_credits <> 0)"
-                ),
-                "true",
-                "$6"
-            ),
-            r#", debited AS (
+            r#"debited AS (
   UPDATE api_key_credits k SET
     "#,
-            effect!($effect, "k", "true"),
+            effect!($effect, "k"),
             r#",
     daily_used = least("#,
-            used_after_settling!("daily", "$7"),
+            used_in_window!("daily", "$7"),
             r#" + $2::bigint, 2147483647)::int,
     daily_window_start = greatest(k.daily_window_start, $7::timestamp),
     monthly_used = least("#,
-            used_after_settling!("monthly", "$8"),
+            used_in_window!("monthly", "$8"),
             r#" + $2::bigint, 2147483647)::int,
     monthly_window_start = greatest(k.monthly_window_start, $8::timestamp),
     updated_at = $6::timestamp,
@@ -300,48 +200,29 @@ macro_rules! api_key_debit {
             " AND ",
             crate::sql::ops::api_keys::live_key!("$6"),
             $gate,
-            " AND ",
-            key_available_after_settling!(),
-            r#" >= $2::int
+            r#" AND k.credits::bigint - k.held_credits >= $2::int
     AND (k.daily_limit IS NULL OR "#,
-            used_after_settling!("daily", "$7"),
+            used_in_window!("daily", "$7"),
             r#" + $2::bigint <= k.daily_limit)
     AND (k.monthly_limit IS NULL OR "#,
-            used_after_settling!("monthly", "$8"),
+            used_in_window!("monthly", "$8"),
             r#" + $2::bigint <= k.monthly_limit)
     AND (k.team_id IS NULL OR EXISTS (
       SELECT 1 FROM users o WHERE o.id = k.user_id AND o.team_id = k.team_id FOR SHARE OF o))
+    AND NOT "#,
+            unsettled!("k.held_credits", "'api_key'", "k.api_key", "$6"),
+            r#"
   RETURNING k.api_key, k.user_id, k.team_id, k.credits, k.credits::bigint - k.held_credits AS available,
     k.daily_limit, k.daily_used, k.monthly_limit, k.monthly_used, k.daily_window_start, k.monthly_window_start
 ), "#,
             $record,
-            r#", tidied AS (
-  UPDATE api_key_credits k SET held_credits = k.held_credits - (SELECT total FROM gone),
-    daily_used = "#,
-            after_settling!("daily"),
-            r#", monthly_used = "#,
-            after_settling!("monthly"),
-            r#", updated_at = $6::timestamp
-  WHERE "#,
-            $match,
-            " AND ",
-            crate::sql::ops::api_keys::live_key!("$6"),
-            $gate,
-            r#" AND NOT EXISTS (SELECT 1 FROM debited) AND (SELECT total FROM gone) > 0
-  RETURNING k.*
-), untouched AS (
-  SELECT k.* FROM api_key_credits k
-  WHERE "#,
-            $match,
-            " AND ",
-            crate::sql::ops::api_keys::live_key!("$6"),
-            $gate,
-            r#" AND NOT EXISTS (SELECT 1 FROM debited) AND (SELECT total FROM gone) = 0
-  FOR UPDATE OF k
-), refusal AS (
+            r#", refusal AS (
   SELECT CASE
       WHEN k.team_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM users o WHERE o.id = k.user_id AND o.team_id = k.team_id)
         THEN 'not_a_member'
+      WHEN "#,
+            unsettled!("k.held_credits", "'api_key'", "k.api_key", "$6"),
+            r#" THEN 'settle'
       WHEN k.credits::bigint - k.held_credits < $2::int THEN 'insufficient_credits'
       WHEN k.daily_limit IS NOT NULL AND "#,
             used_in_window!("daily", "$7"),
@@ -355,7 +236,14 @@ macro_rules! api_key_debit {
             r#" AS daily_used, k.monthly_limit, "#,
             used_in_window!("monthly", "$8"),
             r#" AS monthly_used
-  FROM (SELECT * FROM tidied UNION ALL SELECT * FROM untouched) k
+  FROM api_key_credits k
+  WHERE "#,
+            $match,
+            " AND ",
+            crate::sql::ops::api_keys::live_key!("$6"),
+            $gate,
+            r#" AND NOT EXISTS (SELECT 1 FROM debited)
+  FOR UPDATE OF k
 )"#
         )
     };
@@ -471,9 +359,8 @@ pub const API_KEY_HOLD: KeyStatements = key_statements!(
 /// row attributed to its owner (else its first member). The stored request hash carries the
 /// acting user: the same user retrying from another session gets the replay, while another
 /// member reusing the key on the shared pool gets `idempotency_conflict`, never a free replay.
-/// The pool is decided on `available`: `credits - held_credits`, once the pool's holds past their
-/// deadline are closed (`settle_expired!`, before the pool's lock: user, holds, pool is the order
-/// every statement keeps); a refused debit still gives their amounts back to the pool's row.
+/// The pool is decided on `available` (`credits - held_credits`) on its locked row; a pool with a
+/// hold past its deadline that nobody closed yet answers `settle` (`unsettled!`).
 macro_rules! pool_debit {
     ($effect:ident, $record:expr) => {
         concat!(
@@ -492,9 +379,7 @@ macro_rules! pool_debit {
 ), prior AS (
   SELECT i.request_hash = $7::text || ':' || coalesce(t.user_id, '') AS same, i.response FROM credit_idempotency_keys i, target t
   WHERE $6::text IS NOT NULL AND i.account_kind = t.kind AND i.account_id = t.id AND i.idempotency_key = $6::text
-), "#,
-            settle_expired!("target t", "t.kind", "t.id", "NOT EXISTS (SELECT 1 FROM prior)", "$8"),
-            r#", locked_user AS (
+), locked_user AS (
   SELECT u.id, u.credits, u.held_credits FROM users u, target t
   WHERE t.kind = 'user' AND u.id = t.id AND NOT EXISTS (SELECT 1 FROM prior)
   FOR UPDATE OF u
@@ -503,29 +388,33 @@ macro_rules! pool_debit {
   WHERE t.kind = 'team' AND tm.id = t.id AND NOT EXISTS (SELECT 1 FROM prior)
   FOR UPDATE OF tm
 ), pool AS (
-  SELECT id, credits, held_credits FROM locked_user UNION ALL SELECT id, credits, held_credits FROM locked_team
+  SELECT 'user' AS kind, id, credits, held_credits FROM locked_user
+  UNION ALL SELECT 'team', id, credits, held_credits FROM locked_team
 ), decision AS (
-  SELECT t.kind, p.id, t.user_id, t.team_id, p.credits, p.credits::bigint - p.held_credits + g.total AS available,
+  SELECT t.kind, p.id, t.user_id, t.team_id, p.credits, p.credits::bigint - p.held_credits AS available,
     NULL::int AS daily_limit, 0 AS daily_used, NULL::int AS monthly_limit, 0 AS monthly_used,
     $7::text || ':' || coalesce(t.user_id, '') AS request_hash,
     CASE WHEN t.user_id IS NULL THEN 'unattributable'
-      WHEN p.credits::bigint - p.held_credits + g.total < $2::int THEN 'insufficient_credits' ELSE 'ok' END AS status
-  FROM pool p, target t, gone g
+      WHEN "#,
+            unsettled!("p.held_credits", "p.kind", "p.id", "$8"),
+            r#" THEN 'settle'
+      WHEN p.credits::bigint - p.held_credits < $2::int THEN 'insufficient_credits' ELSE 'ok' END AS status
+  FROM pool p, target t
 ), debit_user AS (
   UPDATE users u SET "#,
-            effect!($effect, "u", "d.status = 'ok'"),
+            effect!($effect, "u"),
             r#"
-  FROM decision d WHERE d.kind = 'user' AND (d.status = 'ok' OR (SELECT total FROM gone) > 0) AND u.id = d.id
-  RETURNING u.credits, u.held_credits, d.status
+  FROM decision d WHERE d.kind = 'user' AND d.status = 'ok' AND u.id = d.id
+  RETURNING u.credits, u.held_credits
 ), debit_team AS (
   UPDATE teams tm SET "#,
-            effect!($effect, "tm", "d.status = 'ok'"),
+            effect!($effect, "tm"),
             r#", updated_at = $8::timestamp
-  FROM decision d WHERE d.kind = 'team' AND (d.status = 'ok' OR (SELECT total FROM gone) > 0) AND tm.id = d.id
-  RETURNING tm.credits, tm.held_credits, d.status
+  FROM decision d WHERE d.kind = 'team' AND d.status = 'ok' AND tm.id = d.id
+  RETURNING tm.credits, tm.held_credits
 ), debited AS (
-  SELECT credits, held_credits, 0 AS daily_used, 0 AS monthly_used FROM debit_user WHERE status = 'ok'
-  UNION ALL SELECT credits, held_credits, 0, 0 FROM debit_team WHERE status = 'ok'
+  SELECT credits, held_credits, 0 AS daily_used, 0 AS monthly_used FROM debit_user
+  UNION ALL SELECT credits, held_credits, 0, 0 FROM debit_team
 ), "#,
             $record,
             ", ",

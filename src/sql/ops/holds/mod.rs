@@ -11,12 +11,14 @@
 //!   statement.
 //! - `available = credits - held_credits + Σ active holds past expires_at` is never negative
 //!   after a debit or a hold, and every debit and hold is decided on it: a hold stops counting the
-//!   instant it expires, with no job. A statement that writes (consume, hold, allocate) closes the
-//!   account's expired holds itself (`settle_expired!` in `consume`: state `expired`, their amounts
-//!   out of `held_credits` and the windows, in the same statement): once a debit has spent what an
-//!   expired hold held, no capture stamped a moment earlier on another host's clock can find that
-//!   hold active and charge the same credits again. Reads (check, balance, listings) add the
-//!   expired holds back (`expired_holds!`) without writing.
+//!   instant it expires, with no job. A statement that writes (consume, hold, allocate) never
+//!   decides on an expired hold nobody closed (`unsettled!`): it answers `settle`, the engine
+//!   closes the account's expired holds (`settle`: state `expired`, their amounts out of
+//!   `held_credits` and the windows) and runs it again. So once a debit has spent what an expired
+//!   hold held, that hold is closed, and no capture stamped a moment earlier on another host's
+//!   clock can find it active and charge the same credits again. The hot path reads nothing more
+//!   while an account holds nothing. Reads (check, balance, listings) add the expired holds back
+//!   (`expired_holds!`) without writing.
 //! - A key's window counters include every active hold made in the current window; an expired one
 //!   is subtracted the same way, until a debit, a close or the sweep gives it back.
 //!
@@ -27,8 +29,8 @@
 //!
 //! Lock order, kept by every statement: the pool's user row (the debiting member, a personal
 //! pool's owner, a team key's creator), then holds, then the account row (key, user pool, team).
-//! A close locks the user row, then its hold, then the account; a debit closes expired holds
-//! before it locks its account; a revoke locks the key's holds before the key. The sweep takes
+//! A close locks the user row, then its hold, then the account; `settle` the user row, the
+//! expired holds, then the account; a revoke the key's holds, then the key. The sweep takes
 //! every lock with SKIP LOCKED, so it never waits and never deadlocks a request.
 //!
 //! Idempotency records of holds live beside consumes' on the account, spelled with a space no
@@ -37,6 +39,7 @@
 
 pub mod close;
 pub mod open;
+pub mod settle;
 pub mod sweep;
 pub mod view;
 
@@ -134,7 +137,29 @@ macro_rules! key_used {
     };
 }
 
+/// Whether account `$kind`/`$id` (whose row is `$held`'s) has an active hold past `$now` that no
+/// statement has closed yet. A debit that would count on it does not decide: it answers `settle`,
+/// and the engine closes those holds (`holds::settle`) before running it again — so once credits an
+/// expired hold held are spent, no capture stamped a moment earlier on another host's clock can
+/// find that hold active and charge them again. Nothing is read while the account holds nothing.
+macro_rules! unsettled {
+    ($held:literal, $kind:literal, $id:literal, $now:literal) => {
+        concat!(
+            "(",
+            $held,
+            " <> 0 AND EXISTS (SELECT 1 FROM credit_holds h WHERE h.account_kind = ",
+            $kind,
+            " AND h.account_id = ",
+            $id,
+            " AND h.state = 'active' AND h.expires_at <= ",
+            $now,
+            "::timestamp))"
+        )
+    };
+}
+
 pub(crate) use expired_holds;
 pub(crate) use expired_on_key;
 pub(crate) use key_available;
 pub(crate) use key_used;
+pub(crate) use unsettled;
