@@ -6,24 +6,23 @@
 
 mod common;
 
+use common::holds::*;
 use common::http::*;
 use common::*;
 use fltr_credits::adapters::native::database::connect;
 use fltr_credits::core::account::Account;
 use fltr_credits::core::api_key::KeyRef;
 use fltr_credits::core::time::Timestamp;
-use fltr_credits::core::validate::{Amount, Operation};
+use fltr_credits::core::validate::Amount;
 use fltr_credits::engine::Engine;
 use fltr_credits::http::HttpRequest;
 use fltr_credits::sql::ops::allocate::AllocateRequest;
-use fltr_credits::sql::ops::consume::{ConsumeRequest, Payer};
-use fltr_credits::sql::ops::holds::close::{Actor, Close, CloseRequest};
-use fltr_credits::sql::ops::holds::open::HoldRequest;
+use fltr_credits::sql::ops::consume::Payer;
+use fltr_credits::sql::ops::holds::close::Actor;
 use fltr_credits::sql::ops::refund::RefundScope;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Barrier;
 use tokio_postgres::Client;
 
 const HOLDS: &str = "/api/v1/credits/holds";
@@ -31,70 +30,12 @@ const HOLDS: &str = "/api/v1/credits/holds";
 /// At most 32 connections per race, one race at a time.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn hold(payer: Payer, amount: i64, ttl_seconds: i64, idempotency_key: Option<&str>) -> HoldRequest {
-    HoldRequest {
-        payer,
-        amount: Amount::new(amount).unwrap(),
-        operation: Operation::new("document.process").unwrap(),
-        resource_id: Some("doc_1".into()),
-        metadata: None,
-        ttl_seconds,
-        idempotency_key: idempotency_key.map(String::from),
-    }
-}
-
-fn usage(payer: Payer, amount: i64, idempotency_key: Option<&str>) -> ConsumeRequest {
-    ConsumeRequest {
-        payer,
-        amount: Amount::new(amount).unwrap(),
-        operation: Operation::new("document.process").unwrap(),
-        resource_id: None,
-        metadata: None,
-        idempotency_key: idempotency_key.map(String::from),
-    }
-}
-
-fn capture(hold_id: &str, amount: Option<i64>, actor: Actor, idempotency_key: Option<&str>) -> CloseRequest {
-    CloseRequest {
-        hold_id: hold_id.into(),
-        close: Close::Capture(amount),
-        actor,
-        idempotency_key: idempotency_key.map(String::from),
-    }
-}
-
-fn release(hold_id: &str, idempotency_key: Option<&str>) -> CloseRequest {
-    CloseRequest {
-        hold_id: hold_id.into(),
-        close: Close::Release,
-        actor: Actor::Service,
-        idempotency_key: idempotency_key.map(String::from),
-    }
-}
-
-fn at(text: &str) -> Timestamp {
-    Timestamp::parse(text).unwrap()
-}
-
 fn key_payer(secret: &str) -> Payer {
     Payer::ApiKey(KeyRef::secret(secret))
 }
 
-/// Reconcile at `when` finds nothing.
-async fn clean_at(client: &Client, when: Timestamp) {
-    let report = Engine::new(Native(client)).reconcile(false, when).await.unwrap();
-    assert!(report.drift.is_empty() && report.holds.is_empty(), "reconcile: {report:?}");
-}
-
 async fn clean(client: &Client) {
-    clean_at(client, now()).await;
-}
-
-async fn user_with(client: &Client, id: &str, credits: i64) {
-    user(client, id, None).await;
-    if credits > 0 {
-        fund(client, Account::user(id).unwrap(), credits).await;
-    }
+    assert_clean_at(client, now()).await;
 }
 
 async fn keyed_user(client: &Client, owner: &str, secret: &str, credits: i64, daily: Option<i32>) {
@@ -129,32 +70,6 @@ fn assert_stable(answer: &Answer, what: &str) {
 
 async fn scalar_i64(client: &Client, sql: &str) -> i64 {
     scalar(client, sql).await.parse().unwrap_or_else(|_| panic!("{sql}: not a number"))
-}
-
-/// Runs `clients` connections at once (≤ 32); each runs `work` with its index and connection.
-async fn race<T, F, Fut>(url: &str, clients: usize, work: F) -> Vec<T>
-where
-    T: Send + 'static,
-    F: Fn(usize, Arc<Client>) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = T> + Send,
-{
-    assert!(clients <= 32);
-    let work = Arc::new(work);
-    let barrier = Arc::new(Barrier::new(clients));
-    let mut tasks = Vec::new();
-    for index in 0..clients {
-        let (url, work, barrier) = (url.to_string(), work.clone(), barrier.clone());
-        tasks.push(tokio::spawn(async move {
-            let client = Arc::new(connect(&url).await.expect("connect"));
-            barrier.wait().await;
-            work(index, client).await
-        }));
-    }
-    let mut all = Vec::new();
-    for task in tasks {
-        all.push(task.await.expect("task"));
-    }
-    all
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -409,7 +324,7 @@ async fn dead_and_rotated_keys_on_hold_routes() {
     }
     let late = call(&client, bearer(post(&format!("{HOLDS}/{h3}/capture"), json!({})), SERVICE)).await;
     assert_eq!((late.status, late.body["error"]["state"].as_str()), (409, Some("released")), "{}", late.body);
-    clean_at(&client, after).await;
+    assert_clean_at(&client, after).await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -708,7 +623,7 @@ async fn racing_identical_holds_make_one_hold_and_a_teammate_cannot_replay_it() 
     assert_eq!(teammate.unwrap_err().code(), "idempotency_conflict");
     assert_eq!(scalar(&client, "SELECT held_credits FROM teams").await, "50");
     engine.sweep(10, now().plus_millis(901_000)).await.unwrap();
-    clean_at(&client, now().plus_millis(901_000)).await;
+    assert_clean_at(&client, now().plus_millis(901_000)).await;
 }
 
 /// Records are kept apart per operation by a prefix (`hold:K`, `capture:K`), but a consume's is
@@ -730,7 +645,7 @@ async fn a_consume_key_spelled_like_a_prefixed_record_is_its_own_key() {
     let captured = engine.close_hold(&capture(&h.hold_id, Some(100), Actor::Service, Some("job-2")), now()).await;
     let (consume, captured) = (consume.map(|_| ()).map_err(|e| e.code()), captured.map(|_| ()).map_err(|e| e.code()));
     engine.sweep(10, now().plus_millis(901_000)).await.unwrap();
-    clean_at(&client, now().plus_millis(901_000)).await;
+    assert_clean_at(&client, now().plus_millis(901_000)).await;
     assert_eq!((consume, captured), (Ok(()), Ok(())), "prefixed records collide with bare consume keys");
 }
 
@@ -783,7 +698,7 @@ async fn refunds_of_captures_give_the_quota_back_once_and_only_to_the_holds_wind
     assert_eq!(engine.consume(&usage(key(), 1, None), expired_at).await.unwrap_err().code(), "daily_limit_exceeded");
     let read = engine.get_hold(&rest.hold_id, &Actor::Service, expired_at).await.unwrap();
     assert_eq!(read.state.as_str(), "expired");
-    clean_at(&client, expired_at).await;
+    assert_clean_at(&client, expired_at).await;
 }
 
 /// A month boundary: a hold made on the last day, captured in the new month, refunded there.
@@ -810,7 +725,7 @@ async fn a_capture_across_the_month_boundary_counts_once_in_the_old_month() {
     );
     engine.consume(&usage(key_payer(KEY), 100, None), december).await.unwrap();
     assert_eq!(scalar(&client, "SELECT credits FROM api_key_credits").await, "9000");
-    clean_at(&client, december).await;
+    assert_clean_at(&client, december).await;
 }
 
 /// Allocating from a pool cannot take what its holds reserve; an expired hold stops reserving.
@@ -844,7 +759,7 @@ async fn allocate_cannot_take_held_credits_from_the_pool() {
     let late = engine.close_hold(&capture(&h.hold_id, None, Actor::Service, None), deadline).await;
     assert_eq!(late.unwrap_err().code(), "hold_closed");
     assert_eq!(scalar(&client, "SELECT credits FROM users").await, "0");
-    clean_at(&client, deadline).await;
+    assert_clean_at(&client, deadline).await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -890,7 +805,7 @@ async fn expired_unswept_holds_summing_past_the_integer_maximum() {
     }
     let t2 = t1.plus_millis(61_000);
     Engine::new(Native(&client)).sweep(10, t2).await.unwrap();
-    clean_at(&client, t2).await;
+    assert_clean_at(&client, t2).await;
     assert!(
         answers.iter().all(|(_, status, _)| *status == 201),
         "the second hold of credits the first no longer reserves: {answers:?}"
@@ -949,7 +864,7 @@ async fn a_capture_stamped_just_before_the_deadline_exceeds_no_window() {
     )
     .await;
     engine.sweep(10, deadline).await.unwrap();
-    clean_at(&client, deadline).await;
+    assert_clean_at(&client, deadline).await;
     assert!(
         used_today <= 100,
         "a daily limit of 100 let {used_today} through: consume {:?}, capture {:?}",
@@ -997,7 +912,7 @@ async fn a_capture_and_a_consume_meeting_at_the_deadline_do_not_deadlock() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     blocker.batch_execute("COMMIT").await.unwrap();
     let (consume, captured) = (consume.await.unwrap(), captured.await.unwrap());
-    clean_at(&client, deadline).await;
+    assert_clean_at(&client, deadline).await;
     // No deadlock, and one consistent order. The consume, first in line for the account, finds an
     // expired hold nobody closed and does not decide on it (it asks for it to be closed first);
     // whichever of the capture and that close gets the hold first wins: either the capture charged
@@ -1098,7 +1013,7 @@ async fn allocate_and_revoke_of_a_key_with_an_expired_hold_do_not_deadlock() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     blocker.batch_execute("COMMIT").await.unwrap();
     let (allocate, revoke) = (allocate.await.unwrap(), revoke.await.unwrap());
-    clean_at(&client, later).await;
+    assert_clean_at(&client, later).await;
     assert_eq!(revoke, Ok(()), "the revoke of a key must not fail");
     assert!(
         allocate.is_ok() || allocate == Err("not_found".to_string()),

@@ -5,18 +5,15 @@
 
 mod common;
 
+use common::holds::*;
 use common::*;
 use fltr_credits::adapters::native::database::connect;
 use fltr_credits::core::account::Account;
 use fltr_credits::core::api_key::KeyRef;
-use fltr_credits::core::time::Timestamp;
-use fltr_credits::core::validate::{Amount, Operation};
+use fltr_credits::core::validate::Amount;
 use fltr_credits::engine::Engine;
-use fltr_credits::sql::ops::consume::{ConsumeRequest, Payer};
-use fltr_credits::sql::ops::holds::close::{Actor, Close, CloseRequest};
-use fltr_credits::sql::ops::holds::open::HoldRequest;
-use std::sync::Arc;
-use tokio::sync::Barrier;
+use fltr_credits::sql::ops::consume::Payer;
+use fltr_credits::sql::ops::holds::close::Actor;
 use tokio_postgres::Client;
 
 const KEY: &str = "fltr_live_hold_key_0000000001";
@@ -24,56 +21,10 @@ const KEY: &str = "fltr_live_hold_key_0000000001";
 /// Up to 64 connections per test: one test at a time (the server allows 100).
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn hold(payer: Payer, amount: i64, ttl_seconds: i64, idempotency_key: Option<&str>) -> HoldRequest {
-    HoldRequest {
-        payer,
-        amount: Amount::new(amount).unwrap(),
-        operation: Operation::new("document.process").unwrap(),
-        resource_id: Some("doc_1".into()),
-        metadata: Some(r#"{"pages":12}"#.into()),
-        ttl_seconds,
-        idempotency_key: idempotency_key.map(String::from),
-    }
-}
-
-fn usage(payer: Payer, amount: i64) -> ConsumeRequest {
-    ConsumeRequest {
-        payer,
-        amount: Amount::new(amount).unwrap(),
-        operation: Operation::new("load.test").unwrap(),
-        resource_id: None,
-        metadata: None,
-        idempotency_key: None,
-    }
-}
-
-fn capture(hold_id: &str, amount: Option<i64>, actor: Actor, idempotency_key: Option<&str>) -> CloseRequest {
-    CloseRequest {
-        hold_id: hold_id.into(),
-        close: Close::Capture(amount),
-        actor,
-        idempotency_key: idempotency_key.map(String::from),
-    }
-}
-
-fn release(hold_id: &str) -> CloseRequest {
-    CloseRequest { hold_id: hold_id.into(), close: Close::Release, actor: Actor::Service, idempotency_key: None }
-}
-
-fn at(text: &str) -> Timestamp {
-    Timestamp::parse(text).unwrap()
-}
-
 /// Reconcile finds nothing: balances equal their ledgers, held totals equal their active holds,
 /// and no balance is below its unexpired holds.
 async fn assert_clean(client: &Client) {
-    let report = Engine::new(Native(client)).reconcile(false, now()).await.unwrap();
-    assert!(report.drift.is_empty() && report.holds.is_empty(), "{report:?}");
-}
-
-async fn user_with(client: &Client, id: &str, credits: i64) {
-    user(client, id, None).await;
-    fund(client, Account::user(id).unwrap(), credits).await;
+    assert_clean_at(client, now()).await;
 }
 
 #[tokio::test]
@@ -89,14 +40,14 @@ async fn a_hold_reserves_and_a_capture_charges_only_what_was_used() {
     assert!(held.hold_id.starts_with("hold_"));
     assert_eq!((held.balance, held.available, held.amount), (100, 40, 60));
     // Holds never change the balance or the ledger; a consume cannot spend what is held.
-    let refused = engine.consume(&usage(me(), 41), now()).await.unwrap_err();
+    let refused = engine.consume(&usage(me(), 41, None), now()).await.unwrap_err();
     assert_eq!(refused.code(), "insufficient_credits");
     assert!(matches!(
         refused,
         fltr_credits::core::CreditError::InsufficientCredits { balance: 100, available: 40, required: 41 }
     ));
     assert_eq!(engine.hold(&hold(me(), 41, 900, None), now()).await.unwrap_err().code(), "insufficient_credits");
-    let spent = engine.consume(&usage(me(), 40), now()).await.unwrap();
+    let spent = engine.consume(&usage(me(), 40, None), now()).await.unwrap();
     assert_eq!((spent.balance, spent.available), (60, 0));
     assert_eq!(scalar(&client, "SELECT count(*) FROM credit_transactions WHERE type = 'usage'").await, "1");
 
@@ -128,7 +79,7 @@ async fn a_hold_reserves_and_a_capture_charges_only_what_was_used() {
         again,
         fltr_credits::core::CreditError::HoldClosed { state: fltr_credits::core::hold::HoldState::Captured }
     ));
-    assert_eq!(engine.close_hold(&release(&held.hold_id), now()).await.unwrap_err().code(), "hold_closed");
+    assert_eq!(engine.close_hold(&release(&held.hold_id, None), now()).await.unwrap_err().code(), "hold_closed");
 
     let read = engine.get_hold(&held.hold_id, &actor(), now()).await.unwrap();
     assert_eq!((read.state.as_str(), read.amount, read.captured), ("captured", 60, Some(42)));
@@ -150,7 +101,7 @@ async fn a_hold_reserves_and_a_capture_charges_only_what_was_used() {
     );
     let back = engine.hold(&hold(me(), 18, 900, None), now()).await.unwrap();
     assert_eq!(back.available, 0);
-    let released = engine.close_hold(&release(&back.hold_id), now()).await.unwrap();
+    let released = engine.close_hold(&release(&back.hold_id, None), now()).await.unwrap();
     assert_eq!((released.released, released.available, released.balance), (18, 18, 18));
     assert_eq!(scalar(&client, "SELECT count(*) FROM credit_transactions WHERE type = 'usage'").await, "2");
     assert_eq!(scalar(&client, "SELECT held_credits FROM users WHERE id = 'u1'").await, "0");
@@ -186,7 +137,7 @@ async fn an_expired_hold_stops_counting_at_its_deadline_without_a_sweep() {
         late.unwrap_err(),
         fltr_credits::core::CreditError::HoldClosed { state: fltr_credits::core::hold::HoldState::Expired }
     ));
-    assert_eq!(engine.close_hold(&release(&held.hold_id), deadline).await.unwrap_err().code(), "hold_closed");
+    assert_eq!(engine.close_hold(&release(&held.hold_id, None), deadline).await.unwrap_err().code(), "hold_closed");
     // Still marked active (nobody swept, nothing spent), yet nothing counts it; reconcile agrees.
     let state = "SELECT string_agg(state, ',' ORDER BY created_at) || ' ' || (SELECT held_credits || ' ' || credits FROM users WHERE id = 'u1') FROM credit_holds";
     assert_eq!(scalar(&client, state).await, "active 100 100");
@@ -203,7 +154,7 @@ async fn an_expired_hold_stops_counting_at_its_deadline_without_a_sweep() {
     // capture stamped a moment earlier (another host's clock) can charge those credits again.
     let second = engine.hold(&hold(Payer::User("u1".into()), 100, 60, None), deadline).await.unwrap();
     let later = deadline.plus_millis(60_000);
-    let spent = engine.consume(&usage(Payer::User("u1".into()), 70), later).await.unwrap();
+    let spent = engine.consume(&usage(Payer::User("u1".into()), 70, None), later).await.unwrap();
     assert_eq!((spent.balance, spent.available), (30, 30));
     assert_eq!(scalar(&client, state).await, "expired,expired 0 30");
     let stamped_earlier = later.plus_millis(-1);
@@ -234,7 +185,7 @@ async fn team_holds_are_on_the_pool_and_an_ex_member_cannot_capture_into_it() {
     assert_eq!((held.charged.kind.as_str(), held.charged.id.as_str(), held.available), ("team", "t1", 20));
     // The owner spends from the same pool: only what is not held.
     assert_eq!(
-        engine.consume(&usage(Payer::User("owner".into()), 21), now()).await.unwrap_err().code(),
+        engine.consume(&usage(Payer::User("owner".into()), 21, None), now()).await.unwrap_err().code(),
         "insufficient_credits"
     );
     // The member leaves: their hold cannot be captured into the team (403); it stays held until
@@ -243,7 +194,7 @@ async fn team_holds_are_on_the_pool_and_an_ex_member_cannot_capture_into_it() {
     let refused = engine.close_hold(&capture(&held.hold_id, Some(80), Actor::User("m1".into()), None), now()).await;
     assert_eq!(refused.unwrap_err().code(), "forbidden");
     assert_eq!(scalar(&client, "SELECT credits || ' ' || held_credits FROM teams WHERE id = 't1'").await, "100 80");
-    let released = engine.close_hold(&release(&held.hold_id), now()).await.unwrap();
+    let released = engine.close_hold(&release(&held.hold_id, None), now()).await.unwrap();
     assert_eq!((released.balance, released.available), (100, 100));
     assert_clean(&client).await;
 }
@@ -264,7 +215,7 @@ async fn a_key_hold_takes_from_its_windows_and_a_capture_keeps_only_what_was_use
     let held = engine.hold(&hold(key(), 300, 900, None), evening).await.unwrap();
     let limits = held.limits.unwrap();
     assert_eq!((limits.daily.used, limits.monthly.used), (300, 300));
-    assert_eq!(engine.consume(&usage(key(), 401), evening).await.unwrap_err().code(), "daily_limit_exceeded");
+    assert_eq!(engine.consume(&usage(key(), 401, None), evening).await.unwrap_err().code(), "daily_limit_exceeded");
     // Captured at 200 after midnight (a new day and a new month): the 100 not used is not given
     // to the new windows, and the 200 used stays counted on Nov 30 only: December starts empty.
     let morning = at("2026-12-01T00:00:30Z");
@@ -282,7 +233,7 @@ async fn a_key_hold_takes_from_its_windows_and_a_capture_keeps_only_what_was_use
     let held = engine.hold(&hold(key(), 600, 60, None), noon).await.unwrap();
     assert_eq!(held.limits.unwrap().daily.remaining, Some(0));
     let later = noon.plus_millis(60_000);
-    let spent = engine.consume(&usage(key(), 600), later).await.unwrap();
+    let spent = engine.consume(&usage(key(), 600, None), later).await.unwrap();
     assert_eq!(spent.limits.unwrap().daily.used, 700);
     engine.sweep(10, later).await.unwrap();
     let balance = engine.balance(&Account::api_key(&key_id(KEY)).unwrap(), later).await.unwrap();
@@ -313,32 +264,6 @@ async fn revoking_a_key_releases_its_holds_and_returns_everything() {
     assert_clean(&client).await;
 }
 
-/// Runs `clients` connections at once; each runs `work` with its index and its own connection
-/// (closed when the work ends).
-async fn race<T, F, Fut>(url: &str, clients: usize, work: F) -> Vec<T>
-where
-    T: Send + 'static,
-    F: Fn(usize, Arc<Client>) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = T> + Send,
-{
-    let work = Arc::new(work);
-    let barrier = Arc::new(Barrier::new(clients));
-    let mut tasks = Vec::new();
-    for index in 0..clients {
-        let (url, work, barrier) = (url.to_string(), work.clone(), barrier.clone());
-        tasks.push(tokio::spawn(async move {
-            let client = Arc::new(connect(&url).await.expect("connect"));
-            barrier.wait().await;
-            work(index, client).await
-        }));
-    }
-    let mut all = Vec::new();
-    for task in tasks {
-        all.push(task.await.expect("task"));
-    }
-    all
-}
-
 /// 48 connections place holds of 30 until refused while 16 consume 1s; on a pool and on a key.
 async fn holds_and_consumes_race(payer: fn() -> Payer, balance_sql: &str, url: &str, client: &Client) {
     let outcomes: Vec<(usize, usize)> = race(url, 64, move |index, client| async move {
@@ -359,7 +284,7 @@ async fn holds_and_consumes_race(payer: fn() -> Payer, balance_sql: &str, url: &
             }
         } else {
             for _ in 0..20 {
-                match engine.consume(&usage(payer(), 1), now()).await {
+                match engine.consume(&usage(payer(), 1, None), now()).await {
                     Ok(result) => {
                         assert!(result.balance >= 0 && result.available >= 0);
                         consumed += 1
@@ -422,7 +347,8 @@ async fn captures_and_releases_racing_on_one_hold_have_exactly_one_winner() {
             let id = id.clone();
             async move {
                 let engine = Engine::new(Native(&*client));
-                let request = if index % 2 == 0 { capture(&id, Some(20), Actor::Service, None) } else { release(&id) };
+                let request =
+                    if index % 2 == 0 { capture(&id, Some(20), Actor::Service, None) } else { release(&id, None) };
                 match engine.close_hold(&request, now()).await {
                     Ok(_) => if index % 2 == 0 { "captured" } else { "released" }.to_string(),
                     Err(error) => error.code().to_string(),

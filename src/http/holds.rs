@@ -18,6 +18,7 @@ use crate::sql::ops::consume::Payer;
 use crate::sql::ops::holds::close::{Actor, Close, CloseRequest};
 use crate::sql::ops::holds::open::HoldRequest;
 use crate::sql::ops::principal::Principal;
+use crate::sql::outcome::Limits;
 use serde_json::{Map, Value};
 
 /// How many batches one `POST /admin/sweep` (or one cron run) takes at most: bounded work per
@@ -72,9 +73,19 @@ pub async fn create<E: Executor>(
         Acting::Named(account) => open(Payer::from_account(&account)).await?,
         Acting::Own(credential) => auth::charge_first_known(auth::payers_of(credential), open).await?,
     };
-    let mut response = HttpResponse::ok(&result)?.replayed(result.replayed);
+    let mut response = answer(&result, result.replayed, result.limits.as_ref())?;
     response.status = if result.replayed { 200 } else { 201 };
-    for (name, value) in result.limits.as_ref().map(rate_limit::for_limits).unwrap_or_default() {
+    Ok(response)
+}
+
+/// A hold's answer with its replay and rate-limit headers (a key's windows, as for a consume).
+fn answer<T: serde::Serialize>(
+    result: &T,
+    replayed: bool,
+    limits: Option<&Limits>,
+) -> Result<HttpResponse, CreditError> {
+    let mut response = HttpResponse::ok(result)?.replayed(replayed);
+    for (name, value) in limits.map(rate_limit::for_limits).unwrap_or_default() {
         response = response.with_header(name, value);
     }
     Ok(response)
@@ -107,11 +118,7 @@ pub async fn capture<E: Executor>(
     let actor = actor(engine, request, config).await?;
     let close = CloseRequest { hold_id: hold_id.to_string(), close: Close::Capture(amount), actor, idempotency_key };
     let result = engine.close_hold(&close, request.now).await?;
-    let mut response = HttpResponse::ok(&result)?.replayed(result.replayed);
-    for (name, value) in result.limits.as_ref().map(rate_limit::for_limits).unwrap_or_default() {
-        response = response.with_header(name, value);
-    }
-    Ok(response)
+    answer(&result, result.replayed, result.limits.as_ref())
 }
 
 pub async fn release<E: Executor>(

@@ -7,8 +7,8 @@
 //! A pool that would pass the `integer` maximum takes nothing back: the allowance stays on the
 //! revoked key (still counted, still reconciled) rather than a revocation failing, which for a
 //! leaked key must never happen. Locks: keys in id order, then pools (users, then teams, in id
-//! order), the order every other statement keeps. The key's active holds are released first
-//! (locked before the key, as a capture locks its hold before its account); a hold opened on the
+//! order), the order every other statement keeps. The key's active holds are released with it
+//! (locked after the key, as a capture and a settle lock a key before its holds); a hold opened on the
 //! key while the revoke ran keeps its credits on the key, so its capture still finds them. A user
 //! revoking their own key releases only the holds opened with the key: one the service opened on
 //! it is the service's to capture or release (else the revoke would hand its credits back to the
@@ -29,21 +29,23 @@ use serde::Serialize;
 macro_rules! revoke_keys {
     ($now:literal, $releases:literal) => {
         concat!(
-            r#"key_holds AS (
+            r#"locked_key AS (
+  SELECT k.api_key, k.user_id, k.team_id, k.credits, k.held_credits FROM api_key_credits k
+  WHERE k.api_key IN (SELECT api_key FROM doomed) AND k.revoked_at IS NULL
+  ORDER BY k.api_key
+  FOR UPDATE OF k
+), key_holds AS (
   SELECT h.id, h.account_id, h.amount FROM credit_holds h
-  WHERE h.account_kind = 'api_key' AND h.account_id IN (SELECT api_key FROM doomed) AND h.state = 'active'
+  WHERE h.account_kind = 'api_key' AND h.account_id IN (SELECT api_key FROM locked_key) AND h.state = 'active'
     AND "#,
             $releases,
             r#"
   ORDER BY h.id
   FOR UPDATE OF h
 ), key AS (
-  SELECT k.api_key, k.user_id, k.team_id, k.credits,
-    k.held_credits - coalesce((SELECT sum(h.amount) FROM key_holds h WHERE h.account_id = k.api_key), 0) AS still_held
-  FROM api_key_credits k
-  WHERE k.api_key IN (SELECT api_key FROM doomed) AND k.revoked_at IS NULL
-  ORDER BY k.api_key
-  FOR UPDATE OF k
+  SELECT k.*, k.held_credits - coalesce((SELECT sum(h.amount) FROM key_holds h WHERE h.account_id = k.api_key), 0)
+    AS still_held
+  FROM locked_key k
 ), released_holds AS (
   UPDATE credit_holds h SET state = 'released', captured = 0, closed_at = "#,
             $now,

@@ -3,9 +3,9 @@
 //! hold leaves `active` exactly once: it is locked first, then its account, and a second close
 //! finds it closed (`hold_closed` with its state).
 //!
-//! Locks follow the order every statement keeps — user row, holds, pool: the pool's user row
-//! first (`FOR UPDATE` for a personal hold, the maker's `FOR SHARE` for a team one), then the hold,
-//! then the account. A hold past its deadline is not locked (it is `expired`, whatever its row
+//! Locks follow the order every statement keeps: user rows first (`FOR UPDATE` for a personal
+//! hold's pool, the maker's `FOR SHARE` for a team or team-key hold), a key's row before its holds,
+//! then the hold, then a team's row. A hold past its deadline is not locked (it is `expired`, whatever its row
 //! still says); a debit that stopped counting it has closed it already, in its own statement.
 //!
 //! The ledger row carries the hold's metadata plus `hold_id`, appended to the object's text (the
@@ -70,10 +70,15 @@ pub const SQL: &str = concat!(
   SELECT o.id FROM users o, seen v
   WHERE v.team_id IS NOT NULL AND o.id = v.user_id AND o.team_id = v.team_id AND NOT EXISTS (SELECT 1 FROM prior)
   FOR SHARE OF o
+), key_row AS (
+  SELECT k.api_key FROM api_key_credits k, seen v
+  WHERE v.account_kind = 'api_key' AND k.api_key = v.account_id AND NOT EXISTS (SELECT 1 FROM prior)
+    AND (SELECT count(*) FROM member) >= 0
+  FOR UPDATE OF k
 ), hold AS (
   SELECT h.* FROM credit_holds h, seen v
   WHERE h.id = v.id AND (h.state <> 'active' OR h.expires_at > $6::timestamp) AND NOT EXISTS (SELECT 1 FROM prior)
-    AND (SELECT count(*) FROM owner_row) + (SELECT count(*) FROM member) >= 0
+    AND (SELECT count(*) FROM owner_row) + (SELECT count(*) FROM member) + (SELECT count(*) FROM key_row) >= 0
   FOR UPDATE OF h
 ), locked_user AS (
   SELECT u.id, u.credits, u.held_credits FROM users u, hold v

@@ -27,10 +27,11 @@
 //! they are still the key's current ones; once the day (or month) has turned, nothing is given to
 //! the new window, and what was captured stays counted in the window the hold was made in, once.
 //!
-//! Lock order, kept by every statement: the pool's user row (the debiting member, a personal
-//! pool's owner, a team key's creator), then holds, then the account row (key, user pool, team).
-//! A close locks the user row, then its hold, then the account; `settle` the user row, the
-//! expired holds, then the account; a revoke the key's holds, then the key. The sweep takes
+//! Lock order, kept by every statement: user rows (the debiting member, a personal pool's owner, a
+//! team key's creator), then a key's row, then holds, then a team's row. A close locks the user
+//! row (or the key's), then its hold, then a team; `settle` the user's or key's row, then the
+//! expired holds, then a team; a revoke the key, then its holds, then the pool. Debits take no
+//! hold locks at all (they only read whether an expired hold is still open). The sweep takes
 //! every lock with SKIP LOCKED, so it never waits and never deadlocks a request.
 //!
 //! Idempotency records of holds live beside consumes' on the account, spelled with a space no

@@ -1,6 +1,7 @@
 //! Closing one account's holds past their deadline: what a debit asks for when it finds one
 //! (`settle`), before it runs again. Like the sweep, but for one account and waiting for its locks
-//! (a request is waiting on it): user row, holds, account, the order every statement keeps.
+//! (a request is waiting on it), in the order every statement keeps: a user's row or a key's row
+//! before their holds, a team's holds before the team's row.
 
 use crate::core::account::Account;
 use crate::core::error::CreditError;
@@ -11,10 +12,12 @@ use crate::sql::statement::Statement;
 /// `$1` account kind, `$2` its id, `$3` now. Answers how many holds it closed.
 pub const SQL: &str = r#"WITH owner AS (
   SELECT u.id FROM users u WHERE $1::text = 'user' AND u.id = $2::text FOR UPDATE OF u
+), key_row AS (
+  SELECT k.api_key FROM api_key_credits k WHERE $1::text = 'api_key' AND k.api_key = $2::text FOR UPDATE OF k
 ), settled AS (
   UPDATE credit_holds h SET state = 'expired', closed_at = $3::timestamp
   WHERE h.account_kind = $1::text AND h.account_id = $2::text AND h.state = 'active' AND h.expires_at <= $3::timestamp
-    AND (SELECT count(*) FROM owner) >= 0
+    AND (SELECT count(*) FROM owner) + (SELECT count(*) FROM key_row) >= 0
   RETURNING h.amount, h.daily_window_start, h.monthly_window_start
 ), total AS (
   SELECT coalesce(sum(amount), 0)::int AS amount FROM settled
