@@ -213,7 +213,7 @@ test('hold and capture run in the caller\'s own transaction: ROLLBACK leaves not
   assert.equal((await credits.getHold({ holdId: kept.hold_id })).state, 'captured');
 });
 
-test('a hold with ttlSeconds 1 reads expired after 1.1 s without a sweep, and stops counting; sweep() tidies it', async () => {
+test('a hold with ttlSeconds 1 reads expired after 1.1 s without a sweep, and stops counting; a debit or sweep() closes it', async () => {
   const hold = await credits.hold({ userId: 'nia', amount: 70, operation: 'llm.call', ttlSeconds: 1 });
   assert.equal(await available('nia'), 30);
   await sleep(1100);
@@ -222,19 +222,26 @@ test('a hold with ttlSeconds 1 reads expired after 1.1 s without a sweep, and st
   // No sweep ran: the row still says active, yet the credits are spendable again.
   assert.equal(await stateInTable(hold.hold_id), 'active');
   assert.equal(await available('nia'), 100);
+  // A debit that spends them closes the expired hold first (so no late capture can charge them again).
   assert.equal((await credits.consume({ userId: 'nia', amount: 90, operation: 'llm.call' })).available, 10);
+  assert.equal(await stateInTable(hold.hold_id), 'expired');
+  assert.equal(await heldBy('nia'), 0);
   for (const late of [credits.capture({ holdId: hold.hold_id, amount: 1 }), credits.release({ holdId: hold.hold_id })]) {
     const error = await rejection(late);
     assert.deepEqual([error.code, error.status, error.state], ['hold_closed', 409, 'expired']);
   }
   assert.equal(await usageRows('nia'), 1);
 
+  // An expired hold nobody touched: sweep() tidies it.
+  const idle = await credits.hold({ userId: 'nia', amount: 5, operation: 'llm.call', ttlSeconds: 1 });
+  await sleep(1100);
+  assert.equal(await stateInTable(idle.hold_id), 'active');
   const report = await credits.sweep();
   assert.equal(report.ok, true);
   assert.ok(report.expired_holds >= 1 && report.accounts >= 1, JSON.stringify(report));
-  assert.equal(await stateInTable(hold.hold_id), 'expired');
+  assert.equal(await stateInTable(idle.hold_id), 'expired');
   assert.equal(await heldBy('nia'), 0);
-  assert.equal((await credits.getHold({ holdId: hold.hold_id })).state, 'expired');
+  assert.equal((await credits.getHold({ holdId: idle.hold_id })).state, 'expired');
   assert.deepEqual(await credits.sweep(), { ok: true, expired_holds: 0, accounts: 0 });
 });
 
