@@ -930,18 +930,7 @@ async fn a_members_capture_and_consume_on_the_team_pool_do_not_deadlock() {
     let _serial = ONE_AT_A_TIME.lock().await;
     let db = TestDb::migrated("advh_team_lock").await;
     let client = db.client().await;
-    user(&client, "owner", None).await;
-    team(&client, "t1", Some("owner")).await;
-    client.execute("UPDATE users SET team_id = 't1' WHERE id = 'owner'", &[]).await.unwrap();
-    user(&client, "m1", Some("t1")).await;
-    fund(&client, Account::team("t1").unwrap(), 1000).await;
-    client
-        .execute(
-            "INSERT INTO sessions (id, expires_at, token, updated_at, user_id) VALUES ('s1', (now() at time zone 'utc') + interval '1 day', 'tok_m1', now(), 'm1')",
-            &[],
-        )
-        .await
-        .unwrap();
+    team_with_signed_in_member(&client, 1000).await;
     let engine = Engine::new(Native(&client));
     let h = engine.hold(&hold(Payer::Session("tok_m1".into()), 100, 900, None), now()).await.unwrap();
     // Another request on the pool (the owner's consume, an allocation) holds the team row a moment.
@@ -1174,18 +1163,7 @@ async fn a_member_leaving_with_holds_open_while_the_team_spends() {
     let _serial = ONE_AT_A_TIME.lock().await;
     let db = TestDb::migrated("advh_leave_race").await;
     let client = db.client().await;
-    user(&client, "owner", None).await;
-    team(&client, "t1", Some("owner")).await;
-    client.execute("UPDATE users SET team_id = 't1' WHERE id = 'owner'", &[]).await.unwrap();
-    user(&client, "m1", Some("t1")).await;
-    fund(&client, Account::team("t1").unwrap(), 10_000).await;
-    client
-        .execute(
-            "INSERT INTO sessions (id, expires_at, token, updated_at, user_id) VALUES ('s1', (now() at time zone 'utc') + interval '1 day', 'tok_m1', now(), 'm1')",
-            &[],
-        )
-        .await
-        .unwrap();
+    team_with_signed_in_member(&client, 10_000).await;
     let engine = Engine::new(Native(&client));
     let mut holds = Vec::new();
     for _ in 0..20 {

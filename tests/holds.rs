@@ -168,18 +168,7 @@ async fn team_holds_are_on_the_pool_and_an_ex_member_cannot_capture_into_it() {
     let _serial = ONE_AT_A_TIME.lock().await;
     let db = TestDb::migrated("hold_team").await;
     let client = db.client().await;
-    user(&client, "owner", None).await;
-    team(&client, "t1", Some("owner")).await;
-    client.execute("UPDATE users SET team_id = 't1' WHERE id = 'owner'", &[]).await.unwrap();
-    user(&client, "m1", Some("t1")).await;
-    fund(&client, Account::team("t1").unwrap(), 100).await;
-    client
-        .execute(
-            "INSERT INTO sessions (id, expires_at, token, updated_at, user_id) VALUES ('s1', (now() at time zone 'utc') + interval '1 day', 'tok_m1', now(), 'm1')",
-            &[],
-        )
-        .await
-        .unwrap();
+    team_with_signed_in_member(&client, 100).await;
     let engine = Engine::new(Native(&client));
     let held = engine.hold(&hold(Payer::Session("tok_m1".into()), 80, 900, None), now()).await.unwrap();
     assert_eq!((held.charged.kind.as_str(), held.charged.id.as_str(), held.available), ("team", "t1", 20));
