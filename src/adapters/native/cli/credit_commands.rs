@@ -52,6 +52,10 @@ pub(super) fn optional_key(key: &Option<String>) -> Result<Option<String>, Credi
     key.as_deref().map(|k| validate::idempotency_key(k).map(String::from)).transpose()
 }
 
+pub(super) fn optional_resource_id(id: &Option<String>) -> Result<Option<String>, CreditError> {
+    id.as_deref().map(|id| validate::identifier("resource_id", id).map(String::from)).transpose()
+}
+
 pub(super) fn optional_metadata(text: &Option<String>) -> Result<Option<String>, CreditError> {
     Ok(match text {
         Some(text) => validate::metadata_text(text)?,
@@ -184,10 +188,7 @@ pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, Cre
                 payer: named(args)?.into_payer(),
                 amount: Amount::parse(amount)?,
                 operation: Operation::new(operation)?,
-                resource_id: resource_id
-                    .as_deref()
-                    .map(|id| validate::identifier("resource_id", id).map(String::from))
-                    .transpose()?,
+                resource_id: optional_resource_id(resource_id)?,
                 metadata: optional_metadata(metadata)?,
                 idempotency_key: optional_key(idempotency_key)?,
             };

@@ -1,12 +1,12 @@
 //! Holds on the command line (API.md "CLI shape": `hold`, `capture`, `release`, `sweep`). The CLI
 //! is an operator's tool and acts as the service: it may capture or release any hold.
 
-use super::credit_commands::{named, optional_key, optional_metadata, push_limits};
+use super::credit_commands::{named, optional_key, optional_metadata, optional_resource_id, push_limits};
 use super::{client, now, to_json, Cli, Command, Outcome};
 use crate::adapters::native::database::Native;
 use crate::core::error::CreditError;
 use crate::core::hold::{hold_id, parse_capture_amount, ttl_seconds};
-use crate::core::validate::{self, Amount, Operation};
+use crate::core::validate::{Amount, Operation};
 use crate::engine::Engine;
 use crate::sql::ops::holds::close::{Actor, Close, CloseRequest, CloseResult};
 use crate::sql::ops::holds::open::HoldRequest;
@@ -42,10 +42,7 @@ pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, Cre
                 payer: named(account)?.into_payer(),
                 amount: Amount::parse(amount)?,
                 operation: Operation::new(operation)?,
-                resource_id: resource_id
-                    .as_deref()
-                    .map(|id| validate::identifier("resource_id", id).map(String::from))
-                    .transpose()?,
+                resource_id: optional_resource_id(resource_id)?,
                 metadata: optional_metadata(metadata)?,
                 ttl_seconds: ttl_seconds(*ttl)?,
                 idempotency_key: optional_key(idempotency_key)?,
