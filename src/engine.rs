@@ -295,9 +295,8 @@ impl<E: Executor> Engine<E> {
     }
 
     pub async fn grant(&self, request: &GrantRequest, now: Timestamp) -> Result<CreditResult, CreditError> {
-        let key = request.idempotency_key.as_deref();
         let statement = grant::plan(request, now);
-        self.run_adopting(Self::key_id(&request.account), &statement, |rows| grant::decode(rows, key)).await
+        self.run_adopting(Self::key_id(&request.account), &statement, |rows| grant::decode(rows, request)).await
     }
 
     pub async fn purchase(&self, request: &PurchaseRequest, now: Timestamp) -> Result<CreditResult, CreditError> {

@@ -314,6 +314,7 @@ async fn grants_to_unknown_accounts_and_overflowing_balances_are_refused() {
         operation: None,
         metadata: None,
         idempotency_key: None,
+        expires_at: None,
     };
     assert_eq!(engine.grant(&grant(Account::user("ghost").unwrap(), 1), now()).await.unwrap_err().code(), "not_found");
     assert_eq!(

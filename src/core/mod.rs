@@ -5,6 +5,7 @@ pub mod api_key;
 pub mod database_url;
 pub mod digest;
 pub mod error;
+pub mod expiring;
 pub mod hold;
 pub mod idempotency;
 pub mod percent;

@@ -87,7 +87,7 @@ pub async fn grant<S: BatchExecutor>(engine: &Engine<S>, request: &HttpRequest) 
     let operation = optional_string(&body, "operation")?.map(Operation::new).transpose()?;
     let metadata = metadata(body.get("metadata").unwrap_or(body::null()))?;
     let idempotency_key = idempotency_header(request)?;
-    let grant = GrantRequest { account, amount, operation, metadata, idempotency_key };
+    let grant = GrantRequest { account, amount, operation, metadata, idempotency_key, expires_at: None };
     let result = engine.grant(&grant, request.now).await?;
     Ok(HttpResponse::ok(&result)?.replayed(result.replayed))
 }

@@ -1,6 +1,7 @@
 //! The FLTR schema as its migration history, oldest first and append-only: Better Auth's core
 //! tables (0000), the seed's credit system (0001), the engine's additive bookkeeping (0002),
-//! money safety's indexes and unfulfilled purchases (0003), hashed API keys (0004) and holds (0005). Names,
+//! money safety's indexes and unfulfilled purchases (0003), hashed API keys (0004), holds (0005) and
+//! expiring credits (0006). Names,
 //! types, defaults and actions are the contract with existing FLTR databases
 //! (shared/seed/FLTR-deployment-guide.md, REFERENCE §5).
 
@@ -377,7 +378,33 @@ fn holds() -> Migration {
     }
 }
 
+/// Expiring credits (API.md "Expiring credits"): each account row carries its live blocks —
+/// grant id, deadline, unspent rest, soonest first, as three parallel arrays (NULL: none) — so a
+/// debit decides and spends them on the row it has locked; `expiring_take` is what the row's last
+/// debit took from them, read back by the statement that wrote it. `expiring` on a ledger row
+/// (and on a hold) records what it did to which block. All nullable, no default: metadata-only.
+fn expiring_credits() -> Migration {
+    let mut changes = Vec::new();
+    for table in ["users", "teams", "api_key_credits"] {
+        changes.push(Change::AddColumn { table, column: Column::new("expiring_ids", TextArray) });
+        changes.push(Change::AddColumn { table, column: Column::new("expiring_at", TimestampArray) });
+        changes.push(Change::AddColumn { table, column: Column::new("expiring_left", IntegerArray) });
+        changes.push(Change::AddColumn { table, column: Column::new("expiring_take", Jsonb) });
+    }
+    changes.push(Change::AddColumn { table: "credit_transactions", column: Column::new("expiring", Jsonb) });
+    changes.push(Change::AddColumn { table: "credit_holds", column: Column::new("expiring", Jsonb) });
+    Migration { tag: "0006_expiring_credits", when: 1_764_806_400_000, changes }
+}
+
 /// Every migration, oldest first. Append only: a released migration never changes.
 pub fn migrations() -> Vec<Migration> {
-    vec![better_auth(), credit_system(), engine_bookkeeping(), money_safety(), hashed_api_keys(), holds()]
+    vec![
+        better_auth(),
+        credit_system(),
+        engine_bookkeeping(),
+        money_safety(),
+        hashed_api_keys(),
+        holds(),
+        expiring_credits(),
+    ]
 }

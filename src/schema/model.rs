@@ -9,6 +9,10 @@ pub enum SqlType {
     Boolean,
     /// `timestamp` without time zone holding UTC, as Better Auth and the seed use.
     Timestamp,
+    Jsonb,
+    TextArray,
+    IntegerArray,
+    TimestampArray,
 }
 
 impl SqlType {
@@ -19,6 +23,10 @@ impl SqlType {
             SqlType::Bigint => "bigint",
             SqlType::Boolean => "boolean",
             SqlType::Timestamp => "timestamp",
+            SqlType::Jsonb => "jsonb",
+            SqlType::TextArray => "text[]",
+            SqlType::IntegerArray => "integer[]",
+            SqlType::TimestampArray => "timestamp[]",
         }
     }
 
@@ -26,6 +34,7 @@ impl SqlType {
     pub fn catalog_name(self) -> &'static str {
         match self {
             SqlType::Timestamp => "timestamp without time zone",
+            SqlType::TextArray | SqlType::IntegerArray | SqlType::TimestampArray => "ARRAY",
             other => other.ddl(),
         }
     }

@@ -156,6 +156,7 @@ pub async fn fund(client: &Client, account: Account, amount: i64) {
         operation: None,
         metadata: None,
         idempotency_key: None,
+        expires_at: None,
     };
     engine.grant(&request, now()).await.expect("grant");
 }

@@ -289,7 +289,7 @@ impl Credits {
             let operation = convert::text(&map, "operation")?.map(|op| Operation::new(&op)).transpose()?;
             let metadata = metadata(&map)?;
             let account = engine.account_of(named, now()).await?;
-            let request = GrantRequest { account, amount, operation, metadata, idempotency_key };
+            let request = GrantRequest { account, amount, operation, metadata, idempotency_key, expires_at: None };
             engine.grant(&request, now()).await
         })
     }

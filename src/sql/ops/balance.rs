@@ -5,10 +5,12 @@
 use crate::core::account::{Account, AccountKind};
 use crate::core::api_key::masked;
 use crate::core::error::CreditError;
+use crate::core::expiring::{parse_list, Expiring};
 use crate::core::time::Timestamp;
 use crate::core::window::Period;
 use crate::sql::ops::api_keys::live_key;
 use crate::sql::ops::api_keys::view::{legacy_start, public_id_of};
+use crate::sql::ops::expiring::{blocks_due_left, blocks_listed};
 use crate::sql::ops::holds::{expired_holds, key_available, key_used};
 use crate::sql::outcome::Limits;
 use crate::sql::row::Row;
@@ -26,18 +28,31 @@ pub const SQL: &str = concat!(
     WHEN 'api_key' THEN (SELECT user_id FROM api_key_credits WHERE api_key = $2::text)
   END AS user_id
 )
-SELECT 'user' AS part, u.id, NULL AS name, NULL AS asked, u.credits::text AS credits,
-  (u.credits::bigint - u.held_credits + "#,
+SELECT 'user' AS part, u.id, NULL AS name, NULL AS asked, (u.credits - "#,
+    blocks_due_left!("u", "$5"),
+    r#")::text AS credits,
+  (u.credits::bigint - u.held_credits - "#,
+    blocks_due_left!("u", "$5"),
+    r#" + "#,
     expired_holds!("u.held_credits", "'user'", "u.id", "$5", "x.amount", ""),
     r#")::text AS available,
   u.total_credits_purchased::text AS total_credits_purchased, u.team_id, NULL AS daily_limit, NULL AS monthly_limit,
-  NULL AS daily_used, NULL AS monthly_used, NULL AS created_at, clock_timestamp()::text AS read_at
+  NULL AS daily_used, NULL AS monthly_used, NULL AS created_at, clock_timestamp()::text AS read_at,
+  "#,
+    blocks_listed!("u", "$5"),
+    r#" AS expiring
 FROM users u WHERE u.id = (SELECT user_id FROM subject)
 UNION ALL
-SELECT 'team', t.id, t.name, NULL, t.credits::text,
-  (t.credits::bigint - t.held_credits + "#,
+SELECT 'team', t.id, t.name, NULL, (t.credits - "#,
+    blocks_due_left!("t", "$5"),
+    r#")::text,
+  (t.credits::bigint - t.held_credits - "#,
+    blocks_due_left!("t", "$5"),
+    r#" + "#,
     expired_holds!("t.held_credits", "'team'", "t.id", "$5", "x.amount", ""),
-    r#")::text, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM teams t
+    r#")::text, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "#,
+    blocks_listed!("t", "$5"),
+    r#" FROM teams t
 WHERE t.id = CASE WHEN $1::text = 'team' THEN $2::text
   ELSE (SELECT u.team_id FROM users u WHERE u.id = (SELECT user_id FROM subject)) END
 UNION ALL
@@ -45,23 +60,29 @@ SELECT 'key', "#,
     public_id_of!(),
     r#", CASE WHEN k.key_hash IS NULL THEN "#,
     legacy_start!("k.api_key"),
-    r#" ELSE coalesce(k.start, '') END, ($1::text = 'api_key' AND k.api_key = $2::text)::text, k.credits::text,
-  "#,
+    r#" ELSE coalesce(k.start, '') END, ($1::text = 'api_key' AND k.api_key = $2::text)::text,
+  (k.credits - "#,
+    blocks_due_left!("k", "$5"),
+    r#")::text, ("#,
     key_available!("$5", ""),
-    r#"::text, NULL, k.team_id, k.daily_limit::text, k.monthly_limit::text,
+    r#" - "#,
+    blocks_due_left!("k", "$5"),
+    r#")::text, NULL, k.team_id, k.daily_limit::text, k.monthly_limit::text,
   "#,
     key_used!(daily, "$3", "$5", ""),
     r#"::text,
   "#,
     key_used!(monthly, "$4", "$5", ""),
     r#"::text,
-  to_char(k.created_at, 'YYYY-MM-DD HH24:MI:SS.US'), NULL
+  to_char(k.created_at, 'YYYY-MM-DD HH24:MI:SS.US'), NULL, "#,
+    blocks_listed!("k", "$5"),
+    r#"
 FROM api_key_credits k WHERE k.user_id = (SELECT user_id FROM subject)
   AND "#,
     live_key!("$5"),
     r#"
 UNION ALL
-SELECT 'read_at', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, clock_timestamp()::text
+SELECT 'read_at', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, clock_timestamp()::text, NULL
 ORDER BY 1, created_at, id"#
 );
 
@@ -73,6 +94,8 @@ pub struct UserBalance {
     pub available: i64,
     pub total_credits_purchased: i64,
     pub team_id: Option<String>,
+    /// What is left of each expiring grant, soonest first (API.md "Expiring credits").
+    pub expiring: Vec<Expiring>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -81,6 +104,7 @@ pub struct TeamBalance {
     pub name: String,
     pub credits: i64,
     pub available: i64,
+    pub expiring: Vec<Expiring>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -98,6 +122,7 @@ pub struct KeyBalance {
     pub daily_limit: Option<i64>,
     pub monthly_limit: Option<i64>,
     pub limits: Limits,
+    pub expiring: Vec<Expiring>,
 }
 
 /// API.md's balance object.
@@ -133,6 +158,7 @@ fn key_balance(row: &Row, now: Timestamp) -> Result<KeyBalance, CreditError> {
         daily_limit: limits.daily.limit,
         monthly_limit: limits.monthly.limit,
         limits,
+        expiring: parse_list(row.opt_text("expiring")?)?,
     })
 }
 
@@ -149,6 +175,7 @@ pub fn decode(rows: &[Row], account: &Account, now: Timestamp) -> Result<Balance
                     available: row.int("available")?,
                     total_credits_purchased: row.opt_int("total_credits_purchased")?.unwrap_or(0),
                     team_id: row.opt_owned("team_id")?,
+                    expiring: parse_list(row.opt_text("expiring")?)?,
                 })
             }
             "team" => {
@@ -157,6 +184,7 @@ pub fn decode(rows: &[Row], account: &Account, now: Timestamp) -> Result<Balance
                     name: row.owned("name")?,
                     credits: row.int("credits")?,
                     available: row.int("available")?,
+                    expiring: parse_list(row.opt_text("expiring")?)?,
                 })
             }
             "key" => {

@@ -16,36 +16,69 @@ use crate::sql::row::{single, Row, Word};
 use crate::sql::statement::Statement;
 use serde::Serialize;
 
+/// A grant with a deadline (`$9`) adds a block to the account's row, named by the grant's own
+/// ledger row; without one the credits never expire and the row's blocks are left alone.
+macro_rules! grant_blocks {
+    ($r:literal) => {
+        concat!(
+            "(expiring_ids, expiring_at, expiring_left) = (SELECT CASE WHEN $9::text IS NULL THEN ",
+            $r,
+            ".expiring_ids ELSE array_agg(m.id ORDER BY m.at, m.id) END,
+      CASE WHEN $9::text IS NULL THEN ",
+            $r,
+            ".expiring_at ELSE array_agg(m.at ORDER BY m.at, m.id) END,
+      CASE WHEN $9::text IS NULL THEN ",
+            $r,
+            ".expiring_left ELSE array_agg(m.l::int ORDER BY m.at, m.id) END
+    FROM ",
+            crate::sql::ops::expiring::blocks_merged!($r, "(SELECT record FROM block)"),
+            " m)"
+        )
+    };
+}
+
 /// Team rows in the ledger need a `user_id` (NOT NULL in the seed): the owner, else the first member.
 pub const SQL: &str = concat!(
-    r#"WITH prior AS (
+    r#"WITH fresh AS (
+  SELECT 'ctx_' || replace(gen_random_uuid()::text, '-', '') AS id
+), block AS (
+  SELECT f.id, CASE WHEN $9::text IS NOT NULL THEN jsonb_build_object(f.id, jsonb_build_array($3::int, $9::timestamp)) END
+    AS record
+  FROM fresh f
+), prior AS (
   SELECT request_hash = $6::text AS same, response FROM credit_idempotency_keys
   WHERE $5::text IS NOT NULL AND account_kind = $1::text AND account_id = $2::text
     AND (idempotency_key = 'grant:' || $5::text OR (idempotency_key = $5::text AND request_hash = $6::text))
 ), credit_user AS (
-  UPDATE users u SET credits = u.credits + $3::int
+  UPDATE users u SET credits = u.credits + $3::int, "#,
+    grant_blocks!("u"),
+    r#"
   WHERE $1::text = 'user' AND u.id = $2::text AND NOT EXISTS (SELECT 1 FROM prior)
     AND u.credits::bigint + $3::bigint <= 2147483647
   RETURNING u.id AS user_id, NULL::text AS team_id, NULL::text AS api_key, u.credits
 ), credit_team AS (
-  UPDATE teams t SET credits = t.credits + $3::int, updated_at = $7::timestamp
+  UPDATE teams t SET credits = t.credits + $3::int, updated_at = $7::timestamp, "#,
+    grant_blocks!("t"),
+    r#"
   WHERE $1::text = 'team' AND t.id = $2::text AND NOT EXISTS (SELECT 1 FROM prior)
     AND t.credits::bigint + $3::bigint <= 2147483647
     AND coalesce(t.owner_id, (SELECT min(m.id) FROM users m WHERE m.team_id = t.id)) IS NOT NULL
   RETURNING coalesce(t.owner_id, (SELECT min(m.id) FROM users m WHERE m.team_id = t.id)) AS user_id, t.id AS team_id,
     NULL::text AS api_key, t.credits
 ), credit_key AS (
-  UPDATE api_key_credits k SET credits = k.credits + $3::int, updated_at = $7::timestamp
+  UPDATE api_key_credits k SET credits = k.credits + $3::int, updated_at = $7::timestamp, "#,
+    grant_blocks!("k"),
+    r#"
   WHERE $1::text = 'api_key' AND k.api_key = $2::text AND k.revoked_at IS NULL AND NOT EXISTS (SELECT 1 FROM prior)
     AND k.credits::bigint + $3::bigint <= 2147483647
   RETURNING k.user_id, k.team_id, k.api_key, k.credits
 ), credited AS (
   SELECT * FROM credit_user UNION ALL SELECT * FROM credit_team UNION ALL SELECT * FROM credit_key
 ), ledger AS (
-  INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, resource_id, api_key_id, metadata, created_at)
-  SELECT 'ctx_' || replace(gen_random_uuid()::text, '-', ''), c.user_id, c.team_id, $3::int, 'grant', $4::text, NULL,
-    c.api_key, $8::text, $7::timestamp
-  FROM credited c
+  INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, resource_id, api_key_id, metadata,
+    created_at, expiring)
+  SELECT b.id, c.user_id, c.team_id, $3::int, 'grant', $4::text, NULL, c.api_key, $8::text, $7::timestamp, b.record
+  FROM credited c, block b
   RETURNING id
 ), facts AS (
   SELECT l.id AS transaction_id, $1::text AS account_kind, $2::text AS account_id, $3::int AS amount, c.credits AS balance
@@ -116,6 +149,7 @@ impl CreditOutcome {
                 account: AccountRef::public(row.word("account_kind")?, row.text("account_id")?),
                 amount: row.int("amount")?,
                 balance: row.int("balance")?,
+                expires_at: None,
             }))
         };
         match row.word::<Status>("status")? {
@@ -152,6 +186,9 @@ pub struct CreditResult {
     pub account: AccountRef,
     pub amount: i64,
     pub balance: i64,
+    /// The deadline of an expiring grant's credits.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "crate::core::time_serde::rfc3339_option")]
+    pub expires_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,19 +199,26 @@ pub struct GrantRequest {
     pub operation: Option<Operation>,
     pub metadata: Option<String>,
     pub idempotency_key: Option<String>,
+    /// The block's deadline (`core::expiring::deadline`); `None`: the credits never expire.
+    pub expires_at: Option<Timestamp>,
 }
 
 pub fn plan(request: &GrantRequest, now: Timestamp) -> Statement {
     let operation = request.operation.as_ref().map(Operation::as_str).unwrap_or("grant");
     let amount = request.amount.get().to_string();
-    let fingerprint = request_hash(&[
+    // A deadline is hashed only when there is one, so records stored before blocks existed keep
+    // replaying.
+    let deadline = request.expires_at.map(Timestamp::to_rfc3339);
+    let mut parts = vec![
         "grant",
         request.account.kind.as_str(),
         &request.account.id,
         &amount,
         operation,
         request.metadata.as_deref().unwrap_or(""),
-    ]);
+    ];
+    parts.extend(deadline.as_deref());
+    let fingerprint = request_hash(&parts);
     Statement::new(SQL)
         .param(request.account.kind.as_str())
         .param(&request.account.id)
@@ -184,8 +228,12 @@ pub fn plan(request: &GrantRequest, now: Timestamp) -> Statement {
         .param(fingerprint)
         .param(now.to_sql_literal())
         .optional(request.metadata.as_deref())
+        .optional(request.expires_at.map(Timestamp::to_sql_literal).as_deref())
 }
 
-pub fn decode(rows: &[Row], idempotency_key: Option<&str>) -> Result<CreditResult, CreditError> {
-    CreditOutcome::read("grant", rows)?.into_result(idempotency_key, "no such account")
+pub fn decode(rows: &[Row], request: &GrantRequest) -> Result<CreditResult, CreditError> {
+    let mut result =
+        CreditOutcome::read("grant", rows)?.into_result(request.idempotency_key.as_deref(), "no such account")?;
+    result.expires_at = request.expires_at;
+    Ok(result)
 }

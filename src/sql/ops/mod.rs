@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod balance;
 pub mod check;
 pub mod consume;
+pub mod expiring;
 pub mod grant;
 pub mod holds;
 pub mod payer;
@@ -95,6 +96,7 @@ mod parameter_tests {
                     operation: None,
                     metadata: None,
                     idempotency_key: None,
+                    expires_at: Some(now.plus_millis(1000)),
                 },
                 now,
             ),

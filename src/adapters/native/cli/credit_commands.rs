@@ -114,7 +114,7 @@ pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, Cre
             let client = client(cli).await?;
             let engine = Engine::new(Native(&client));
             let account = engine.account_of(named, now()).await?;
-            let request = GrantRequest { account, amount, operation, metadata, idempotency_key };
+            let request = GrantRequest { account, amount, operation, metadata, idempotency_key, expires_at: None };
             let result = engine.grant(&request, now()).await?;
             let replay = if result.replayed { " (replayed)" } else { "" };
             let text = format!(

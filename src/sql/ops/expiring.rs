@@ -1,0 +1,136 @@
+//! SQL fragments for expiring credits (`core::expiring` states the invariants). Every fragment
+//! works on an account row alias `$r` (users, teams or api_key_credits) whose three arrays hold
+//! its live blocks soonest first; NULL arrays mean none, so an account that never had an expiring
+//! grant costs a debit a NULL test and nothing else.
+//!
+//! A block's *effect record* is jsonb `{"<block id>": [credits, "<deadline>"], …}`: what a debit
+//! took (on the row's `expiring_take`, then its ledger row or hold), what a refund or release
+//! gives back, what expired. Ledger rows carry it in `credit_transactions.expiring`, signed as
+//! the row's amount.
+
+/// Whether row `$r` has a block at or past `$now` on it (the arrays are sorted, so the first
+/// deadline is the soonest): a debit answers `settle` instead of deciding.
+macro_rules! blocks_due {
+    ($r:literal, $now:literal) => {
+        concat!("coalesce(", $r, ".expiring_at[1] <= ", $now, "::timestamp, false)")
+    };
+}
+
+/// The `SET` items of a debit of `$amount` on row `$r`, with no block due: the blocks are spent
+/// soonest first (each keeps `least(left, prefix - amount)`), and `expiring_take` records what was
+/// taken from each, for the ledger row or hold the same statement writes.
+macro_rules! blocks_spend {
+    ($r:literal, $amount:literal) => {
+        concat!(
+            "expiring_left = CASE WHEN ",
+            $r,
+            ".expiring_left IS NULL THEN NULL ELSE ARRAY(SELECT greatest(0, least(x.l, x.c - ",
+            $amount,
+            "))::int FROM (SELECT u.l, u.i, sum(u.l) OVER (ORDER BY u.i) AS c FROM unnest(",
+            $r,
+            ".expiring_left) WITH ORDINALITY u(l, i)) x ORDER BY x.i) END,
+    expiring_take = CASE WHEN ",
+            $r,
+            ".expiring_left IS NULL THEN NULL ELSE (SELECT jsonb_object_agg(x.id, jsonb_build_array(least(x.l, ",
+            $amount,
+            " - (x.c - x.l)), x.at)) FROM (SELECT u.id, u.at, u.l, sum(u.l) OVER (ORDER BY u.i) AS c FROM unnest(",
+            $r,
+            ".expiring_ids, ",
+            $r,
+            ".expiring_at, ",
+            $r,
+            ".expiring_left) WITH ORDINALITY u(id, at, l, i)) x WHERE x.c - x.l < ",
+            $amount,
+            " AND x.l > 0) END"
+        )
+    };
+}
+
+/// Row `$r`'s blocks with effect record `$record` (jsonb, NULL for none) added: a block still on
+/// the row gets its credits back, one gone (expired) or new comes back with its deadline. A FROM
+/// item of columns `id`, `at`, `l`.
+macro_rules! blocks_merged {
+    ($r:literal, $record:expr) => {
+        concat!(
+            "(SELECT coalesce(e.id, d.key) AS id, coalesce(e.at, (d.value->>1)::timestamp) AS at,
+      coalesce(e.l, 0)::bigint + coalesce((d.value->>0)::bigint, 0) AS l
+    FROM unnest(",
+            $r,
+            ".expiring_ids, ",
+            $r,
+            ".expiring_at, ",
+            $r,
+            ".expiring_left) e(id, at, l)
+    FULL JOIN jsonb_each(",
+            $record,
+            ") d ON d.key = e.id)"
+        )
+    };
+}
+
+/// The `SET` item storing row `$r`'s blocks merged with `$record`, keeping those for which
+/// `$keep` (a condition on `m`) holds.
+macro_rules! blocks_store {
+    ($r:literal, $record:expr, $keep:expr) => {
+        concat!(
+            "(expiring_ids, expiring_at, expiring_left) = (SELECT array_agg(m.id ORDER BY m.at, m.id),
+      array_agg(m.at ORDER BY m.at, m.id), array_agg(m.l::int ORDER BY m.at, m.id)
+    FROM ",
+            crate::sql::ops::expiring::blocks_merged!($r, $record),
+            " m WHERE ",
+            $keep,
+            ")"
+        )
+    };
+}
+
+/// Σ of what is left on row `$r`'s blocks due at `$now` (read paths subtract it: those credits
+/// are gone the instant their block expires, before any row records it).
+macro_rules! blocks_due_left {
+    ($r:literal, $now:literal) => {
+        concat!(
+            "(CASE WHEN ",
+            crate::sql::ops::expiring::blocks_due!($r, $now),
+            " THEN (SELECT coalesce(sum(u.l), 0) FROM unnest(",
+            $r,
+            ".expiring_at, ",
+            $r,
+            ".expiring_left) u(at, l) WHERE u.at <= ",
+            $now,
+            "::timestamp) ELSE 0 END)::bigint"
+        )
+    };
+}
+
+/// Row `$r`'s live blocks with credits left as `amount@deadline;…`, soonest first, for balances
+/// (`core::expiring::parse_list`).
+macro_rules! blocks_listed {
+    ($r:literal, $now:literal) => {
+        concat!(
+            "(SELECT string_agg(u.l::text || '@' || u.at::text, ';' ORDER BY u.at, u.id) FROM unnest(",
+            $r,
+            ".expiring_ids, ",
+            $r,
+            ".expiring_at, ",
+            $r,
+            ".expiring_left) u(id, at, l) WHERE u.at > ",
+            $now,
+            "::timestamp AND u.l > 0)"
+        )
+    };
+}
+
+/// Σ credits of effect record `$record`.
+macro_rules! record_total {
+    ($record:expr) => {
+        concat!("(SELECT coalesce(sum((v.value->>0)::bigint), 0) FROM jsonb_each(", $record, ") v)")
+    };
+}
+
+pub(crate) use blocks_due;
+pub(crate) use blocks_due_left;
+pub(crate) use blocks_listed;
+pub(crate) use blocks_merged;
+pub(crate) use blocks_spend;
+pub(crate) use blocks_store;
+pub(crate) use record_total;
