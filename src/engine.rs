@@ -128,15 +128,23 @@ impl<E: Executor> Engine<E> {
         run(&self.executor, &holds::view::plan(hold_id, actor, now)?, holds::view::decode).await
     }
 
-    /// Marks expired holds `expired`, a batch per statement, until a batch takes nothing (what
-    /// requests hold locked on is left for the next sweep) or `max_batches` ran.
+    /// Settles every account with an expired hold or a due block (`holds::sweep`), a batch of
+    /// accounts at a time, until a batch is short or `max_batches` ran.
     pub async fn sweep(&self, max_batches: usize, now: Timestamp) -> Result<SweepReport, CreditError> {
         let mut total = SweepReport::default();
         for _ in 0..max_batches {
-            let (batch, due) = run(&self.executor, &holds::sweep::plan(now), holds::sweep::decode).await?;
-            total.expired_holds += batch.expired_holds;
-            total.accounts += batch.accounts;
-            if batch.expired_holds == 0 || due < holds::sweep::BATCH {
+            let due = run(&self.executor, &holds::sweep::plan(now), holds::sweep::decode).await?;
+            let mut progress = false;
+            for account in &due {
+                let settled = run(&self.executor, &holds::settle::plan(account, now), holds::settle::decode).await?;
+                total.expired_holds += settled.holds;
+                total.expired_blocks += settled.blocks;
+                if settled.holds + settled.blocks > 0 {
+                    total.accounts += 1;
+                    progress = true;
+                }
+            }
+            if !progress || (due.len() as i64) < holds::sweep::BATCH {
                 break;
             }
         }

@@ -154,6 +154,6 @@ pub async fn sweep<E: Executor>(engine: &Engine<E>, request: &HttpRequest) -> Re
     only_fields(&body, &[])?;
     let report = engine.sweep(SWEEP_BATCHES, request.now).await?;
     HttpResponse::ok(
-        &serde_json::json!({ "ok": true, "expired_holds": report.expired_holds, "accounts": report.accounts }),
+        &serde_json::json!({ "ok": true, "expired_holds": report.expired_holds, "accounts": report.accounts, "expired_blocks": report.expired_blocks }),
     )
 }

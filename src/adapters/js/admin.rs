@@ -79,7 +79,9 @@ impl Credits {
         let engine = Engine::new(self.executor.clone());
         promise(async move {
             let report = engine.sweep(SWEEP_BATCHES, now()).await?;
-            Ok(json!({ "ok": true, "expired_holds": report.expired_holds, "accounts": report.accounts }))
+            Ok(
+                json!({ "ok": true, "expired_holds": report.expired_holds, "accounts": report.accounts, "expired_blocks": report.expired_blocks }),
+            )
         })
     }
 }

@@ -49,7 +49,12 @@ pub async fn scheduled(event: ScheduledEvent, env: Env, _context: ScheduleContex
     let cron = event.cron();
     match swept {
         Ok(report) => {
-            console_log!("cron {cron}: sweep expired {} holds on {} accounts", report.expired_holds, report.accounts)
+            console_log!(
+                "cron {cron}: sweep expired {} holds and {} blocks on {} accounts",
+                report.expired_holds,
+                report.expired_blocks,
+                report.accounts
+            )
         }
         Err(error) => {
             let cause = error.detail().map(str::to_string).unwrap_or_else(|| error.to_string());

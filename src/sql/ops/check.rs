@@ -7,6 +7,7 @@ use crate::core::time::Timestamp;
 use crate::core::validate::Amount;
 use crate::core::window::Period;
 use crate::sql::ops::api_keys::{in_grace, live_key};
+use crate::sql::ops::expiring::blocks_due_left;
 use crate::sql::ops::holds::{expired_holds, key_available, key_used};
 use crate::sql::ops::payer::Payer;
 use crate::sql::outcome::{decode_charge, ChargeResult};
@@ -23,6 +24,8 @@ pub const CHECK_API_KEY_SQL: &str = concat!(
         THEN 'not_a_member'
       WHEN "#,
     key_available!("$3", ""),
+    " - ",
+    blocks_due_left!("k", "$3"),
     r#" < $2::int THEN 'insufficient_credits'
       WHEN k.daily_limit IS NOT NULL AND "#,
     key_used!(daily, "$5", "$3", ""),
@@ -31,8 +34,12 @@ pub const CHECK_API_KEY_SQL: &str = concat!(
     key_used!(monthly, "$6", "$3", ""),
     r#" + $2::bigint > k.monthly_limit THEN 'monthly_limit_exceeded'
       ELSE 'ok' END AS status,
-    k.api_key, k.credits, "#,
+    k.api_key, k.credits - "#,
+    blocks_due_left!("k", "$3"),
+    r#" AS credits, "#,
     key_available!("$3", ""),
+    " - ",
+    blocks_due_left!("k", "$3"),
     r#" AS available, k.daily_limit, "#,
     key_used!(daily, "$5", "$3", ""),
     r#" AS daily_used, k.monthly_limit, "#,
@@ -61,15 +68,21 @@ WHERE NOT EXISTS (SELECT 1 FROM decision)"#
 /// `check` for a user (team pool or personal) or, for the service, a team; nothing written.
 pub const CHECK_USER_SQL: &str = concat!(
     r#"WITH pool AS (
-  SELECT 'team' AS kind, tm.id, tm.credits, tm.held_credits FROM users u JOIN teams tm ON tm.id = u.team_id
+  SELECT 'team' AS kind, tm.id, tm.credits - "#,
+    blocks_due_left!("tm", "$3"),
+    r#" AS credits, tm.held_credits FROM users u JOIN teams tm ON tm.id = u.team_id
   WHERE $4::text <> 'team' AND u.id = CASE WHEN $4::text = 'session'
     THEN (SELECT s.user_id FROM sessions s WHERE s.token = $1 AND s.expires_at > $3::timestamp) ELSE $1 END
   UNION ALL
-  SELECT 'user', u.id, u.credits, u.held_credits FROM users u
+  SELECT 'user', u.id, u.credits - "#,
+    blocks_due_left!("u", "$3"),
+    r#", u.held_credits FROM users u
   WHERE $4::text <> 'team' AND u.team_id IS NULL AND u.id = CASE WHEN $4::text = 'session'
     THEN (SELECT s.user_id FROM sessions s WHERE s.token = $1 AND s.expires_at > $3::timestamp) ELSE $1 END
   UNION ALL
-  SELECT 'team', tm.id, tm.credits, tm.held_credits FROM teams tm WHERE $4::text = 'team' AND tm.id = $1
+  SELECT 'team', tm.id, tm.credits - "#,
+    blocks_due_left!("tm", "$3"),
+    r#", tm.held_credits FROM teams tm WHERE $4::text = 'team' AND tm.id = $1
 ), decided AS (
   SELECT p.kind, p.id, p.credits, p.credits::bigint - p.held_credits + "#,
     expired_holds!("p.held_credits", "p.kind", "p.id", "$3", "x.amount", ""),

@@ -74,10 +74,15 @@ macro_rules! used_in_window {
 /// reserves.
 macro_rules! effect {
     (consume, $a:literal) => {
-        concat!("credits = ", $a, ".credits - $2::int")
+        concat!("credits = ", $a, ".credits - $2::int,\n    ", crate::sql::ops::expiring::blocks_spend!($a, "$2::int"))
     };
     (hold, $a:literal) => {
-        concat!("held_credits = (", $a, ".held_credits::bigint + $2::bigint)::int")
+        concat!(
+            "held_credits = (",
+            $a,
+            ".held_credits::bigint + $2::bigint)::int,\n    ",
+            crate::sql::ops::expiring::blocks_spend!($a, "$2::int")
+        )
     };
 }
 
@@ -86,17 +91,20 @@ macro_rules! effect {
 /// row; a hold's `credit_holds` row, expiring at `$expires`. Columns: `$3` operation, `$4` resource
 /// id, `$5` metadata, `$now`. `$account` / `$key` are the held account's kind, id and key id.
 macro_rules! record {
-    (consume, $from:literal, $now:literal, $team:literal, $key:literal) => {
+    (consume, $from:literal, $now:literal, $team:literal, $key:literal, $take:literal) => {
         concat!(
             r#"ledger AS (
-  INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, resource_id, api_key_id, metadata, created_at)
+  INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, resource_id, api_key_id, metadata, created_at,
+    expiring)
   SELECT 'ctx_' || replace(gen_random_uuid()::text, '-', ''), d.user_id, "#,
             $team,
             ", -$2::int, 'usage', $3::text, $4::text, ",
             $key,
             ", $5::text, ",
             $now,
-            "::timestamp
+            "::timestamp, ",
+            $take,
+            "
   FROM ",
             $from,
             r#"
@@ -104,11 +112,11 @@ macro_rules! record {
 )"#
         )
     };
-    (hold, $from:literal, $now:literal, $kind:literal, $id:literal, $team:literal, $key:literal, $windows:literal, $expires:literal, $opener:literal) => {
+    (hold, $from:literal, $now:literal, $kind:literal, $id:literal, $team:literal, $key:literal, $windows:literal, $expires:literal, $opener:literal, $take:literal) => {
         concat!(
             r#"ledger AS (
   INSERT INTO credit_holds (id, account_kind, account_id, user_id, team_id, api_key_id, opened_by, amount, state,
-    operation, resource_id, metadata, daily_window_start, monthly_window_start, expires_at, created_at)
+    operation, resource_id, metadata, daily_window_start, monthly_window_start, expires_at, created_at, expiring)
   SELECT 'hold_' || replace(gen_random_uuid()::text, '-', ''), "#,
             $kind,
             ", ",
@@ -125,7 +133,9 @@ macro_rules! record {
             $expires,
             "::timestamp, ",
             $now,
-            "::timestamp
+            "::timestamp, ",
+            $take,
+            "
   FROM ",
             $from,
             r#"
@@ -139,7 +149,7 @@ macro_rules! record {
 /// by `$opener` (`'api_key'`: the key's own credential; `'service'`: the service naming the key).
 macro_rules! key_record {
     (consume) => {
-        record!(consume, "debited d", "$6", "d.team_id", "d.api_key")
+        record!(consume, "debited d", "$6", "d.team_id", "d.api_key", "d.expiring_take")
     };
     (hold, $expires:literal, $opener:literal) => {
         record!(
@@ -152,7 +162,8 @@ macro_rules! key_record {
             "d.api_key",
             "d.daily_window_start, d.monthly_window_start",
             $expires,
-            $opener
+            $opener,
+            "d.expiring_take"
         )
     };
 }
@@ -211,9 +222,12 @@ macro_rules! api_key_debit {
       SELECT 1 FROM users o WHERE o.id = k.user_id AND o.team_id = k.team_id FOR SHARE OF o))
     AND NOT "#,
             unsettled!("k.held_credits", "'api_key'", "k.api_key", "$6"),
+            " AND NOT ",
+            crate::sql::ops::expiring::blocks_due!("k", "$6"),
             r#"
   RETURNING k.api_key, k.user_id, k.team_id, k.credits, k.credits::bigint - k.held_credits AS available,
-    k.daily_limit, k.daily_used, k.monthly_limit, k.monthly_used, k.daily_window_start, k.monthly_window_start
+    k.daily_limit, k.daily_used, k.monthly_limit, k.monthly_used, k.daily_window_start, k.monthly_window_start,
+    k.expiring_take
 ), "#,
             $record,
             r#", refusal AS (
@@ -222,6 +236,8 @@ macro_rules! api_key_debit {
         THEN 'not_a_member'
       WHEN "#,
             unsettled!("k.held_credits", "'api_key'", "k.api_key", "$6"),
+            " OR ",
+            crate::sql::ops::expiring::blocks_due!("k", "$6"),
             r#" THEN 'settle'
       WHEN k.credits::bigint - k.held_credits < $2::int THEN 'insufficient_credits'
       WHEN k.daily_limit IS NOT NULL AND "#,
@@ -380,16 +396,16 @@ macro_rules! pool_debit {
   SELECT i.request_hash = $7::text || ':' || coalesce(t.user_id, '') AS same, i.response FROM credit_idempotency_keys i, target t
   WHERE $6::text IS NOT NULL AND i.account_kind = t.kind AND i.account_id = t.id AND i.idempotency_key = $6::text
 ), locked_user AS (
-  SELECT u.id, u.credits, u.held_credits FROM users u, target t
+  SELECT u.id, u.credits, u.held_credits, u.expiring_at FROM users u, target t
   WHERE t.kind = 'user' AND u.id = t.id AND NOT EXISTS (SELECT 1 FROM prior)
   FOR UPDATE OF u
 ), locked_team AS (
-  SELECT tm.id, tm.credits, tm.held_credits FROM teams tm, target t
+  SELECT tm.id, tm.credits, tm.held_credits, tm.expiring_at FROM teams tm, target t
   WHERE t.kind = 'team' AND tm.id = t.id AND NOT EXISTS (SELECT 1 FROM prior)
   FOR UPDATE OF tm
 ), pool AS (
-  SELECT 'user' AS kind, id, credits, held_credits FROM locked_user
-  UNION ALL SELECT 'team', id, credits, held_credits FROM locked_team
+  SELECT 'user' AS kind, id, credits, held_credits, expiring_at FROM locked_user
+  UNION ALL SELECT 'team', id, credits, held_credits, expiring_at FROM locked_team
 ), decision AS (
   SELECT t.kind, p.id, t.user_id, t.team_id, p.credits, p.credits::bigint - p.held_credits AS available,
     NULL::int AS daily_limit, 0 AS daily_used, NULL::int AS monthly_limit, 0 AS monthly_used,
@@ -397,6 +413,8 @@ macro_rules! pool_debit {
     CASE WHEN t.user_id IS NULL THEN 'unattributable'
       WHEN "#,
             unsettled!("p.held_credits", "p.kind", "p.id", "$8"),
+            " OR ",
+            crate::sql::ops::expiring::blocks_due!("p", "$8"),
             r#" THEN 'settle'
       WHEN p.credits::bigint - p.held_credits < $2::int THEN 'insufficient_credits' ELSE 'ok' END AS status
   FROM pool p, target t
@@ -405,16 +423,16 @@ macro_rules! pool_debit {
             effect!($effect, "u"),
             r#"
   FROM decision d WHERE d.kind = 'user' AND d.status = 'ok' AND u.id = d.id
-  RETURNING u.credits, u.held_credits
+  RETURNING u.credits, u.held_credits, u.expiring_take
 ), debit_team AS (
   UPDATE teams tm SET "#,
             effect!($effect, "tm"),
             r#", updated_at = $8::timestamp
   FROM decision d WHERE d.kind = 'team' AND d.status = 'ok' AND tm.id = d.id
-  RETURNING tm.credits, tm.held_credits
+  RETURNING tm.credits, tm.held_credits, tm.expiring_take
 ), debited AS (
-  SELECT credits, held_credits, 0 AS daily_used, 0 AS monthly_used FROM debit_user
-  UNION ALL SELECT credits, held_credits, 0, 0 FROM debit_team
+  SELECT credits, held_credits, 0 AS daily_used, 0 AS monthly_used, expiring_take FROM debit_user
+  UNION ALL SELECT credits, held_credits, 0, 0, expiring_take FROM debit_team
 ), "#,
             $record,
             ", ",
@@ -425,7 +443,14 @@ macro_rules! pool_debit {
 
 pub const CONSUME_USER_SQL: &str = pool_debit!(
     consume,
-    record!(consume, "decision d, debited b", "$8", "CASE WHEN d.kind = 'team' THEN d.id END", "NULL")
+    record!(
+        consume,
+        "decision d, debited b",
+        "$8",
+        "CASE WHEN d.kind = 'team' THEN d.id END",
+        "NULL",
+        "b.expiring_take"
+    )
 );
 /// Opening a hold on a pool; `$10` is its expiry.
 pub const HOLD_USER_SQL: &str = pool_debit!(
@@ -440,7 +465,8 @@ pub const HOLD_USER_SQL: &str = pool_debit!(
         "NULL",
         "NULL, NULL",
         "$10",
-        "CASE WHEN $9::text = 'session' THEN 'user' ELSE 'service' END"
+        "CASE WHEN $9::text = 'session' THEN 'user' ELSE 'service' END",
+        "b.expiring_take"
     )
 );
 

@@ -108,8 +108,10 @@ pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, Cre
         Command::Sweep => {
             let client = client(cli).await?;
             let report = Engine::new(Native(&client)).sweep(SWEEP_BATCHES, now()).await?;
-            let text =
-                format!("marked {} expired hold(s) expired on {} account(s)", report.expired_holds, report.accounts);
+            let text = format!(
+                "closed {} expired hold(s) and expired {} block(s) of credits on {} account(s)",
+                report.expired_holds, report.expired_blocks, report.accounts
+            );
             Ok(Outcome::ok(to_json(&report), text))
         }
         _ => Err(CreditError::internal("not a hold command")),
