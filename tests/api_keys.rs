@@ -194,6 +194,7 @@ async fn a_key_written_the_seed_way_later_is_drift_until_its_first_use_or_the_ne
         operation: None,
         metadata: None,
         idempotency_key: None,
+        expires_at: None,
     };
     assert_eq!(engine.grant(&grant, now()).await.unwrap().balance, 3, "granted by the id a balance showed");
     assert_eq!(columns_holding(&client, SHORT_KEY).await, Vec::<String>::new(), "adopted on the way");
