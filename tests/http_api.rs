@@ -518,6 +518,21 @@ async fn admin_routes_need_the_admin_token() {
         assert_eq!(call(&client, admin(post("/admin/grant", bad))).await.status, 400);
     }
     assert_eq!(call(&client, admin(post("/admin/grant", json!({"user_id": "ghost", "amount": 5})))).await.status, 404);
+    let deadline = now().plus_millis(30 * 86_400_000).to_rfc3339();
+    let expiring =
+        call(&client, admin(post("/admin/grant", json!({"user_id": "u1", "amount": 5, "expires_at": deadline}))));
+    let expiring = expiring.await;
+    assert_eq!(
+        (expiring.status, expiring.body["balance"].as_i64(), expiring.body["expires_at"].as_str()),
+        (200, Some(30), Some(deadline.as_str()))
+    );
+    assert_eq!(granted.body.get("expires_at"), None, "a grant that never expires has no expires_at");
+    for past in ["2000-01-01T00:00:00Z", "soon"] {
+        let refused =
+            call(&client, admin(post("/admin/grant", json!({"user_id": "u1", "amount": 5, "expires_at": past}))));
+        let refused = refused.await;
+        assert_eq!((refused.status, refused.code()), (400, "invalid_request"), "{past}");
+    }
     let reconcile = call(&client, admin(get("/admin/reconcile"))).await;
     assert_eq!((reconcile.status, reconcile.body["ok"].as_bool()), (200, Some(true)));
 

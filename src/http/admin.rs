@@ -2,6 +2,7 @@
 
 use crate::core::account::Account;
 use crate::core::error::CreditError;
+use crate::core::expiring::deadline;
 use crate::core::validate::{metadata, Amount, Operation};
 use crate::engine::Engine;
 use crate::http::auth;
@@ -78,16 +79,73 @@ fn grant_account(body: &serde_json::Map<String, Value>) -> Result<Account, Credi
         .ok_or_else(|| CreditError::invalid_request("name the account: one of user_id, team_id or api_key_id"))
 }
 
-/// Credits an account with a `grant` ledger row; `Idempotency-Key` makes retries safe.
-pub async fn grant<S: BatchExecutor>(engine: &Engine<S>, request: &HttpRequest) -> Result<HttpResponse, CreditError> {
+/// The grant a body asks for: the account, `amount`, optional `operation`, `metadata` and
+/// `expires_at` (API.md "Expiring credits": a future RFC 3339 time; null or absent, the credits
+/// never expire), and the `Idempotency-Key` header.
+fn grant_request(request: &HttpRequest) -> Result<GrantRequest, CreditError> {
     let body = json_object(request, BODY_BYTES_MAX, true)?;
-    only_fields(&body, &["user_id", "team_id", "api_key_id", "api_key", "amount", "operation", "metadata"])?;
+    only_fields(
+        &body,
+        &["user_id", "team_id", "api_key_id", "api_key", "amount", "operation", "metadata", "expires_at"],
+    )?;
     let amount = Amount::from_json(body.get("amount").unwrap_or(body::null()))?;
     let account = grant_account(&body)?;
     let operation = optional_string(&body, "operation")?.map(Operation::new).transpose()?;
     let metadata = metadata(body.get("metadata").unwrap_or(body::null()))?;
+    let expires_at = optional_string(&body, "expires_at")?.map(|text| deadline(text, request.now)).transpose()?;
     let idempotency_key = idempotency_header(request)?;
-    let grant = GrantRequest { account, amount, operation, metadata, idempotency_key, expires_at: None };
+    Ok(GrantRequest { account, amount, operation, metadata, idempotency_key, expires_at })
+}
+
+/// Credits an account with a `grant` ledger row; `Idempotency-Key` makes retries safe.
+pub async fn grant<S: BatchExecutor>(engine: &Engine<S>, request: &HttpRequest) -> Result<HttpResponse, CreditError> {
+    let grant = grant_request(request)?;
     let result = engine.grant(&grant, request.now).await?;
     Ok(HttpResponse::ok(&result)?.replayed(result.replayed))
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+    use crate::core::account::AccountKind;
+    use crate::core::time::Timestamp;
+
+    const NOW: Timestamp = Timestamp(1_764_547_200_000_000); // 2025-12-01T00:00:00Z
+
+    fn parse(body: &str) -> Result<GrantRequest, CreditError> {
+        let request = HttpRequest::new("POST", "/admin/grant", "req_test", NOW)
+            .with_header("content-type", "application/json")
+            .with_body(body);
+        grant_request(&request)
+    }
+
+    #[test]
+    fn a_grant_may_carry_a_future_deadline() {
+        let grant = parse(r#"{"user_id": "u1", "amount": 5, "expires_at": "2025-12-31T00:00:00Z"}"#).unwrap();
+        assert_eq!(grant.account.kind, AccountKind::User);
+        assert_eq!(grant.expires_at, Some(Timestamp::parse("2025-12-31T00:00:00Z").unwrap()));
+        for never in [r#"{"team_id": "t1", "amount": 5}"#, r#"{"team_id": "t1", "amount": 5, "expires_at": null}"#] {
+            assert_eq!(parse(never).unwrap().expires_at, None, "{never}");
+        }
+    }
+
+    #[test]
+    fn a_deadline_now_past_or_malformed_is_refused() {
+        for bad in [
+            r#""2025-12-01T00:00:00Z""#,
+            r#""2025-11-30T00:00:00Z""#,
+            r#""2040-01-01T00:00:00Z""#,
+            r#""next week""#,
+            "1767139200",
+            "true",
+        ] {
+            let body = format!(r#"{{"user_id": "u1", "amount": 5, "expires_at": {bad}}}"#);
+            assert_eq!(parse(&body).unwrap_err().code(), "invalid_request", "{bad}");
+        }
+        let misspelt = parse(r#"{"user_id": "u1", "amount": 5, "expires": "2025-12-31T00:00:00Z"}"#);
+        assert_eq!(misspelt.unwrap_err().code(), "invalid_request");
+    }
 }
