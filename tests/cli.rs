@@ -89,6 +89,34 @@ async fn credit_commands_work_end_to_end_with_contract_exit_codes() {
     assert!(stdout.starts_with("consumed 2 credits from user u1: balance 73"), "{stdout}");
 }
 
+#[tokio::test]
+async fn an_expiring_grant_through_the_cli() {
+    let db = TestDb::migrated("cli_expiring").await;
+    let client = db.client().await;
+    user(&client, "u1", None).await;
+    let deadline = now().plus_millis(30 * 86_400_000).to_rfc3339();
+    let (code, granted) = run_json(&db, &["grant", "--user", "u1", "--amount", "40", "--expires-at", &deadline]);
+    assert_eq!(
+        (code, granted["balance"].as_i64(), granted["expires_at"].as_str()),
+        (0, Some(40), Some(deadline.as_str()))
+    );
+    let (code, stdout, _) = cli(&["grant", "--user", "u1", "--amount", "2", "--database-url", &db.url], &[]);
+    assert_eq!((code, stdout.trim()), (0, "granted 2 credits to user u1: balance 42"));
+    let later = now().plus_millis(60 * 86_400_000).to_rfc3339();
+    let args = ["grant", "--user", "u1", "--amount", "1", "--expires-at", &later, "--database-url", &db.url];
+    let (code, stdout, _) = cli(&args, &[]);
+    assert_eq!(code, 0);
+    assert_eq!(stdout.trim(), format!("granted 1 credits to user u1, expiring at {later}: balance 43"));
+    let (_, balance) = run_json(&db, &["balance", "--user", "u1"]);
+    assert_eq!(
+        balance["user"]["expiring"],
+        serde_json::json!([{"amount": 40, "expires_at": deadline}, {"amount": 1, "expires_at": later}]),
+        "one entry per expiring grant, soonest first"
+    );
+    let (_, stdout, _) = cli(&["balance", "--user", "u1", "--database-url", &db.url], &[]);
+    assert!(stdout.contains(&format!("; 40 expire at {deadline}, 1 at {later}")), "{stdout}");
+}
+
 #[test]
 fn bad_input_is_refused_before_touching_the_database() {
     let unreachable = "postgres://nobody@127.0.0.1:1/none";
@@ -98,6 +126,8 @@ fn bad_input_is_refused_before_touching_the_database() {
         (vec!["check", "--user", "u1", "--amount", "0"], "invalid_amount"),
         (vec!["consume", "--user", "u1", "--amount", "1", "--operation", "Bad Name"], "invalid_request"),
         (vec!["grant", "--user", "u1", "--amount", "1", "--metadata", "[1]"], "invalid_request"),
+        (vec!["grant", "--user", "u1", "--amount", "1", "--expires-at", "2000-01-01T00:00:00Z"], "invalid_request"),
+        (vec!["grant", "--user", "u1", "--amount", "1", "--expires-at", "next week"], "invalid_request"),
         (vec!["transactions", "--user", "u1", "--limit", "500"], "invalid_request"),
         (vec!["transactions", "--user", "u1", "--cursor", "zz"], "invalid_request"),
     ] {

@@ -6,11 +6,12 @@ use crate::adapters::native::database::Native;
 use crate::core::account::Account;
 use crate::core::api_key::KeyRef;
 use crate::core::error::CreditError;
+use crate::core::expiring::{deadline, Expiring};
 use crate::core::validate::{self, Amount, Operation};
 use crate::engine::Engine;
 use crate::sql::ops::allocate::AllocateRequest;
 use crate::sql::ops::consume::ConsumeRequest;
-use crate::sql::ops::grant::GrantRequest;
+use crate::sql::ops::grant::{CreditResult, GrantRequest};
 use crate::sql::ops::payer::Named;
 use crate::sql::ops::purchase::PurchaseRequest;
 use crate::sql::ops::refund::RefundScope;
@@ -95,6 +96,19 @@ pub(super) fn push_limits(text: &mut String, limits: Option<&crate::sql::outcome
     }
 }
 
+/// "granted N credits to KIND ID[, expiring at T]: balance B[ (replayed)]".
+fn grant_sentence(result: &CreditResult) -> String {
+    let expiring = result.expires_at.map(|at| format!(", expiring at {}", at.to_rfc3339())).unwrap_or_default();
+    let replay = if result.replayed { " (replayed)" } else { "" };
+    format!(
+        "granted {} credits to {} {}{expiring}: balance {}{replay}",
+        result.amount,
+        result.account.kind.as_str(),
+        result.account.id,
+        result.balance
+    )
+}
+
 /// ", N available (M held)" when holds are active.
 fn held(credits: i64, available: i64) -> String {
     if credits == available {
@@ -104,27 +118,38 @@ fn held(credits: i64, available: i64) -> String {
     }
 }
 
+/// "; 50 expire at T1, 7 at T2" for an account's expiring credits, soonest first.
+fn expiring(blocks: &[Expiring]) -> String {
+    let parts: Vec<String> = blocks
+        .iter()
+        .enumerate()
+        .map(|(index, block)| {
+            let verb = if index == 0 { " expire" } else { "" };
+            format!("{}{verb} at {}", block.amount, block.expires_at.to_rfc3339())
+        })
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", parts.join(", "))
+    }
+}
+
 /// Validation happens before connecting, so bad input never waits on the database.
 pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, CreditError> {
     match command {
-        Command::Grant { account: args, amount, operation, metadata, idempotency_key } => {
+        Command::Grant { account: args, amount, operation, metadata, idempotency_key, expires_at } => {
+            let now = now();
             let named = named(args)?;
             let (amount, operation) = (Amount::parse(amount)?, operation.as_deref().map(Operation::new).transpose()?);
             let (metadata, idempotency_key) = (optional_metadata(metadata)?, optional_key(idempotency_key)?);
+            let expires_at = expires_at.as_deref().map(|text| deadline(text, now)).transpose()?;
             let client = client(cli).await?;
             let engine = Engine::new(Native(&client));
-            let account = engine.account_of(named, now()).await?;
-            let request = GrantRequest { account, amount, operation, metadata, idempotency_key, expires_at: None };
-            let result = engine.grant(&request, now()).await?;
-            let replay = if result.replayed { " (replayed)" } else { "" };
-            let text = format!(
-                "granted {} credits to {} {}: balance {}{replay}",
-                result.amount,
-                result.account.kind.as_str(),
-                result.account.id,
-                result.balance
-            );
-            Ok(Outcome::ok(to_json(&result), text))
+            let account = engine.account_of(named, now).await?;
+            let request = GrantRequest { account, amount, operation, metadata, idempotency_key, expires_at };
+            let result = engine.grant(&request, now).await?;
+            Ok(Outcome::ok(to_json(&result), grant_sentence(&result)))
         }
         Command::Purchase { user, amount, payment_id } => {
             let request = PurchaseRequest {
@@ -156,29 +181,32 @@ pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, Cre
             let mut lines = Vec::new();
             if let Some(user) = &balance.user {
                 lines.push(format!(
-                    "user {}: {} credits{} ({} purchased in total)",
+                    "user {}: {} credits{} ({} purchased in total){}",
                     user.id,
                     user.credits,
                     held(user.credits, user.available),
-                    user.total_credits_purchased
+                    user.total_credits_purchased,
+                    expiring(&user.expiring)
                 ));
             }
             if let Some(team) = &balance.team {
                 lines.push(format!(
-                    "team {} ({}): {} credits{}",
+                    "team {} ({}): {} credits{}{}",
                     team.id,
                     team.name,
                     team.credits,
-                    held(team.credits, team.available)
+                    held(team.credits, team.available),
+                    expiring(&team.expiring)
                 ));
             }
             for key in balance.api_key.iter().chain(balance.api_keys.iter()) {
                 lines.push(format!(
-                    "api key {} ({}): {} credits{}",
+                    "api key {} ({}): {} credits{}{}",
                     key.id,
                     key.api_key,
                     key.credits,
-                    held(key.credits, key.available)
+                    held(key.credits, key.available),
+                    expiring(&key.expiring)
                 ));
             }
             Ok(Outcome::ok(to_json(&balance), lines.join("\n")))
@@ -307,5 +335,42 @@ pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, Cre
             Ok(Outcome::ok(to_json(&result), text))
         }
         _ => Err(CreditError::internal("not a credit command")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::account::{AccountKind, AccountRef};
+    use crate::core::time::Timestamp;
+
+    const T: Timestamp = Timestamp(1_798_761_600_000_000); // 2027-01-01T00:00:00Z
+
+    #[test]
+    fn a_grant_sentence_names_its_deadline() {
+        let mut result = CreditResult {
+            ok: true,
+            transaction_id: "ctx_1".into(),
+            replayed: false,
+            account: AccountRef::public(AccountKind::User, "u1"),
+            amount: 50,
+            balance: 150,
+            expires_at: None,
+        };
+        assert_eq!(grant_sentence(&result), "granted 50 credits to user u1: balance 150");
+        result.expires_at = Some(T);
+        result.replayed = true;
+        assert_eq!(
+            grant_sentence(&result),
+            "granted 50 credits to user u1, expiring at 2027-01-01T00:00:00Z: balance 150 (replayed)"
+        );
+    }
+
+    #[test]
+    fn expiring_credits_read_soonest_first() {
+        assert_eq!(expiring(&[]), "");
+        let later = Timestamp(T.0 + 86_400_000_000);
+        let blocks = [Expiring { amount: 50, expires_at: T }, Expiring { amount: 7, expires_at: later }];
+        assert_eq!(expiring(&blocks), "; 50 expire at 2027-01-01T00:00:00Z, 7 at 2027-01-02T00:00:00Z");
     }
 }

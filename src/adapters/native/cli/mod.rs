@@ -73,7 +73,7 @@ pub enum Command {
         #[arg(long, default_value = "migrations")]
         dir: PathBuf,
     },
-    /// Add credits to a user, team or API key (a `grant` ledger row).
+    /// Add credits to a user, team or API key (a `grant` ledger row), optionally expiring.
     Grant {
         #[command(flatten)]
         account: AccountArgs,
@@ -86,6 +86,11 @@ pub enum Command {
         metadata: Option<String>,
         #[arg(long)]
         idempotency_key: Option<String>,
+        /// When the unspent rest of these credits expires: an RFC 3339 UTC time in the future, at
+        /// most ten years ahead (default: they never expire). Credits that expire soonest are
+        /// spent first.
+        #[arg(long)]
+        expires_at: Option<String>,
     },
     /// Record a purchase by a user, idempotent per payment id; raises total_credits_purchased.
     Purchase {
