@@ -156,3 +156,143 @@ async fn the_sweep_writes_expirations_nobody_else_did() {
     assert_eq!(scalar(&client, "SELECT sum(credits)::text FROM users").await, "0");
     assert_clean_at(&client, late).await;
 }
+
+#[tokio::test]
+async fn holds_refunds_and_keys_give_credits_back_to_their_block_and_expire_with_it() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let db = TestDb::migrated("expiring_returns").await;
+    let client = db.client().await;
+    user_with(&client, "u1", 100).await;
+    let engine = Engine::new(Native(&client));
+    let me = || Payer::User("u1".into());
+    let t0 = at(T0);
+    let soon = "2026-12-01T14:00:00Z";
+    let block = engine.grant(&grant(Account::user("u1").unwrap(), 50, Some(soon)), t0).await.unwrap();
+
+    // A hold takes the block first; a capture of 30 spends 30 of it, the other 10 go back.
+    let held = engine.hold(&hold(me(), 40, 7200, None), t0).await.unwrap();
+    assert_eq!(expiring_of(&client, "u1", t0).await.0, vec![(10, soon.to_string())]);
+    let captured = engine
+        .close_hold(&capture(&held.hold_id, Some(30), fltr_credits::sql::ops::holds::close::Actor::Service, None), t0)
+        .await
+        .unwrap();
+    assert_eq!(expiring_of(&client, "u1", t0).await.0, vec![(20, soon.to_string())]);
+    assert_clean_at(&client, t0).await;
+
+    // Refunding the capture gives its 30 back to the block.
+    let scope = fltr_credits::sql::ops::refund::RefundScope::Any;
+    engine.refund(captured.transaction_id.as_deref().unwrap(), &scope, t0).await.unwrap();
+    assert_eq!(expiring_of(&client, "u1", t0).await.0, vec![(50, soon.to_string())]);
+
+    // A key funded from the pool carries the block's deadline; revoking it gives it back.
+    let key = "fltr_live_expiring_key_000001";
+    api_key(&client, key, "u1", None, None, None).await;
+    let allocate = fltr_credits::sql::ops::allocate::AllocateRequest {
+        api_key: key_id(key),
+        amount: Amount::new(70).unwrap(),
+        idempotency_key: None,
+        owner: None,
+    };
+    engine.allocate(&allocate, t0).await.unwrap();
+    assert!(expiring_of(&client, "u1", t0).await.0.is_empty());
+    let on_key = engine.balance(&Account::api_key(&key_id(key)).unwrap(), t0).await.unwrap().api_key.unwrap();
+    assert_eq!((on_key.credits, on_key.expiring.len(), on_key.expiring[0].amount), (70, 1, 50));
+    let spent_by_key = engine
+        .consume(&usage(Payer::ApiKey(fltr_credits::core::api_key::KeyRef::secret(key)), 5, None), t0)
+        .await
+        .unwrap();
+    assert_clean_at(&client, t0).await;
+    engine.revoke_key(&key_id(key), None, t0).await.unwrap();
+    assert_eq!(expiring_of(&client, "u1", t0).await.0, vec![(45, soon.to_string())]);
+    assert_eq!(expiring_of(&client, "u1", t0).await.1, 145);
+    assert_clean_at(&client, t0).await;
+
+    // After the deadline, a refund of the key's usage goes to the pool's (expired) block: it
+    // comes back and expires, with a second expiration row for that block.
+    let late = at("2026-12-01T14:00:00Z");
+    engine.consume(&usage(me(), 1, None), late).await.unwrap();
+    assert_eq!(expirations(&client).await, vec![(block.transaction_id.clone(), -45)]);
+    engine.refund(spent_by_key.transaction_id.as_deref().unwrap(), &scope, late).await.unwrap();
+    assert_eq!(expiring_of(&client, "u1", late).await.2, 99, "the refunded 5 are not spendable");
+    let swept = engine.sweep(5, late).await.unwrap();
+    assert_eq!(swept.expired_blocks, 1);
+    assert_eq!(expirations(&client).await.len(), 2);
+    assert_eq!(scalar(&client, "SELECT credits::text FROM users WHERE id = 'u1'").await, "99");
+    assert_clean_at(&client, late).await;
+
+    // A hold that expires after its block: its credits expire with the block.
+    engine.grant(&grant(Account::user("u1").unwrap(), 20, Some("2026-12-01T15:00:00Z")), late).await.unwrap();
+    engine.hold(&hold(me(), 20, 7200, None), late).await.unwrap();
+    let later = at("2026-12-01T16:00:01Z");
+    let swept = engine.sweep(5, later).await.unwrap();
+    assert_eq!((swept.expired_holds, swept.expired_blocks), (1, 1));
+    assert_eq!(scalar(&client, "SELECT credits::text FROM users WHERE id = 'u1'").await, "99");
+    assert_clean_at(&client, later).await;
+}
+
+#[tokio::test]
+async fn a_grant_already_expired_or_unreadable_is_refused() {
+    let now = at(T0);
+    for bad in ["2026-12-01T12:00:00Z", "2026-11-30T00:00:00Z", "soon"] {
+        let err = fltr_credits::core::expiring::deadline(bad, now).unwrap_err();
+        assert_eq!(err.code(), "invalid_request", "{bad}");
+    }
+}
+
+/// 64 connections consume 1 credit each, over and over, across a block's deadline: no consume
+/// spends the block after its deadline, nothing is lost or counted twice, one expiration row.
+#[tokio::test]
+async fn a_block_expiring_under_64_concurrent_consumes_expires_once_and_exactly() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let db = TestDb::migrated("expiring_race").await;
+    let client = db.client().await;
+    user_with(&client, "u1", 300).await;
+    let engine = Engine::new(Native(&client));
+    let t0 = at(T0);
+    let block =
+        engine.grant(&grant(Account::user("u1").unwrap(), 1000, Some("2026-12-01T12:00:10Z")), t0).await.unwrap();
+
+    // Ten rounds before the deadline, every connection at the same instant each round; then ten
+    // from the deadline on, where all 64 find the block due at once.
+    let url = db.url.clone();
+    let phase = |from: i64| {
+        let url = url.clone();
+        async move {
+            race(&url, 64, move |_, client| async move {
+                let engine = Engine::new(Native(&*client));
+                let mut results = Vec::new();
+                for step in from..from + 10 {
+                    let when = Timestamp(at(T0).0 + step * 1_000_000);
+                    let result = engine.consume(&usage(Payer::User("u1".into()), 1, None), when).await;
+                    results.push(result.map(|_| ()).map_err(|e| e.code().to_string()));
+                }
+                results
+            })
+            .await
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+        }
+    };
+    let before = phase(0).await;
+    assert!(before.iter().all(Result::is_ok), "{before:?}");
+    let after = phase(10).await;
+    let ok = after.iter().filter(|r| r.is_ok()).count();
+    assert!(after.iter().all(|r| r.is_ok() || r.as_ref().unwrap_err() == "insufficient_credits"));
+    assert_eq!((before.len(), ok), (640, 300), "after the deadline only the 300 that never expire are spent");
+
+    let spent_from_block: i64 = scalar(
+        &client,
+        &format!(
+            "SELECT coalesce(sum((expiring->'{}'->>0)::int), 0)::text FROM credit_transactions WHERE type = 'usage'",
+            block.transaction_id
+        ),
+    )
+    .await
+    .parse()
+    .unwrap();
+    assert_eq!(spent_from_block, 640);
+    assert_eq!(expirations(&client).await, vec![(block.transaction_id.clone(), -360)]);
+    assert_eq!(scalar(&client, "SELECT credits::text FROM users WHERE id = 'u1'").await, "0");
+    assert_clean_at(&client, at("2026-12-01T12:00:20Z")).await;
+}

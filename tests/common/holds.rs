@@ -86,7 +86,7 @@ pub async fn team_with_signed_in_member(client: &Client, credits: i64) {
 /// and no balance is below its unexpired holds.
 pub async fn assert_clean_at(client: &Client, when: Timestamp) {
     let report = Engine::new(Native(client)).reconcile(false, when).await.unwrap();
-    assert!(report.drift.is_empty() && report.holds.is_empty(), "reconcile: {report:?}");
+    assert!(report.drift.is_empty() && report.holds.is_empty() && report.blocks.is_empty(), "reconcile: {report:?}");
 }
 
 /// Runs `clients` connections at once; each runs `work` with its index and its own connection

@@ -2,6 +2,10 @@
 //! team), in one statement: both rows locked, the pool checked, both balances moved, and an
 //! `allocation` ledger row written on each side so both accounts still equal their ledgers.
 //!
+//! Expiring credits move with their deadlines: the pool's blocks are spent soonest first, as a
+//! consume would, and the key receives them as the same blocks (same ids and deadlines), so
+//! funding a key never turns expiring credits into lasting ones; a revoke gives them back.
+//!
 //! The pool gives only what is `available` (its balance less its active holds); a pool with a hold
 //! past its deadline that nobody closed yet answers `settle`, as a consume does.
 //!
@@ -23,6 +27,7 @@ use crate::core::time::Timestamp;
 use crate::core::validate::Amount;
 use crate::core::window::Period;
 use crate::sql::ops::api_keys::live_key;
+use crate::sql::ops::expiring::{blocks_due, blocks_spend, blocks_store};
 use crate::sql::ops::holds::{key_available, unsettled};
 use crate::sql::outcome::charge_idempotent_tail;
 use crate::sql::statement::Statement;
@@ -50,36 +55,45 @@ pub const SQL: &str = concat!(
   WHERE k.team_id IS NOT NULL AND o.id = k.user_id AND o.team_id = k.team_id
   FOR SHARE OF o
 ), source_user AS (
-  SELECT u.id, u.credits, u.held_credits FROM users u, key k WHERE k.team_id IS NULL AND u.id = k.user_id FOR UPDATE OF u
+  SELECT u.id, u.credits, u.held_credits, u.expiring_at FROM users u, key k WHERE k.team_id IS NULL AND u.id = k.user_id FOR UPDATE OF u
 ), source_team AS (
-  SELECT t.id, t.credits, t.held_credits FROM teams t, owner o WHERE t.id = o.team_id FOR UPDATE OF t
+  SELECT t.id, t.credits, t.held_credits, t.expiring_at FROM teams t, owner o WHERE t.id = o.team_id FOR UPDATE OF t
 ), source_available AS (
-  SELECT 'user' AS kind, id, credits, held_credits, credits::bigint - held_credits AS available FROM source_user
+  SELECT 'user' AS kind, id, credits, held_credits, credits::bigint - held_credits AS available, expiring_at
+  FROM source_user
   UNION ALL
-  SELECT 'team', id, credits, held_credits, credits::bigint - held_credits FROM source_team
+  SELECT 'team', id, credits, held_credits, credits::bigint - held_credits, expiring_at FROM source_team
 ), decision AS (
   SELECT coalesce(s.kind, 'team') AS source_kind, coalesce(s.id, k.team_id) AS source_id, s.credits AS source_credits,
     s.available AS source_available, k.api_key, k.user_id, k.team_id, CASE
     WHEN s.id IS NULL THEN 'not_a_member'
     WHEN "#,
     unsettled!("s.held_credits", "s.kind", "s.id", "$4"),
+    " OR ",
+    blocks_due!("s", "$4"),
     r#" THEN 'settle'
     WHEN s.available < $2::int THEN 'insufficient_credits'
     WHEN k.credits::bigint + $2::bigint > 2147483647 THEN 'out_of_range'
     ELSE 'ok' END AS status
   FROM key k LEFT JOIN source_available s ON true
 ), debit_user AS (
-  UPDATE users u SET credits = u.credits - $2::int
+  UPDATE users u SET credits = u.credits - $2::int, "#,
+    blocks_spend!("u", "$2::int"),
+    r#"
   FROM decision d WHERE d.status = 'ok' AND d.source_kind = 'user' AND u.id = d.source_id
-  RETURNING u.credits
+  RETURNING u.credits, u.expiring_take
 ), debit_team AS (
-  UPDATE teams t SET credits = t.credits - $2::int, updated_at = $4::timestamp
+  UPDATE teams t SET credits = t.credits - $2::int, updated_at = $4::timestamp, "#,
+    blocks_spend!("t", "$2::int"),
+    r#"
   FROM decision d WHERE d.status = 'ok' AND d.source_kind = 'team' AND t.id = d.source_id
-  RETURNING t.credits
+  RETURNING t.credits, t.expiring_take
 ), source_after AS (
-  SELECT credits FROM debit_user UNION ALL SELECT credits FROM debit_team
+  SELECT credits, expiring_take FROM debit_user UNION ALL SELECT credits, expiring_take FROM debit_team
 ), credit_key AS (
-  UPDATE api_key_credits k SET credits = k.credits + $2::int, updated_at = $4::timestamp
+  UPDATE api_key_credits k SET credits = k.credits + $2::int, updated_at = $4::timestamp, "#,
+    blocks_store!("k", "s.expiring_take", "true"),
+    r#"
   FROM decision d, source_after s WHERE k.api_key = d.api_key
   RETURNING k.credits, k.daily_limit, k.monthly_limit, "#,
     key_available!("$4", ""),
@@ -87,15 +101,19 @@ pub const SQL: &str = concat!(
     CASE WHEN k.daily_window_start >= $5::timestamp THEN k.daily_used ELSE 0 END AS daily_used,
     CASE WHEN k.monthly_window_start >= $6::timestamp THEN k.monthly_used ELSE 0 END AS monthly_used
 ), ledger_source AS (
-  INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, resource_id, api_key_id, metadata, created_at)
+  INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, resource_id, api_key_id, metadata, created_at,
+    expiring)
   SELECT 'ctx_' || replace(gen_random_uuid()::text, '-', ''), d.user_id, CASE WHEN d.source_kind = 'team' THEN d.source_id END,
-    -$2::int, 'allocation', 'allocate', NULL, NULL, json_build_object('to_api_key', $1::text)::text, $4::timestamp
+    -$2::int, 'allocation', 'allocate', NULL, NULL, json_build_object('to_api_key', $1::text)::text, $4::timestamp,
+    (SELECT expiring_take FROM source_after)
   FROM decision d, credit_key c
   RETURNING id
 ), ledger AS (
-  INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, resource_id, api_key_id, metadata, created_at)
+  INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, resource_id, api_key_id, metadata, created_at,
+    expiring)
   SELECT 'ctx_' || replace(gen_random_uuid()::text, '-', ''), d.user_id, d.team_id, $2::int, 'allocation', 'allocate', NULL,
-    d.api_key, json_build_object('from', d.source_kind, 'from_id', d.source_id)::text, $4::timestamp
+    d.api_key, json_build_object('from', d.source_kind, 'from_id', d.source_id)::text, $4::timestamp,
+    (SELECT expiring_take FROM source_after)
   FROM decision d, credit_key c, ledger_source s
   RETURNING id
 ), facts AS (

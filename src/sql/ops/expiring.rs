@@ -120,10 +120,34 @@ macro_rules! blocks_listed {
     };
 }
 
-/// Σ credits of effect record `$record`.
-macro_rules! record_total {
-    ($record:expr) => {
-        concat!("(SELECT coalesce(sum((v.value->>0)::bigint), 0) FROM jsonb_each(", $record, ") v)")
+/// Effect record `$record` cut at `$amount` credits, soonest deadline first: the part within the
+/// first `$amount` (`spent`) or the rest (`rest`); NULL when empty. A capture spends the first
+/// part of what its hold took and gives the rest back.
+macro_rules! record_split {
+    ($record:literal, $amount:literal, spent) => {
+        crate::sql::ops::expiring::record_split!(
+            @ $record,
+            concat!("greatest(0, least(x.n, ", $amount, " - (x.cum - x.n)))")
+        )
+    };
+    ($record:literal, $amount:literal, rest) => {
+        crate::sql::ops::expiring::record_split!(
+            @ $record,
+            concat!("x.n - greatest(0, least(x.n, ", $amount, " - (x.cum - x.n)))")
+        )
+    };
+    (@ $record:literal, $part:expr) => {
+        concat!(
+            "(SELECT jsonb_object_agg(x.key, jsonb_build_array(",
+            $part,
+            ", x.at)) FROM (SELECT e.key, (e.value->>0)::bigint AS n, e.value->1 AS at,
+        sum((e.value->>0)::bigint) OVER (ORDER BY e.value->>1, e.key) AS cum
+      FROM jsonb_each(",
+            $record,
+            ") e) x WHERE ",
+            $part,
+            " > 0)"
+        )
     };
 }
 
@@ -133,4 +157,4 @@ pub(crate) use blocks_listed;
 pub(crate) use blocks_merged;
 pub(crate) use blocks_spend;
 pub(crate) use blocks_store;
-pub(crate) use record_total;
+pub(crate) use record_split;

@@ -8,6 +8,10 @@
 //! must cover its unexpired ones (`held`: the invariants of `sql::ops::holds`); neither is ever
 //! adopted, each is a bug to look at.
 //!
+//! Expiring credits: for every block, Σ of the ledger's record of it (signed as each row's amount)
+//! less what active holds took must equal what the account row has left of it (0 once expired),
+//! and no account's blocks may exceed its balance less its holds (`blocks`; never adopted).
+//!
 //! `--adopt` writes one `adjustment` row (`operation = 'opening_balance'`) per drifting account, for
 //! balances that predate fltr-credits (the guide's un-ledgered `UPDATE users SET credits = 100`).
 
@@ -45,6 +49,28 @@ pub const SQL: &str = r#"WITH ledger AS (
   SELECT a.*, coalesce(l.total, 0) AS ledger, a.balance - coalesce(l.total, 0) AS difference
   FROM accounts a LEFT JOIN ledger l ON l.kind = a.kind AND l.id = a.id
   WHERE a.balance <> coalesce(l.total, 0)
+), block_parts AS (
+  SELECT CASE WHEN t.api_key_id IS NOT NULL THEN 'api_key' WHEN t.team_id IS NOT NULL THEN 'team' ELSE 'user' END AS kind,
+    coalesce(t.api_key_id, t.team_id, t.user_id) AS id, e.key AS block,
+    sign(t.amount)::bigint * (e.value->>0)::bigint AS expected, 0::bigint AS on_row
+  FROM credit_transactions t, jsonb_each(t.expiring) e WHERE t.expiring IS NOT NULL
+  UNION ALL
+  SELECT h.account_kind, h.account_id, e.key, -(e.value->>0)::bigint, 0
+  FROM credit_holds h, jsonb_each(h.expiring) e WHERE h.state = 'active' AND h.expiring IS NOT NULL
+  UNION ALL
+  SELECT 'user', u.id, x.id, 0, x.l FROM users u, unnest(u.expiring_ids, u.expiring_left) x(id, l)
+  UNION ALL
+  SELECT 'team', t.id, x.id, 0, x.l FROM teams t, unnest(t.expiring_ids, t.expiring_left) x(id, l)
+  UNION ALL
+  SELECT 'api_key', k.api_key, x.id, 0, x.l FROM api_key_credits k, unnest(k.expiring_ids, k.expiring_left) x(id, l)
+), block_drift AS (
+  SELECT kind, id, block, sum(expected) AS expected, sum(on_row) AS on_row FROM block_parts
+  GROUP BY 1, 2, 3 HAVING sum(expected) <> sum(on_row)
+  UNION ALL
+  SELECT a.kind, a.id, NULL, 0, a.balance - a.held_credits - coalesce((SELECT sum(p.on_row) FROM block_parts p
+    WHERE p.kind = a.kind AND p.id = a.id), 0)
+  FROM accounts a
+  WHERE a.balance - a.held_credits < coalesce((SELECT sum(p.on_row) FROM block_parts p WHERE p.kind = a.kind AND p.id = a.id), 0)
 ), adopted AS (
   INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, resource_id, api_key_id, metadata, created_at)
   SELECT 'opening_' || md5(d.kind || ':' || d.id || ':' || $2::text), d.user_id, d.team_id, d.difference::int, 'adjustment',
@@ -57,19 +83,25 @@ SELECT 'summary' AS part, (SELECT count(*) FROM accounts)::text AS accounts_chec
   (SELECT count(*) FROM adopted)::text AS adopted, NULL AS kind, NULL AS id, NULL AS balance, NULL AS ledger,
   NULL AS difference, NULL AS adoptable, NULL AS payment_id, NULL AS event_id, NULL AS user_id, NULL AS reason,
   NULL AS attempts, NULL AS first_seen_at, NULL AS last_seen_at, NULL::text AS ord1, NULL::text AS ord2,
-  NULL AS held_credits, NULL AS active_holds, NULL AS unexpired_holds
+  NULL AS held_credits, NULL AS active_holds, NULL AS unexpired_holds, NULL AS block, NULL AS expected,
+  NULL AS on_row
 UNION ALL
 SELECT 'drift', NULL, NULL, d.kind, d.id, d.balance::text, d.ledger::text, d.difference::text,
-  (d.user_id IS NOT NULL)::text, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+  (d.user_id IS NOT NULL)::text, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+  NULL
 FROM drift d
 UNION ALL
 SELECT 'held', NULL, NULL, x.kind, x.id, x.balance::text, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-  NULL, NULL, x.held_credits::text, x.active::text, x.unexpired::text
+  NULL, NULL, x.held_credits::text, x.active::text, x.unexpired::text, NULL, NULL, NULL
 FROM held_drift x
+UNION ALL
+SELECT 'block', NULL, NULL, b.kind, b.id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, b.block,
+  NULL, NULL, NULL, b.block, b.expected::text, b.on_row::text
+FROM block_drift b
 UNION ALL
 SELECT 'unfulfilled', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, p.payment_id, p.event_id, p.user_id, p.reason,
   p.attempts::text, to_char(p.first_seen_at, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), to_char(p.last_seen_at, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-  to_char(p.first_seen_at, 'YYYY-MM-DD HH24:MI:SS.US'), p.payment_id, NULL, NULL, NULL
+  to_char(p.first_seen_at, 'YYYY-MM-DD HH24:MI:SS.US'), p.payment_id, NULL, NULL, NULL, NULL, NULL, NULL
 FROM credit_unfulfilled_purchases p
 ORDER BY 1 DESC, ord1, kind, id, ord2"#;
 
@@ -96,12 +128,32 @@ pub struct ReconcileReport {
     /// Accounts whose held total disagrees with their active holds, or whose balance does not
     /// cover their unexpired holds (and holds on accounts that no longer exist).
     pub holds: Vec<HeldDrift>,
+    /// Expiring blocks whose credits on the account row disagree with the ledger's record of
+    /// them (less what active holds took), and accounts whose blocks exceed their free balance
+    /// (`block` null): the invariants of `core::expiring`.
+    pub blocks: Vec<BlockDrift>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BlockDrift {
+    pub kind: AccountKind,
+    /// Masked for API keys.
+    pub id: String,
+    /// The block (its grant's transaction id); null for the account's never-expiring part.
+    pub block: Option<String>,
+    /// What the ledger says is left of it (for the never-expiring part: at least 0).
+    pub expected: i64,
+    /// What the account row has (for the never-expiring part: balance - held - Σ blocks).
+    pub on_row: i64,
 }
 
 impl ReconcileReport {
     /// Nothing left to look at: no drift (after `--adopt`), no purchase owed, holds consistent.
     pub fn is_clean(&self) -> bool {
-        self.drift.len() as i64 <= self.adopted && self.unfulfilled_purchases.is_empty() && self.holds.is_empty()
+        self.drift.len() as i64 <= self.adopted
+            && self.unfulfilled_purchases.is_empty()
+            && self.holds.is_empty()
+            && self.blocks.is_empty()
     }
 }
 
@@ -143,6 +195,7 @@ pub fn decode(rows: &[Row]) -> Result<ReconcileReport, CreditError> {
         adopted: 0,
         unfulfilled_purchases: Vec::new(),
         holds: Vec::new(),
+        blocks: Vec::new(),
     };
     let mut summaries = 0;
     for row in rows {
@@ -172,6 +225,16 @@ pub fn decode(rows: &[Row]) -> Result<ReconcileReport, CreditError> {
                     held_credits: row.opt_int("held_credits")?,
                     active_holds: row.int("active_holds")?,
                     unexpired_holds: row.int("unexpired_holds")?,
+                })
+            }
+            "block" => {
+                let kind: AccountKind = row.word("kind")?;
+                report.blocks.push(BlockDrift {
+                    kind,
+                    id: public_id(kind, row.text("id")?),
+                    block: row.opt_owned("block")?,
+                    expected: row.int("expected")?,
+                    on_row: row.int("on_row")?,
                 })
             }
             "unfulfilled" => report.unfulfilled_purchases.push(UnfulfilledPurchase {

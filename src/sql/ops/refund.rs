@@ -6,15 +6,21 @@
 //! in, where it was counted). A key revoked since takes nothing (its allowance
 //! went back to its pool, and credits on a dead key would be lost): the refund goes to that pool,
 //! the team's for a team key, else its creator's, ledgered there.
+//!
+//! What the usage took from expiring blocks goes back to those blocks (the refund row records it),
+//! on whichever account takes the credits; a block that has expired meanwhile comes back due, and
+//! the account's next operation or the sweep expires what came back, with an `expiration` row.
 
 use crate::core::error::CreditError;
 use crate::core::time::Timestamp;
 use crate::core::validate::identifier;
+use crate::sql::ops::expiring::blocks_store;
 use crate::sql::row::{single, Row, Word};
 use crate::sql::statement::Statement;
 use serde::Serialize;
 
-pub const SQL: &str = r#"WITH original AS (
+pub const SQL: &str = concat!(
+    r#"WITH original AS (
   SELECT t.* FROM credit_transactions t
   WHERE t.id = $1::text AND t.type = 'usage' AND (
     $2::text = 'any'
@@ -31,7 +37,9 @@ pub const SQL: &str = r#"WITH original AS (
       THEN greatest(k.daily_used::bigint + o.amount, 0) ELSE k.daily_used END,
     monthly_used = CASE WHEN k.monthly_window_start = coalesce(w.monthly, date_trunc('month', o.created_at))
       THEN greatest(k.monthly_used::bigint + o.amount, 0) ELSE k.monthly_used END,
-    updated_at = $4::timestamp
+    updated_at = $4::timestamp, "#,
+    blocks_store!("k", "o.expiring", "true"),
+    r#"
   FROM original o LEFT JOIN (
     SELECT h.transaction_id, h.daily_window_start AS daily, h.monthly_window_start AS monthly FROM credit_holds h
   ) w ON w.transaction_id = o.id
@@ -39,14 +47,18 @@ pub const SQL: &str = r#"WITH original AS (
     AND k.revoked_at IS NULL AND k.credits::bigint - o.amount <= 2147483647
   RETURNING k.credits
 ), credit_team AS (
-  UPDATE teams tm SET credits = tm.credits - o.amount, updated_at = $4::timestamp
+  UPDATE teams tm SET credits = tm.credits - o.amount, updated_at = $4::timestamp, "#,
+    blocks_store!("tm", "o.expiring", "true"),
+    r#"
   FROM original o
   WHERE (o.api_key_id IS NULL OR EXISTS (SELECT 1 FROM revoked_key)) AND o.team_id IS NOT NULL AND tm.id = o.team_id
     AND NOT EXISTS (SELECT 1 FROM existing)
     AND tm.credits::bigint - o.amount <= 2147483647
   RETURNING tm.credits
 ), credit_user AS (
-  UPDATE users u SET credits = u.credits - o.amount
+  UPDATE users u SET credits = u.credits - o.amount, "#,
+    blocks_store!("u", "o.expiring", "true"),
+    r#"
   FROM original o
   WHERE (o.api_key_id IS NULL OR EXISTS (SELECT 1 FROM revoked_key)) AND o.team_id IS NULL AND u.id = o.user_id
     AND NOT EXISTS (SELECT 1 FROM existing)
@@ -55,10 +67,11 @@ pub const SQL: &str = r#"WITH original AS (
 ), credited AS (
   SELECT credits FROM credit_key UNION ALL SELECT credits FROM credit_team UNION ALL SELECT credits FROM credit_user
 ), ledger AS (
-  INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, resource_id, api_key_id, metadata, created_at)
+  INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, resource_id, api_key_id, metadata, created_at,
+    expiring)
   SELECT 'refund_' || o.id, o.user_id, o.team_id, -o.amount, 'refund', o.operation, o.resource_id,
     CASE WHEN EXISTS (SELECT 1 FROM revoked_key) THEN NULL ELSE o.api_key_id END,
-    json_build_object('refund_of', o.id)::text, $4::timestamp
+    json_build_object('refund_of', o.id)::text, $4::timestamp, o.expiring
   FROM original o, credited c
   RETURNING id, amount
 )
@@ -83,7 +96,8 @@ LEFT JOIN (
   FROM existing e
   UNION ALL
   SELECT l.id, l.amount, c.credits FROM ledger l, credited c
-) x ON v.status IN ('ok', 'replay')"#;
+) x ON v.status IN ('ok', 'replay')"#
+);
 
 /// Whose usage may be refunded: anything (admin, CLI) or only the caller's own.
 #[derive(Debug, Clone, PartialEq, Eq)]

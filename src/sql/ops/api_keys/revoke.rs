@@ -13,6 +13,10 @@
 //! revoking their own key releases only the holds opened with the key: one the service opened on
 //! it is the service's to capture or release (else the revoke would hand its credits back to the
 //! user before the backend charged them), and its credits stay on the key until then.
+//!
+//! Expiring credits go back as the blocks they are (same ids and deadlines), with what the
+//! released holds took from them: the pool's block if it still has it, else as a block of their
+//! own, due at once if its deadline has passed — a revoke never makes expiring credits lasting.
 
 use crate::core::error::CreditError;
 use crate::core::time::Timestamp;
@@ -22,6 +26,20 @@ use crate::sql::row::{single, Row};
 use crate::sql::statement::Statement;
 use serde::Serialize;
 
+/// The blocks the revoked keys of one pool give back (`$which`: a condition on decision row `d`
+/// against the pool's grouping row `x`), summed per block.
+macro_rules! returned_record {
+    ($which:literal) => {
+        concat!(
+            "(SELECT jsonb_object_agg(z.key, jsonb_build_array(z.n, z.at)) FROM (
+      SELECT e.key, sum((e.value->>0)::bigint) AS n, min(e.value->>1) AS at
+      FROM decision d, jsonb_each(d.record) e WHERE ",
+            $which,
+            " GROUP BY e.key) z)"
+        )
+    };
+}
+
 /// Revokes the live keys listed by a `doomed(api_key)` CTE defined before it, as of `$now`:
 /// `key`, `pool`, `decision`, `revoked(api_key, returned, revoked_at)`, the pool credits and the
 /// ledger rows. The key's holds that `$releases` (a condition on hold `h`) are released with it;
@@ -30,12 +48,13 @@ macro_rules! revoke_keys {
     ($now:literal, $releases:literal) => {
         concat!(
             r#"locked_key AS (
-  SELECT k.api_key, k.user_id, k.team_id, k.credits, k.held_credits FROM api_key_credits k
+  SELECT k.api_key, k.user_id, k.team_id, k.credits, k.held_credits, k.expiring_ids, k.expiring_at, k.expiring_left
+  FROM api_key_credits k
   WHERE k.api_key IN (SELECT api_key FROM doomed) AND k.revoked_at IS NULL
   ORDER BY k.api_key
   FOR UPDATE OF k
 ), key_holds AS (
-  SELECT h.id, h.account_id, h.amount FROM credit_holds h
+  SELECT h.id, h.account_id, h.amount, h.expiring FROM credit_holds h
   WHERE h.account_kind = 'api_key' AND h.account_id IN (SELECT api_key FROM locked_key) AND h.state = 'active'
     AND "#,
             $releases,
@@ -44,7 +63,10 @@ macro_rules! revoke_keys {
   FOR UPDATE OF h
 ), key AS (
   SELECT k.*, k.held_credits - coalesce((SELECT sum(h.amount) FROM key_holds h WHERE h.account_id = k.api_key), 0)
-    AS still_held
+    AS still_held,
+    (SELECT jsonb_object_agg(z.key, jsonb_build_array(z.n, z.at)) FROM (
+      SELECT e.key, sum((e.value->>0)::bigint) AS n, min(e.value->>1) AS at
+      FROM key_holds h, jsonb_each(h.expiring) e WHERE h.account_id = k.api_key GROUP BY e.key) z) AS released
   FROM locked_key k
 ), released_holds AS (
   UPDATE credit_holds h SET state = 'released', captured = 0, closed_at = "#,
@@ -67,43 +89,60 @@ macro_rules! revoke_keys {
   FROM pool_team p
 ), decision AS (
   SELECT k.api_key, k.user_id, k.team_id, k.still_held,
-    CASE WHEN p.after <= 2147483647 THEN greatest(k.credits - k.still_held, 0) ELSE 0 END AS returned
+    CASE WHEN p.after <= 2147483647 THEN greatest(k.credits - k.still_held, 0) ELSE 0 END AS returned,
+    CASE WHEN p.after <= 2147483647 THEN (SELECT jsonb_object_agg(m.id, jsonb_build_array(m.l, m.at))
+      FROM "#,
+            crate::sql::ops::expiring::blocks_merged!("k", "k.released"),
+            r#" m WHERE m.l > 0) END AS record, k.released
   FROM key k LEFT JOIN pool p
     ON p.kind = CASE WHEN k.team_id IS NULL THEN 'user' ELSE 'team' END AND p.id = coalesce(k.team_id, k.user_id)
 ), revoked AS (
   UPDATE api_key_credits k SET revoked_at = "#,
             $now,
-            r#"::timestamp, credits = k.credits - d.returned, held_credits = d.still_held, previous_key_hash = NULL,
+            r#"::timestamp, credits = k.credits - d.returned, held_credits = d.still_held, "#,
+            crate::sql::ops::expiring::blocks_store!("k", "d.released", "d.record IS NULL"),
+            r#", previous_key_hash = NULL,
     previous_key_expires_at = NULL, updated_at = "#,
             $now,
             r#"::timestamp
   FROM decision d WHERE k.api_key = d.api_key
   RETURNING k.api_key, d.returned, k.revoked_at
 ), credit_user AS (
-  UPDATE users u SET credits = u.credits + s.total
-  FROM (SELECT user_id, sum(returned) AS total FROM decision WHERE team_id IS NULL GROUP BY user_id) s
+  UPDATE users u SET credits = u.credits + s.total, "#,
+            crate::sql::ops::expiring::blocks_store!("u", "s.record", "true"),
+            r#"
+  FROM (SELECT user_id, sum(returned) AS total, "#,
+            returned_record!("d.team_id IS NULL AND d.user_id = x.user_id"),
+            r#" AS record
+    FROM decision x WHERE team_id IS NULL GROUP BY user_id) s
   WHERE u.id = s.user_id AND s.total > 0
   RETURNING u.id
 ), credit_team AS (
   UPDATE teams tm SET credits = tm.credits + s.total, updated_at = "#,
             $now,
-            r#"::timestamp
-  FROM (SELECT team_id, sum(returned) AS total FROM decision WHERE team_id IS NOT NULL GROUP BY team_id) s
+            r#"::timestamp, "#,
+            crate::sql::ops::expiring::blocks_store!("tm", "s.record", "true"),
+            r#"
+  FROM (SELECT team_id, sum(returned) AS total, "#,
+            returned_record!("d.team_id = x.team_id"),
+            r#" AS record
+    FROM decision x WHERE team_id IS NOT NULL GROUP BY team_id) s
   WHERE tm.id = s.team_id AND s.total > 0
   RETURNING tm.id
 ), returned_ledger AS (
-  INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, resource_id, api_key_id, metadata, created_at)
+  INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, resource_id, api_key_id, metadata, created_at,
+    expiring)
   SELECT 'revoke_' || d.api_key, d.user_id, d.team_id, -d.returned, 'allocation', 'api_key.revoke', NULL, d.api_key,
     json_build_object('to', CASE WHEN d.team_id IS NULL THEN 'user' ELSE 'team' END, 'to_id', coalesce(d.team_id, d.user_id))::text,
     "#,
             $now,
-            r#"::timestamp
+            r#"::timestamp, d.record
   FROM decision d WHERE d.returned > 0
   UNION ALL
   SELECT 'revoke_' || d.api_key || '_pool', d.user_id, d.team_id, d.returned, 'allocation', 'api_key.revoke', NULL, NULL,
     json_build_object('from_api_key', d.api_key)::text, "#,
             $now,
-            r#"::timestamp
+            r#"::timestamp, d.record
   FROM decision d WHERE d.returned > 0
   RETURNING id
 )"#

@@ -3,6 +3,9 @@
 //! hold leaves `active` exactly once: it is locked first, then its account, and a second close
 //! finds it closed (`hold_closed` with its state).
 //!
+//! What the hold took from expiring blocks is captured soonest-expiring first (the `usage` row
+//! records it); the rest goes back to its blocks, to expire with them if they are due.
+//!
 //! Locks follow the order every statement keeps: user rows first (`FOR UPDATE` for a personal
 //! hold's pool, the maker's `FOR SHARE` for a team or team-key hold), a key's row before its holds,
 //! then the hold, then a team's row. A hold past its deadline is not locked (it is `expired`, whatever its row
@@ -110,15 +113,27 @@ pub const SQL: &str = concat!(
     transaction_id = CASE WHEN d.captured > 0 THEN 'ctx_' || replace(gen_random_uuid()::text, '-', '') END
   FROM decision d WHERE h.id = d.id AND d.status = 'ok'
   RETURNING h.*
+), split AS (
+  SELECT "#,
+    crate::sql::ops::expiring::record_split!("c.expiring", "c.captured", spent),
+    r#" AS spent, "#,
+    crate::sql::ops::expiring::record_split!("c.expiring", "c.captured", rest),
+    r#" AS back
+  FROM closing c
 ), settle_user AS (
-  UPDATE users u SET credits = u.credits - c.captured, held_credits = u.held_credits - c.amount
-  FROM closing c WHERE c.account_kind = 'user' AND u.id = c.account_id
+  UPDATE users u SET credits = u.credits - c.captured, held_credits = u.held_credits - c.amount,
+    "#,
+    crate::sql::ops::expiring::blocks_store!("u", "sp.back", "true"),
+    r#"
+  FROM closing c, split sp WHERE c.account_kind = 'user' AND u.id = c.account_id
   RETURNING u.credits, u.held_credits, NULL::int AS daily_limit, 0 AS daily_used, NULL::int AS monthly_limit,
     0 AS monthly_used
 ), settle_team AS (
   UPDATE teams tm SET credits = tm.credits - c.captured, held_credits = tm.held_credits - c.amount,
-    updated_at = $6::timestamp
-  FROM closing c WHERE c.account_kind = 'team' AND tm.id = c.account_id
+    updated_at = $6::timestamp, "#,
+    crate::sql::ops::expiring::blocks_store!("tm", "sp.back", "true"),
+    r#"
+  FROM closing c, split sp WHERE c.account_kind = 'team' AND tm.id = c.account_id
   RETURNING tm.credits, tm.held_credits, NULL::int AS daily_limit, 0 AS daily_used, NULL::int AS monthly_limit,
     0 AS monthly_used
 ), settle_key AS (
@@ -127,19 +142,22 @@ pub const SQL: &str = concat!(
       THEN greatest(k.daily_used - (c.amount - c.captured), 0) ELSE k.daily_used END,
     monthly_used = CASE WHEN k.monthly_window_start = c.monthly_window_start
       THEN greatest(k.monthly_used - (c.amount - c.captured), 0) ELSE k.monthly_used END,
-    updated_at = $6::timestamp
-  FROM closing c WHERE c.account_kind = 'api_key' AND k.api_key = c.account_id
+    updated_at = $6::timestamp, "#,
+    crate::sql::ops::expiring::blocks_store!("k", "sp.back", "true"),
+    r#"
+  FROM closing c, split sp WHERE c.account_kind = 'api_key' AND k.api_key = c.account_id
   RETURNING k.credits, k.held_credits, k.daily_limit,
     CASE WHEN k.daily_window_start >= $9::timestamp THEN k.daily_used ELSE 0 END AS daily_used, k.monthly_limit,
     CASE WHEN k.monthly_window_start >= $10::timestamp THEN k.monthly_used ELSE 0 END AS monthly_used
 ), settled AS (
   SELECT * FROM settle_user UNION ALL SELECT * FROM settle_team UNION ALL SELECT * FROM settle_key
 ), ledger AS (
-  INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, resource_id, api_key_id, metadata, created_at)
+  INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, resource_id, api_key_id, metadata, created_at,
+    expiring)
   SELECT c.transaction_id, c.user_id, c.team_id, -c.captured, 'usage', c.operation, c.resource_id, c.api_key_id,
     CASE WHEN c.metadata IS NULL OR c.metadata = '{}' THEN json_build_object('hold_id', c.id)::text
-      ELSE left(c.metadata, -1) || ',"hold_id":' || to_json(c.id)::text || '}' END, $6::timestamp
-  FROM closing c, settled s WHERE c.captured > 0
+      ELSE left(c.metadata, -1) || ',"hold_id":' || to_json(c.id)::text || '}' END, $6::timestamp, sp.spent
+  FROM closing c, settled s, split sp WHERE c.captured > 0
   RETURNING id
 ), facts AS (
   SELECT c.transaction_id, c.id AS hold_id, c.account_kind AS charged_kind, c.account_id AS charged_id,
