@@ -47,7 +47,7 @@ after(async () => {
 
 test('the migrations are the generator\'s, byte for byte the files of migrations/', () => {
   const files = migrations();
-  assert.deepEqual(files.map((m) => m.tag), ['0000_nifty_bruce_banner', '0001_abandoned_human_fly', '0002_exact_usage_windows', '0003_money_safety', '0004_hashed_api_keys', '0005_holds']);
+  assert.deepEqual(files.map((m) => m.tag), ['0000_nifty_bruce_banner', '0001_abandoned_human_fly', '0002_exact_usage_windows', '0003_money_safety', '0004_hashed_api_keys', '0005_holds', '0006_expiring_credits']);
   for (const file of files) {
     assert.equal(file.up, readFileSync(new URL(`../../migrations/${file.tag}.sql`, import.meta.url), 'utf8'));
     assert.equal(file.down, readFileSync(new URL(`../../migrations/down/${file.tag}.sql`, import.meta.url), 'utf8'));
@@ -292,6 +292,29 @@ test('check, balance, transactions, refund and allocate return the contract obje
   assert.equal(await scalar(client, "SELECT credits FROM users WHERE id = 'bob'"), '20');
   assert.equal((await credits.allocate({ apiKey: SEED_KEY_ID, amount: 5, ownerId: 'bob' })).ok, true);
   assert.equal(await scalar(client, "SELECT credits FROM users WHERE id = 'bob'"), '15');
+});
+
+test('a grant may expire: expiresAt as a string or a Date, echoed as expires_at; balances list what is left, soonest first', async () => {
+  await user(client, 'dora');
+  const day = 86_400_000;
+  const soon = new Date(Date.now() + 30 * day);
+  soon.setUTCMilliseconds(0);
+  const later = new Date(soon.getTime() + 30 * day).toISOString().replace('.000Z', 'Z');
+  const first = await credits.grant({ userId: 'dora', amount: 40, expiresAt: soon });
+  assert.deepEqual([first.amount, first.balance, Date.parse(first.expires_at)], [40, 40, soon.getTime()]);
+  assert.equal((await credits.grant({ userId: 'dora', amount: 2, expiresAt: later })).expires_at, later);
+  const never = await credits.grant({ userId: 'dora', amount: 3, expiresAt: null });
+  assert.equal('expires_at' in never, false);
+  const balance = await credits.balance({ userId: 'dora' });
+  assert.equal(balance.user.credits, 45);
+  assert.deepEqual(balance.user.expiring.map((e) => [e.amount, Date.parse(e.expires_at)]), [[40, soon.getTime()], [2, Date.parse(later)]]);
+  for (const expiresAt of ['2000-01-01T00:00:00Z', new Date(Date.now() - day), 'tomorrow', 1767139200, new Date(Date.now() + 11 * 365 * day)]) {
+    const error = await rejection(credits.grant({ userId: 'dora', amount: 1, expiresAt }));
+    assert.equal(error.code, 'invalid_request', String(expiresAt));
+  }
+  const snake = await rejection(credits.grant({ userId: 'dora', amount: 1, expires_at: later }));
+  assert.equal(snake.code, 'invalid_request', 'options are camelCase');
+  assert.equal((await credits.balance({ userId: 'dora' })).user.credits, 45, 'nothing refused was written');
 });
 
 test('bad input is a clear error with a stable code, before any database access', async () => {

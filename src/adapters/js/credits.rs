@@ -192,6 +192,12 @@ pub(crate) fn idempotency_key(map: &Map<String, Value>) -> Result<Option<String>
     }
 }
 
+/// A grant's `expiresAt` (`core::expiring::deadline`), its errors naming the option as spelt here.
+fn grant_deadline(text: &str, now: Timestamp) -> Result<Timestamp, CreditError> {
+    crate::core::expiring::deadline(text, now)
+        .map_err(|error| CreditError::invalid_request(error.to_string().replacen("expires_at", "expiresAt", 1)))
+}
+
 pub(crate) fn metadata(map: &Map<String, Value>) -> Result<Option<String>, CreditError> {
     validate::metadata(map.get("metadata").unwrap_or(&Value::Null))
 }
@@ -273,24 +279,28 @@ impl Credits {
         })
     }
 
-    /// Adds credits: `{ userId | teamId | apiKey, amount, operation?, metadata?, idempotencyKey? }`.
+    /// Adds credits: `{ userId | teamId | apiKey, amount, operation?, metadata?, idempotencyKey?,
+    /// expiresAt? }`. `expiresAt` (an RFC 3339 UTC string or a `Date`, in the future, at most ten
+    /// years ahead; absent or `null`: never) is when the unspent rest of these credits expires.
     #[wasm_bindgen(unchecked_return_type = "Promise<CreditResult>")]
     pub fn grant(&self, #[wasm_bindgen(unchecked_param_type = "GrantOptions")] options: JsValue) -> js_sys::Promise {
         let engine = self.engine();
         let parsed = convert::options(
             &options,
             "grant",
-            &["userId", "teamId", "apiKey", "amount", "operation", "metadata", "idempotencyKey"],
+            &["userId", "teamId", "apiKey", "amount", "operation", "metadata", "idempotencyKey", "expiresAt"],
         );
         promise(async move {
             let map = parsed?;
+            let now = now();
             let named = named(&map)?;
             let (amount, idempotency_key) = (amount(&map)?, idempotency_key(&map)?);
             let operation = convert::text(&map, "operation")?.map(|op| Operation::new(&op)).transpose()?;
             let metadata = metadata(&map)?;
-            let account = engine.account_of(named, now()).await?;
-            let request = GrantRequest { account, amount, operation, metadata, idempotency_key, expires_at: None };
-            engine.grant(&request, now()).await
+            let expires_at = convert::text(&map, "expiresAt")?.map(|text| grant_deadline(&text, now)).transpose()?;
+            let account = engine.account_of(named, now).await?;
+            let request = GrantRequest { account, amount, operation, metadata, idempotency_key, expires_at };
+            engine.grant(&request, now).await
         })
     }
 

@@ -47,7 +47,13 @@ export type ConsumeOptions = Payer & {
 export type CheckOptions = Payer & { amount: number };
 /** `apiKey`: the key's public id (`key_…`) or its secret (looked up by its hash; an unknown or revoked one is `not_found`). */
 export type AccountOptions = { userId: string } | { teamId: string } | { apiKey: string };
-export type GrantOptions = AccountOptions & { amount: number; operation?: string; metadata?: Record<string, unknown>; idempotencyKey?: string };
+/**
+ * `expiresAt`: when the unspent rest of these credits expires (a future RFC 3339 UTC time or a Date, at most ten years
+ * ahead); absent or null, they never expire. Usage spends the credits that expire soonest first, never-expiring ones last.
+ */
+export type GrantOptions = AccountOptions & {
+  amount: number; operation?: string; metadata?: Record<string, unknown>; idempotencyKey?: string; expiresAt?: string | Date | null;
+};
 /** Server code only: giving credits back is the service's decision, never an end user's. */
 export interface RefundOptions { transactionId: string; userId?: string; apiKey?: string }
 /**
@@ -122,9 +128,17 @@ export interface Hold {
   transaction_id: string | null;
   created_at: string; closed_at: string | null;
 }
-/** `sweep()` (fltr-credits/node.js): expired holds closed, accounts whose held totals were given back. */
-export interface SweepReport { ok: true; expired_holds: number; accounts: number }
-export interface CreditResult { ok: true; transaction_id: string; replayed: boolean; account: AccountRef; amount: number; balance: number }
+/**
+ * `sweep()` (fltr-credits/node.js): expired holds closed, accounts settled, and `expired_blocks`: the `expiration` ledger
+ * rows written (one per expiring grant with credits left at its deadline).
+ */
+export interface SweepReport { ok: true; expired_holds: number; accounts: number; expired_blocks: number }
+/** `expires_at`: the deadline of an expiring grant's credits; absent when they never expire. */
+export interface CreditResult {
+  ok: true; transaction_id: string; replayed: boolean; account: AccountRef; amount: number; balance: number; expires_at?: string;
+}
+/** What is left of one expiring grant (API.md "Expiring credits"). */
+export interface Expiring { amount: number; expires_at: string }
 export interface RefundResult { ok: true; transaction_id: string; refunded: number; balance: number; replayed: boolean }
 export interface KeyBalance {
   /** The key's public id (`key_…`). */
@@ -134,10 +148,15 @@ export interface KeyBalance {
   /** Masked: `start…`. */
   api_key: string;
   credits: number; available: number; team_id: string | null; daily_limit: number | null; monthly_limit: number | null; limits: Limits;
+  /** What is left of each expiring grant (or allocation carrying one), soonest first; part of `credits`. */
+  expiring: Expiring[];
 }
+/** `expiring` on each account: what is left of each expiring grant, soonest first; part of `credits`. */
 export interface Balance {
-  user: { id: string; credits: number; available: number; total_credits_purchased: number; team_id: string | null } | null;
-  team: { id: string; name: string; credits: number; available: number } | null;
+  user: {
+    id: string; credits: number; available: number; total_credits_purchased: number; team_id: string | null; expiring: Expiring[];
+  } | null;
+  team: { id: string; name: string; credits: number; available: number; expiring: Expiring[] } | null;
   api_keys: KeyBalance[];
   api_key?: KeyBalance;
 }
@@ -151,8 +170,10 @@ export interface ApiKeyList { api_keys: ApiKey[] }
 /** `returned`: the unspent allowance given back to the pool it came from; `replayed`: it was already revoked. */
 export interface Revoked { ok: true; id: string; revoked_at: string; returned: number; replayed: boolean }
 export interface RevokedLeaked { revoked: number }
+/** Ledger row types; new ones may be added. `expiration`: the unspent rest of an expiring grant, at its deadline (negative). */
+export type TransactionType = "grant" | "purchase" | "usage" | "refund" | "allocation" | "adjustment" | "expiration" | (string & {});
 export interface Transaction {
-  id: string; amount: number; type: string; operation: string | null; resource_id: string | null;
+  id: string; amount: number; type: TransactionType; operation: string | null; resource_id: string | null;
   /** The key's public id. */
   api_key_id: string | null;
   user_id: string; team_id: string | null; created_at: string; metadata: unknown;
