@@ -242,7 +242,7 @@ test('a hold with ttlSeconds 1 reads expired after 1.1 s without a sweep, and st
   assert.equal(await stateInTable(idle.hold_id), 'expired');
   assert.equal(await heldBy('nia'), 0);
   assert.equal((await credits.getHold({ holdId: idle.hold_id })).state, 'expired');
-  assert.deepEqual(await credits.sweep(), { ok: true, expired_holds: 0, accounts: 0 });
+  assert.deepEqual(await credits.sweep(), { ok: true, expired_holds: 0, accounts: 0, expired_blocks: 0 });
 });
 
 test('actor: capture and getHold act for the end user who opened the hold; release is the service\'s', async () => {

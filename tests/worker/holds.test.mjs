@@ -393,9 +393,9 @@ test('POST /admin/sweep: the admin token sweeps and reports; a session is 403, t
   assert.equal((await stored(made.body.hold_id)).state, 'active', 'no refused call swept');
   const swept = await api('/admin/sweep', { method: 'POST', headers: admin, body: {} });
   assert.equal(swept.status, 200, JSON.stringify(swept.body));
-  assert.deepEqual(swept.body, { ok: true, expired_holds: 1, accounts: 1 });
+  assert.deepEqual(swept.body, { ok: true, expired_holds: 1, accounts: 1, expired_blocks: 0 });
   const row = await stored(made.body.hold_id);
   assert.deepEqual([row.state, row.held], ['expired', 0]);
   const again = await api('/admin/sweep', { method: 'POST', headers: admin, body: {} });
-  assert.deepEqual(again.body, { ok: true, expired_holds: 0, accounts: 0 });
+  assert.deepEqual(again.body, { ok: true, expired_holds: 0, accounts: 0, expired_blocks: 0 });
 });
