@@ -16,8 +16,8 @@ Two things a generated request cannot get from openapi.json alone:
   rotating or revoking the funded key would leave later runs without a working key, so those
   routes name the same user's spare key instead when they name the funded one (schemathesis finds
   its id in list and balance answers); keys that schemathesis creates itself are fair game.
-* `expires_at` must lie in the future (at most ten years ahead), which JSON Schema cannot say: a
-  schema-valid one becomes tomorrow.
+* `expires_at` (API keys, grants) must lie in the future (at most ten years ahead), which JSON
+  Schema cannot say: a schema-valid one becomes tomorrow.
 * Holds are named by ids the server made. A schema-valid `hold_id` (one matching the documented
   pattern) that no answer of this run has shown becomes a fresh hold of 100 credits opened with the
   run's own credential (the service opens it on the funded user), one per request, so reads,
@@ -230,7 +230,7 @@ def before_call(context, case, kwargs):
         _sign_stripe(case)
     if path.startswith("/api/v1/api-keys/{id}"):
         _key_in_path(case)
-    if path in ("/api/v1/api-keys", "/api/v1/api-keys/{id}") and method in ("POST", "PATCH"):
+    if path in ("/api/v1/api-keys", "/api/v1/api-keys/{id}", "/admin/grant") and method in ("POST", "PATCH"):
         _future_expiry(case.body)
     if path in HOLD_PATHS:
         _hold_in_path(case)

@@ -65,6 +65,7 @@ function mainCases() {
     ['/admin/migrate', 'post', { headers: admin }],
     ['/admin/verify', 'get', { headers: admin }],
     ['/admin/grant', 'post', { headers: { ...admin, 'idempotency-key': 'oa-1' }, body: { user_id: user.userId, amount: 50 } }],
+    ['/admin/grant', 'post', { headers: admin, body: { user_id: user.userId, amount: 5, expires_at: inAYear } }],
     ['/api/v1/credits/balance', 'get', { headers: session() }],
     ['/api/v1/credits/check', 'post', { headers: session(), body: { amount: 5 } }],
     ['/api/v1/credits/consume', 'post', { headers: { ...session(), 'idempotency-key': 'oa-c1' }, body: { amount: 5, operation: 'document.process' } }],
@@ -216,6 +217,7 @@ test('documented error answers: 400, 401, 402, 403, 404, 409, 413, 415, 429, 500
     ['/api/v1/credits/refund', 'post', { headers: service, body: { transaction_id: 'ctx_none' } }, 404, 'not_found'],
     ['/api/v1/credits/transactions', 'get', { headers: session(), query: '?cursor=zz' }, 400, 'invalid_request'],
     ['/admin/grant', 'post', { headers: service, body: { user_id: user.userId, amount: 1 } }, 403, 'forbidden'],
+    ['/admin/grant', 'post', { headers: admin, body: { user_id: user.userId, amount: 1, expires_at: '2000-01-01T00:00:00Z' } }, 400, 'invalid_request'],
   ];
   ids.missing = 'key_00000000000000000000';
   ids.missingHold = `hold_${'0'.repeat(32)}`;
