@@ -321,8 +321,23 @@ pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, Cre
                     h.balance.map_or_else(|| "- (account gone)".into(), |v| v.to_string()),
                 )
             }));
+            lines.extend(report.blocks.iter().map(|b| match &b.block {
+                Some(block) => format!(
+                    "  {} {}: expiring block {block} has {} on the row but {} by the ledger",
+                    b.kind.as_str(),
+                    b.id,
+                    b.on_row,
+                    b.expected
+                ),
+                None => format!(
+                    "  {} {}: expiring credits exceed the free balance (never-expiring part {})",
+                    b.kind.as_str(),
+                    b.id,
+                    b.on_row
+                ),
+            }));
             // An unfulfilled purchase is money owed to a customer, a held total that disagrees
-            // with its holds a bug: neither is clean, like drift.
+            // with its holds or a block with its ledger a bug: none is clean, like drift.
             let exit_code = if report.is_clean() { 0 } else { crate::exit::DRIFT };
             Ok(Outcome { json: to_json(&report), text: lines.join("\n"), exit_code })
         }
