@@ -271,7 +271,7 @@ async fn holds_through_the_cli() {
     let (code, swept) = run_json(&db, &["sweep"]);
     assert_eq!((code, swept["expired_holds"].as_i64()), (0, Some(1)));
     let (code, text, _) = cli(&["sweep", "--database-url", &db.url], &[]);
-    assert_eq!((code, text.trim()), (0, "marked 0 expired hold(s) expired on 0 account(s)"));
+    assert_eq!((code, text.trim()), (0, "closed 0 expired hold(s) and expired 0 block(s) of credits on 0 account(s)"));
     let (code, report) = run_json(&db, &["reconcile"]);
     assert_eq!((code, report["holds"].as_array().map(Vec::len)), (0, Some(0)), "{report}");
 }
