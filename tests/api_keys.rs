@@ -111,7 +111,7 @@ async fn a_database_filled_the_seed_way_is_migrated_with_no_secret_left_and_ever
     }
 
     let report = migrator::migrate(&Native(&client), false).await.expect("migrate");
-    assert_eq!(report.applied, vec!["0004_hashed_api_keys", "0005_holds"]);
+    assert_eq!(report.applied, vec!["0004_hashed_api_keys", "0005_holds", "0006_expiring_credits"]);
     assert!(report.drift.is_empty(), "{:?}", report.drift);
     for secret in [SEED_KEY, SHORT_KEY, TEAM_KEY] {
         assert_eq!(columns_holding(&client, secret).await, Vec::<String>::new(), "{secret} is gone from every column");

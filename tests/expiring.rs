@@ -12,6 +12,7 @@ use fltr_credits::core::account::Account;
 use fltr_credits::core::time::Timestamp;
 use fltr_credits::core::validate::Amount;
 use fltr_credits::engine::Engine;
+use fltr_credits::migrator::migrate;
 use fltr_credits::sql::ops::consume::Payer;
 use fltr_credits::sql::ops::grant::GrantRequest;
 use tokio_postgres::Client;
@@ -295,4 +296,81 @@ async fn a_block_expiring_under_64_concurrent_consumes_expires_once_and_exactly(
     assert_eq!(expirations(&client).await, vec![(block.transaction_id.clone(), -360)]);
     assert_eq!(scalar(&client, "SELECT credits::text FROM users WHERE id = 'u1'").await, "0");
     assert_clean_at(&client, at("2026-12-01T12:00:20Z")).await;
+}
+
+/// A database filled the seed's way (balances with their ledger rows, one balance set by hand
+/// without one, a team pool, a plaintext API key with an allowance), then migrated: every balance
+/// is unchanged, it is all one never-expiring block, `--adopt` still ledgers the hand-set balance,
+/// and expiring grants work on top of it.
+#[tokio::test]
+async fn migrating_a_seed_filled_database_changes_no_balance() {
+    use fltr_credits::schema::history::migrations;
+    use fltr_credits::schema::journal;
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let db = TestDb::new("expiring_seed").await;
+    let client = db.client().await;
+    for migration in &migrations()[..2] {
+        client.batch_execute(&journal::up_file(migration).replace("--> statement-breakpoint", "")).await.unwrap();
+    }
+    client
+        .batch_execute(
+            r#"
+INSERT INTO users (id, name, email, credits) VALUES ('u1', 'Ada', 'ada@example.com', 70), ('u2', 'Bob', 'bob@example.com', 40),
+  ('u3', 'Cy', 'cy@example.com', 100);
+INSERT INTO teams (id, name, credits, owner_id, created_at, updated_at) VALUES ('t1', 'Acme', 500, 'u2', now(), now());
+UPDATE users SET team_id = 't1' WHERE id = 'u2';
+INSERT INTO api_key_credits (api_key, user_id, credits, daily_limit, created_at, updated_at)
+  VALUES ('fltr_seed_plaintext_key_0000001', 'u1', 30, 100, now(), now());
+INSERT INTO credit_transactions (id, user_id, amount, type, operation, created_at) VALUES
+  ('s1', 'u1', 100, 'purchase', 'stripe', now()), ('s2', 'u1', -30, 'usage', 'document.process', now()),
+  ('s3', 'u2', 40, 'grant', 'grant', now());
+INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, created_at) VALUES
+  ('s4', 'u2', 't1', 500, 'purchase', 'stripe', now());
+INSERT INTO credit_transactions (id, user_id, amount, type, operation, api_key_id, created_at) VALUES
+  ('s5', 'u1', 30, 'allocation', 'allocate', 'fltr_seed_plaintext_key_0000001', now());
+"#,
+        )
+        .await
+        .unwrap();
+    let balances = "SELECT string_agg(id || '=' || credits, ',' ORDER BY id) FROM (SELECT id, credits FROM users UNION ALL SELECT id, credits FROM teams UNION ALL SELECT user_id, credits FROM api_key_credits) b";
+    let before = scalar(&client, balances).await;
+    let report = migrate(&Native(&client), false).await.unwrap();
+    assert!(report.drift.is_empty(), "{:?}", report.drift);
+    assert_eq!(scalar(&client, balances).await, before, "no balance changes");
+
+    // u3's 100 were set by hand, with no ledger row: the only drift, and --adopt ledgers it.
+    let engine = Engine::new(Native(&client));
+    let found = engine.reconcile(false, now()).await.unwrap();
+    assert_eq!(found.drift.len(), 1, "{found:?}");
+    assert!(found.holds.is_empty() && found.blocks.is_empty(), "{found:?}");
+    let adopted = engine.reconcile(true, now()).await.unwrap();
+    assert_eq!(adopted.adopted, 1);
+    assert_clean_at(&client, now()).await;
+    assert_eq!(scalar(&client, balances).await, before, "no balance changes");
+
+    // Everything that was there never expires; an expiring grant on top is spent first.
+    let t = now();
+    let (list, credits, _) = expiring_of(&client, "u1", t).await;
+    assert!(list.is_empty());
+    assert_eq!(credits, 70);
+    let deadline = Timestamp(t.0 + 3_600_000_000);
+    let mut request = grant(Account::user("u1").unwrap(), 10, None);
+    request.expires_at = Some(deadline);
+    engine.grant(&request, t).await.unwrap();
+    engine.consume(&usage(Payer::User("u1".into()), 15, None), t).await.unwrap();
+    let (list, credits, _) = expiring_of(&client, "u1", t).await;
+    assert!(list.is_empty(), "the 10 expiring credits went first: {list:?}");
+    assert_eq!(credits, 65);
+    engine
+        .consume(
+            &usage(
+                Payer::ApiKey(fltr_credits::core::api_key::KeyRef::secret("fltr_seed_plaintext_key_0000001")),
+                5,
+                None,
+            ),
+            t,
+        )
+        .await
+        .unwrap();
+    assert_clean_at(&client, t).await;
 }
