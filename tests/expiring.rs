@@ -374,3 +374,31 @@ INSERT INTO credit_transactions (id, user_id, amount, type, operation, api_key_i
         .unwrap();
     assert_clean_at(&client, t).await;
 }
+
+/// A hold that took from a block and expired with it: before anything is written, reads already
+/// leave out what it took from the due block (it goes back only to expire), and after the settle
+/// the stored numbers agree with what the reads said.
+#[tokio::test]
+async fn reads_leave_out_what_an_expired_hold_took_from_a_due_block() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let db = TestDb::migrated("expiring_hold_reads").await;
+    let client = db.client().await;
+    user_with(&client, "u1", 10).await;
+    let engine = Engine::new(Native(&client));
+    let me = || Payer::User("u1".into());
+    let t0 = at(T0);
+    engine.grant(&grant(Account::user("u1").unwrap(), 20, Some("2026-12-01T13:00:00Z")), t0).await.unwrap();
+    engine.hold(&hold(me(), 25, 3600, None), t0).await.unwrap(); // 20 from the block, 5 never-expiring
+    assert_eq!(expiring_of(&client, "u1", t0).await, (vec![], 30, 5));
+
+    let late = at("2026-12-01T13:00:01Z");
+    assert_eq!(expiring_of(&client, "u1", late).await, (vec![], 10, 10), "read before any row is written");
+    let checked = engine.check(&me(), Amount::new(10).unwrap(), late).await.unwrap();
+    assert_eq!((checked.balance, checked.available), (10, 10));
+    assert_eq!(engine.check(&me(), Amount::new(11).unwrap(), late).await.unwrap_err().code(), "insufficient_credits");
+
+    engine.consume(&usage(me(), 10, None), late).await.unwrap();
+    assert_eq!(scalar(&client, "SELECT credits::text FROM users WHERE id = 'u1'").await, "0");
+    assert_eq!(expirations(&client).await.len(), 1);
+    assert_clean_at(&client, late).await;
+}

@@ -10,7 +10,7 @@ use crate::core::time::Timestamp;
 use crate::core::window::Period;
 use crate::sql::ops::api_keys::live_key;
 use crate::sql::ops::api_keys::view::{legacy_start, public_id_of};
-use crate::sql::ops::expiring::{blocks_due_left, blocks_listed};
+use crate::sql::ops::expiring::{blocks_due_left, blocks_gone, blocks_listed};
 use crate::sql::ops::holds::{expired_holds, key_available, key_used};
 use crate::sql::outcome::Limits;
 use crate::sql::row::Row;
@@ -29,12 +29,12 @@ pub const SQL: &str = concat!(
   END AS user_id
 )
 SELECT 'user' AS part, u.id, NULL AS name, NULL AS asked, (u.credits - "#,
-    blocks_due_left!("u", "$5"),
+    blocks_gone!("u", "u.held_credits", "'user'", "u.id", "$5"),
     r#")::text AS credits,
   (u.credits::bigint - u.held_credits - "#,
     blocks_due_left!("u", "$5"),
     r#" + "#,
-    expired_holds!("u.held_credits", "'user'", "u.id", "$5", "x.amount", ""),
+    expired_holds!("u.held_credits", "'user'", "u.id", "$5", "x.spendable", ""),
     r#")::text AS available,
   u.total_credits_purchased::text AS total_credits_purchased, u.team_id, NULL AS daily_limit, NULL AS monthly_limit,
   NULL AS daily_used, NULL AS monthly_used, NULL AS created_at, clock_timestamp()::text AS read_at,
@@ -44,12 +44,12 @@ SELECT 'user' AS part, u.id, NULL AS name, NULL AS asked, (u.credits - "#,
 FROM users u WHERE u.id = (SELECT user_id FROM subject)
 UNION ALL
 SELECT 'team', t.id, t.name, NULL, (t.credits - "#,
-    blocks_due_left!("t", "$5"),
+    blocks_gone!("t", "t.held_credits", "'team'", "t.id", "$5"),
     r#")::text,
   (t.credits::bigint - t.held_credits - "#,
     blocks_due_left!("t", "$5"),
     r#" + "#,
-    expired_holds!("t.held_credits", "'team'", "t.id", "$5", "x.amount", ""),
+    expired_holds!("t.held_credits", "'team'", "t.id", "$5", "x.spendable", ""),
     r#")::text, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "#,
     blocks_listed!("t", "$5"),
     r#" FROM teams t
@@ -62,7 +62,7 @@ SELECT 'key', "#,
     legacy_start!("k.api_key"),
     r#" ELSE coalesce(k.start, '') END, ($1::text = 'api_key' AND k.api_key = $2::text)::text,
   (k.credits - "#,
-    blocks_due_left!("k", "$5"),
+    blocks_gone!("k", "k.held_credits", "'api_key'", "k.api_key", "$5"),
     r#")::text, ("#,
     key_available!("$5", ""),
     r#" - "#,

@@ -7,7 +7,7 @@ use crate::core::time::Timestamp;
 use crate::core::validate::Amount;
 use crate::core::window::Period;
 use crate::sql::ops::api_keys::{in_grace, live_key};
-use crate::sql::ops::expiring::blocks_due_left;
+use crate::sql::ops::expiring::{blocks_due_left, blocks_gone};
 use crate::sql::ops::holds::{expired_holds, key_available, key_used};
 use crate::sql::ops::payer::Payer;
 use crate::sql::outcome::{decode_charge, ChargeResult};
@@ -35,7 +35,7 @@ pub const CHECK_API_KEY_SQL: &str = concat!(
     r#" + $2::bigint > k.monthly_limit THEN 'monthly_limit_exceeded'
       ELSE 'ok' END AS status,
     k.api_key, k.credits - "#,
-    blocks_due_left!("k", "$3"),
+    blocks_gone!("k", "k.held_credits", "'api_key'", "k.api_key", "$3"),
     r#" AS credits, "#,
     key_available!("$3", ""),
     " - ",
@@ -69,23 +69,29 @@ WHERE NOT EXISTS (SELECT 1 FROM decision)"#
 pub const CHECK_USER_SQL: &str = concat!(
     r#"WITH pool AS (
   SELECT 'team' AS kind, tm.id, tm.credits - "#,
+    blocks_gone!("tm", "tm.held_credits", "'team'", "tm.id", "$3"),
+    r#" AS credits, tm.credits - "#,
     blocks_due_left!("tm", "$3"),
-    r#" AS credits, tm.held_credits FROM users u JOIN teams tm ON tm.id = u.team_id
+    r#" AS spendable, tm.held_credits FROM users u JOIN teams tm ON tm.id = u.team_id
   WHERE $4::text <> 'team' AND u.id = CASE WHEN $4::text = 'session'
     THEN (SELECT s.user_id FROM sessions s WHERE s.token = $1 AND s.expires_at > $3::timestamp) ELSE $1 END
   UNION ALL
   SELECT 'user', u.id, u.credits - "#,
+    blocks_gone!("u", "u.held_credits", "'user'", "u.id", "$3"),
+    r#", u.credits - "#,
     blocks_due_left!("u", "$3"),
     r#", u.held_credits FROM users u
   WHERE $4::text <> 'team' AND u.team_id IS NULL AND u.id = CASE WHEN $4::text = 'session'
     THEN (SELECT s.user_id FROM sessions s WHERE s.token = $1 AND s.expires_at > $3::timestamp) ELSE $1 END
   UNION ALL
   SELECT 'team', tm.id, tm.credits - "#,
+    blocks_gone!("tm", "tm.held_credits", "'team'", "tm.id", "$3"),
+    r#", tm.credits - "#,
     blocks_due_left!("tm", "$3"),
     r#", tm.held_credits FROM teams tm WHERE $4::text = 'team' AND tm.id = $1
 ), decided AS (
-  SELECT p.kind, p.id, p.credits, p.credits::bigint - p.held_credits + "#,
-    expired_holds!("p.held_credits", "p.kind", "p.id", "$3", "x.amount", ""),
+  SELECT p.kind, p.id, p.credits, p.spendable::bigint - p.held_credits + "#,
+    expired_holds!("p.held_credits", "p.kind", "p.id", "$3", "x.spendable", ""),
     r#" AS available FROM pool p
 )
 SELECT CASE WHEN p.available < $2::int THEN 'insufficient_credits' ELSE 'ok' END AS status, NULL AS transaction_id,

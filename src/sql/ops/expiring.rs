@@ -102,6 +102,21 @@ macro_rules! blocks_due_left {
     };
 }
 
+/// What row `$r` (account `$kind`/`$id`, its held total `$held`) has lost by `$now` that no row
+/// records yet: its due blocks' rest, and what its expired holds took from due blocks (going back
+/// to them only to expire). Read paths subtract it from `credits` and `available`.
+macro_rules! blocks_gone {
+    ($r:literal, $held:literal, $kind:literal, $id:literal, $now:literal) => {
+        concat!(
+            "(",
+            crate::sql::ops::expiring::blocks_due_left!($r, $now),
+            " + ",
+            crate::sql::ops::holds::expired_holds!($held, $kind, $id, $now, "x.amount - x.spendable", ""),
+            ")"
+        )
+    };
+}
+
 /// Row `$r`'s live blocks with credits left as `amount@deadline;…`, soonest first, for balances
 /// (`core::expiring::parse_list`).
 macro_rules! blocks_listed {
@@ -153,6 +168,7 @@ macro_rules! record_split {
 
 pub(crate) use blocks_due;
 pub(crate) use blocks_due_left;
+pub(crate) use blocks_gone;
 pub(crate) use blocks_listed;
 pub(crate) use blocks_merged;
 pub(crate) use blocks_spend;

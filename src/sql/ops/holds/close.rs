@@ -163,7 +163,7 @@ pub const SQL: &str = concat!(
   SELECT c.transaction_id, c.id AS hold_id, c.account_kind AS charged_kind, c.account_id AS charged_id,
     c.captured AS amount, c.amount - c.captured AS released, s.credits AS balance,
     s.credits::bigint - s.held_credits + "#,
-    expired_holds!("s.held_credits", "c.account_kind", "c.account_id", "$6", "x.amount", ""),
+    expired_holds!("s.held_credits", "c.account_kind", "c.account_id", "$6", "x.spendable", ""),
     r#" AS available,
     s.daily_limit, s.daily_used, s.monthly_limit, s.monthly_used, $6::text AS now
   FROM closing c, settled s

@@ -45,7 +45,9 @@ pub mod sweep;
 pub mod view;
 
 /// Σ over the active holds of an account that are past their `expires_at` (`$now`), for reads:
-/// `$column` of the subquery row `x` (`amount`, `daily_window_start`, `monthly_window_start`).
+/// `$column` of the subquery row `x` (`amount`, `daily_window_start`, `monthly_window_start`, or
+/// `spendable`: the amount less what the hold took from blocks due by now, which goes back only to
+/// expire).
 /// `$lock` is a locking clause for the subquery (empty in every statement today: writers close
 /// expired holds instead). Costs nothing when the account has no held credits.
 macro_rules! expired_holds {
@@ -55,7 +57,12 @@ macro_rules! expired_holds {
             $held,
             " = 0 THEN 0 ELSE (SELECT coalesce(sum(",
             $column,
-            "), 0) FROM (SELECT h.amount, h.daily_window_start, h.monthly_window_start FROM credit_holds h
+            "), 0) FROM (SELECT h.amount, h.daily_window_start, h.monthly_window_start,
+        h.amount - coalesce((SELECT sum((e.value->>0)::int) FROM jsonb_each(h.expiring) e
+          WHERE (e.value->>1)::timestamp <= ",
+            $now,
+            "::timestamp), 0) AS spendable
+      FROM credit_holds h
       WHERE h.account_kind = ",
             $kind,
             " AND h.account_id = ",
@@ -73,7 +80,7 @@ macro_rules! expired_holds {
 /// the key's current daily or monthly window (`daily` / `monthly`, window start `$start`).
 macro_rules! expired_on_key {
     (total, $now:literal, $lock:expr) => {
-        crate::sql::ops::holds::expired_holds!("k.held_credits", "'api_key'", "k.api_key", $now, "x.amount", $lock)
+        crate::sql::ops::holds::expired_holds!("k.held_credits", "'api_key'", "k.api_key", $now, "x.spendable", $lock)
     };
     (daily, $start:literal, $now:literal, $lock:expr) => {
         crate::sql::ops::holds::expired_holds!(
