@@ -6,7 +6,7 @@
 // funded from expiring credits carries their deadline and a revoke gives them back as such.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startWorker, makeAuth, signUp, call, crons, SECRETS } from './harness.mjs';
+import { startWorker, makeAuth, signUp, call, runCron, logged, SECRETS } from './harness.mjs';
 
 let worker, auth, alice, bob;
 const admin = { authorization: `Bearer ${SECRETS.ADMIN_TOKEN}` };
@@ -36,17 +36,6 @@ async function expirations(userId) {
     [userId],
   );
   return rows.map((r) => [r.resource_id, r.amount]);
-}
-async function runCron() {
-  const [cron] = crons();
-  const response = await fetch(`${worker.base}/__scheduled?cron=${encodeURIComponent(cron).replace(/%20/g, '+')}`);
-  assert.equal(response.status, 200, await response.text());
-  await response.arrayBuffer().catch(() => {});
-}
-async function logged(pattern) {
-  const deadline = Date.now() + 5000;
-  while (!pattern.test(worker.output()) && Date.now() < deadline) await sleep(50);
-  return worker.output();
 }
 
 before(async () => {
@@ -127,12 +116,12 @@ test("the cron trigger's sweep writes the expiration rows nobody else did", asyn
   const soonMs = Date.now() + 3000;
   const block = await grant({ user_id: carol.userId, amount: 25, expires_at: iso(soonMs) });
   while (Date.now() < soonMs + 200) await sleep(100);
-  await runCron();
-  const output = await logged(/sweep expired \d+ holds and \d+ blocks/);
+  await runCron(worker);
+  const output = await logged(worker, /sweep expired \d+ holds and \d+ blocks/);
   const [, blocks] = output.match(/sweep expired \d+ holds and (\d+) blocks on \d+ accounts/);
   assert.ok(Number(blocks) >= 1, output);
   assert.deepEqual(await expirations(carol.userId), [[block.transaction_id, -25]]);
   assert.equal((await balance(as(carol))).user.credits, 0);
-  await runCron();
+  await runCron(worker);
   assert.deepEqual(await expirations(carol.userId), [[block.transaction_id, -25]], 'exactly once');
 });

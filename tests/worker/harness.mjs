@@ -55,6 +55,22 @@ export function crons() {
   return JSON.parse(found[1]);
 }
 
+/** Runs `worker`'s scheduled handler once, as the cron trigger would (started with `scheduled: true`). */
+export async function runCron(worker) {
+  const [cron] = crons();
+  const response = await fetch(`${worker.base}/__scheduled?cron=${encodeURIComponent(cron).replace(/%20/g, '+')}`);
+  if (response.status !== 200) throw new Error(`scheduled handler answered ${response.status}: ${await response.text()}`);
+  await response.arrayBuffer().catch(() => {});
+}
+
+/** Waits (up to 5 s) for `worker`'s wrangler output to show `pattern`: a Worker's log line may
+ * reach it after the answer that ended the invocation. Returns the output. */
+export async function logged(worker, pattern) {
+  const deadline = Date.now() + 5000;
+  while (!pattern.test(worker.output()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  return worker.output();
+}
+
 /** Starts everything; returns { base, pool, databaseUrl, database, stop }. `vars` are extra
  * [vars] of the Worker (e.g. short DB_LOCK_TIMEOUT_MS for the timeout tests). `scheduled: true`
  * adds the repository's cron triggers and `--test-scheduled`, so `GET /__scheduled?cron=…` runs

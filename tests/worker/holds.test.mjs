@@ -6,7 +6,7 @@
 // --test-scheduled) tidies what expired.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startWorker, makeAuth, signUp, call, crons, SECRETS } from './harness.mjs';
+import { startWorker, makeAuth, signUp, call, runCron, logged, SECRETS } from './harness.mjs';
 
 let worker, auth, alice, bob;
 const admin = { authorization: `Bearer ${SECRETS.ADMIN_TOKEN}` };
@@ -46,21 +46,7 @@ async function stored(id) {
   return row;
 }
 
-/** Waits (up to 5 s) for wrangler's output to show `pattern`: a Worker's log line may reach it
- * after the answer that ended the invocation. */
-async function logged(pattern) {
-  const deadline = Date.now() + 5000;
-  while (!pattern.test(worker.output()) && Date.now() < deadline) await sleep(50);
-  return worker.output();
-}
 
-/** Runs the Worker's scheduled handler once, as the cron trigger would. */
-async function runCron() {
-  const [cron] = crons();
-  const response = await fetch(`${worker.base}/__scheduled?cron=${encodeURIComponent(cron).replace(/%20/g, '+')}`);
-  assert.equal(response.status, 200, await response.text());
-  await response.arrayBuffer().catch(() => {});
-}
 
 before(async () => {
   worker = await startWorker('holds', { scheduled: true, logLevel: 'log' });
@@ -354,7 +340,7 @@ test('the cron trigger sweeps: expired holds become expired in the table and hel
   const { rows: [before] } = await worker.pool.query('SELECT held_credits FROM users WHERE id = $1', [carol.userId]);
   assert.equal(before.held_credits, 28);
 
-  await runCron();
+  await runCron(worker);
   for (const id of short) {
     const row = await stored(id);
     assert.equal(row.state, 'expired', id);
@@ -374,13 +360,13 @@ test('the cron trigger sweeps: expired holds become expired in the table and hel
   assert.equal(overdue, 0);
   const { rows: [{ held }] } = await worker.pool.query(`SELECT count(*)::int AS held FROM users WHERE id = $1 AND held_credits <> 0`, [bob.userId]);
   assert.equal(held, 0, "bob's expired hold was given back");
-  const report = /cron \* \* \* \* \*: sweep expired ([0-9]+) holds on ([0-9]+) accounts/;
-  const [, expired, accounts] = report.exec(await logged(report)) ?? [];
+  const report = /cron \* \* \* \* \*: sweep expired ([0-9]+) holds and [0-9]+ blocks on ([0-9]+) accounts/;
+  const [, expired, accounts] = report.exec(await logged(worker, report)) ?? [];
   // carol's three on her user and her key (bob's, expired earlier, too unless a debit tidied it first).
   assert.ok(Number(expired) >= 3 && Number(accounts) >= 2, `the run logs its report (${expired} holds, ${accounts} accounts)`);
 
-  await runCron();
-  assert.match(await logged(/sweep expired 0 holds on 0 accounts/), /cron \* \* \* \* \*: sweep expired 0 holds on 0 accounts/, 'a second run finds nothing');
+  await runCron(worker);
+  assert.match(await logged(worker, /sweep expired 0 holds and 0 blocks on 0 accounts/), /cron \* \* \* \* \*: sweep expired 0 holds and 0 blocks on 0 accounts/, 'a second run finds nothing');
 });
 
 test('POST /admin/sweep: the admin token sweeps and reports; a session is 403, the service token 403, nothing is 401', { timeout: 30_000 }, async () => {
