@@ -36,6 +36,11 @@ use crate::sql::statement::Statement;
 
 /// How often a `contended` debit runs before it is reported as `database_unavailable`.
 const CONTENDED_ATTEMPTS: usize = 3;
+/// How many settles a debit may ask for. Each closes every expired hold and expires every due
+/// block of its account, and nothing makes an account due again but time passing (what goes back
+/// to a block past its deadline expires in the statement that gives it back), so one is the rule
+/// and a second means a hold or a block reached its deadline meanwhile.
+const SETTLE_ROUNDS: usize = 4;
 
 pub struct Engine<E> {
     pub executor: E,
@@ -166,18 +171,18 @@ impl<E: Executor> Engine<E> {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<ChargeOutcome, CreditError>>,
     {
-        let mut outcome = ChargeOutcome::Contended;
-        for _ in 0..CONTENDED_ATTEMPTS {
-            outcome = attempt().await?;
+        let (mut contended, mut settles) = (0, 0);
+        loop {
+            let outcome = attempt().await?;
             match &outcome {
-                ChargeOutcome::Contended => {}
-                ChargeOutcome::Settle(account) => {
+                ChargeOutcome::Contended if contended + 1 < CONTENDED_ATTEMPTS => contended += 1,
+                ChargeOutcome::Settle(account) if settles < SETTLE_ROUNDS => {
+                    settles += 1;
                     run(&self.executor, &holds::settle::plan(account, now), holds::settle::decode).await?;
                 }
-                _ => break,
+                _ => return Ok(outcome),
             }
         }
-        Ok(outcome)
     }
 
     /// Would a consume of `amount` succeed now? `Amount` is positive by construction: 0 is refused

@@ -124,7 +124,6 @@ async fn ledger_sum(client: &Client, kind: &str, id: &str) -> i64 {
 /// at or past its deadline". Here the end user opens a 24 h hold on the whole block a second
 /// before it expires and captures it the next day.
 #[tokio::test]
-#[ignore = "bug: holds/close.rs capture spends what a hold took from a block past its deadline (record_split ignores deadlines)"]
 async fn a_capture_after_the_deadline_does_not_spend_the_expired_block() {
     let _serial = ONE_AT_A_TIME.lock().await;
     let db = TestDb::migrated("adv_exp_capture_late").await;
@@ -150,7 +149,13 @@ async fn a_capture_after_the_deadline_does_not_spend_the_expired_block() {
         0,
         "a capture stamped after the deadline spent the expired block (capture answered {captured:?})"
     );
-    engine.sweep(5, late).await.unwrap();
+    // Nothing that never expires backs it: the capture is refused, the hold stays open, and the
+    // balance already reads 0; releasing it expires the 50 in the same statement.
+    assert_eq!(captured.unwrap_err().code(), "insufficient_credits");
+    let read = engine.balance(&user("u1"), late).await.unwrap().user.unwrap();
+    assert_eq!((read.credits, read.available), (0, 0));
+    engine.close_hold(&release(&held.hold_id, None), late).await.unwrap();
+    assert_eq!(expirations_of(&client, &block).await, vec![-50]);
     assert_eq!(int(&client, "SELECT credits FROM users WHERE id = 'u1'").await, 0);
     assert_clean_at(&client, late).await;
 }
@@ -241,7 +246,6 @@ async fn reads_do_not_count_an_expired_holds_credits_from_a_due_block() {
 /// the member leaves; the block expires. The settle must not take the credits off the team without
 /// the `expiration` row that records it (balance == Σ ledger), nor fail.
 #[tokio::test]
-#[ignore = "bug: holds/settle.rs takes an ownerless, memberless team block off credits but writes no expiration row (WHERE t.user_id IS NOT NULL)"]
 async fn a_team_block_expiring_with_nobody_to_attribute_it_to_keeps_balance_equal_to_ledger() {
     let _serial = ONE_AT_A_TIME.lock().await;
     let db = TestDb::migrated("adv_exp_orphan_team").await;
@@ -320,7 +324,7 @@ async fn a_service_hold_on_a_revoked_key_released_after_the_deadline_expires() {
     let late = d(1);
     engine.close_hold(&release(&held.hold_id, None), late).await.unwrap();
     let swept = engine.sweep(5, late).await.unwrap();
-    assert!(swept.expired_blocks >= 2, "{swept:?}");
+    assert!(swept.expired_blocks >= 1, "{swept:?}");
     let expired: i64 = expirations_of(&client, &block).await.iter().sum();
     assert_eq!(expired, -50);
     assert_eq!(int(&client, "SELECT sum(credits) FROM api_key_credits").await, 0);
@@ -573,7 +577,10 @@ async fn settles_from_sweeps_and_debits_at_the_deadline_expire_each_block_once()
                             2 => engine.consume(&usage(secret_of(&secret), 3, None), when).await.map(|_| ()),
                             _ => match engine.hold(&hold(secret_of(&secret), 2, 3600, None), when).await {
                                 Ok(h) => engine
-                                    .close_hold(&capture(&h.hold_id, Some(1), Actor::ApiKey(key_id(&secret)), None), when)
+                                    .close_hold(
+                                        &capture(&h.hold_id, Some(1), Actor::ApiKey(key_id(&secret)), None),
+                                        when,
+                                    )
                                     .await
                                     .map(|_| ()),
                                 Err(e) => Err(e),
@@ -618,7 +625,6 @@ async fn settles_from_sweeps_and_debits_at_the_deadline_expire_each_block_once()
 /// retry; they must still decide (spend what never expires, or refuse) rather than answer
 /// `database_unavailable` because a settle kept being undone (`CONTENDED_ATTEMPTS`).
 #[tokio::test]
-#[ignore = "bug: closes after the deadline re-insert due blocks, so debits exhaust CONTENDED_ATTEMPTS settling and answer database_unavailable"]
 async fn debits_among_closes_of_old_holds_after_the_deadline_still_decide() {
     let _serial = ONE_AT_A_TIME.lock().await;
     let db = TestDb::migrated("adv_exp_livelock").await;
@@ -665,7 +671,6 @@ async fn debits_among_closes_of_old_holds_after_the_deadline_still_decide() {
 /// allocations, refunds, key revocations, sweeps. No deadlock (40P01), no internal error,
 /// reconcile clean, and no statement stamped at or after the deadline spends the blocks.
 #[tokio::test]
-#[ignore = "bug: intermittent 40P01, team-key revoke vs its creator's pool debit (see revoking_team_keys_…)"]
 async fn a_storm_of_every_operation_across_the_deadline_deadlocks_nothing_and_reconciles() {
     let _serial = ONE_AT_A_TIME.lock().await;
     let db = TestDb::migrated("adv_exp_storm").await;
@@ -834,7 +839,6 @@ async fn clock_skew_around_the_deadline_creates_and_loses_nothing() {
 /// row, then the team's. 24 connections: the owner consumes, the sweep runs, across 40 deadlines
 /// a millisecond apart. No deadlock (40P01, answered as `database_unavailable`).
 #[tokio::test]
-#[ignore = "bug: settle of a team locks the team row, then its expiration rows FK-lock the owner (KEY SHARE): deadlocks with the owner's debit (user then team)"]
 async fn team_settles_and_the_owners_debits_do_not_deadlock() {
     let _serial = ONE_AT_A_TIME.lock().await;
     let db = TestDb::migrated("adv_exp_team_deadlock").await;
@@ -874,7 +878,6 @@ async fn team_settles_and_the_owners_debits_do_not_deadlock() {
 /// ledger rows naming the key's creator; the creator's debits of the team pool lock the creator's
 /// user row, then the team's. 20 team keys revoked while the creator consumes from the pool.
 #[tokio::test]
-#[ignore = "bug: revoke of a team key locks the team, then its ledger rows FK-lock the creator (KEY SHARE): deadlocks with the creator's debit"]
 async fn revoking_team_keys_while_their_creator_spends_the_pool_does_not_deadlock() {
     let _serial = ONE_AT_A_TIME.lock().await;
     let db = TestDb::migrated("adv_exp_revoke_deadlock").await;

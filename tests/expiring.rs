@@ -208,16 +208,16 @@ async fn holds_refunds_and_keys_give_credits_back_to_their_block_and_expire_with
     assert_eq!(expiring_of(&client, "u1", t0).await.1, 145);
     assert_clean_at(&client, t0).await;
 
-    // After the deadline, a refund of the key's usage goes to the pool's (expired) block: it
-    // comes back and expires, with a second expiration row for that block.
+    // After the deadline, a refund of the key's usage goes to the pool's (expired) block: the 5
+    // expire in the refund's own statement, a second expiration row for that block.
     let late = at("2026-12-01T14:00:00Z");
     engine.consume(&usage(me(), 1, None), late).await.unwrap();
     assert_eq!(expirations(&client).await, vec![(block.transaction_id.clone(), -45)]);
-    engine.refund(spent_by_key.transaction_id.as_deref().unwrap(), &scope, late).await.unwrap();
-    assert_eq!(expiring_of(&client, "u1", late).await.2, 99, "the refunded 5 are not spendable");
-    let swept = engine.sweep(5, late).await.unwrap();
-    assert_eq!(swept.expired_blocks, 1);
+    let refunded = engine.refund(spent_by_key.transaction_id.as_deref().unwrap(), &scope, late).await.unwrap();
+    assert_eq!((refunded.refunded, refunded.balance), (5, 99), "refunded, and expired with its block at once");
+    assert_eq!(expiring_of(&client, "u1", late).await, (vec![], 99, 99), "the refunded 5 are not spendable");
     assert_eq!(expirations(&client).await.len(), 2);
+    assert_eq!(engine.sweep(5, late).await.unwrap().expired_blocks, 0);
     assert_eq!(scalar(&client, "SELECT credits::text FROM users WHERE id = 'u1'").await, "99");
     assert_clean_at(&client, late).await;
 

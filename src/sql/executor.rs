@@ -28,7 +28,20 @@ pub async fn run<E: Executor, T>(
 /// Generic over the executor only, not over what is decoded: one copy of this future per
 /// adapter instead of one per operation (the wasm modules' size, BENCHMARKS.md §2–3).
 pub async fn fetch<E: Executor>(executor: &E, statement: &Statement) -> Result<Vec<Row>, CreditError> {
-    match executor.query(statement).await {
+    let mut first = executor.query(statement).await;
+    // A deadlock victim was rolled back whole, and the lock cycle is gone once it has: run it once
+    // more rather than answer 503 for a conflict the server already resolved. (Inside the caller's
+    // own transaction the rerun fails as aborted, 25P02, and the caller gets the 503.) Every
+    // statement takes its locks in one order (users, keys, holds, teams), but foreign-key checks
+    // lock the rows a ledger row names at the end of a statement, and a tuple lock queues behind
+    // a waiter, so rare cycles remain possible under contention.
+    for _ in 0..DEADLOCK_RERUNS {
+        match &first {
+            Err(failure) if failure.is_deadlock() => first = executor.query(statement).await,
+            _ => break,
+        }
+    }
+    match first {
         Ok(rows) => Ok(rows),
         Err(failure) if failure.is_unique_violation() => match executor.query(statement).await {
             Ok(rows) => Ok(rows),
@@ -43,6 +56,9 @@ pub async fn fetch<E: Executor>(executor: &E, statement: &Statement) -> Result<V
         Err(failure) => Err(failure.into_credit_error()),
     }
 }
+
+/// How often a statement chosen as a deadlock's victim runs again.
+const DEADLOCK_RERUNS: usize = 2;
 
 /// An executor is also usable through a shared reference.
 impl<E: Executor> Executor for &E {

@@ -23,6 +23,11 @@ impl DbFailure {
         self.sqlstate.as_deref() == Some(UNIQUE_VIOLATION)
     }
 
+    /// Postgres broke a lock cycle by rolling this statement back (40P01).
+    pub fn is_deadlock(&self) -> bool {
+        self.sqlstate.as_deref() == Some("40P01")
+    }
+
     /// Maps to the public error. Nothing was written in any of these cases: each operation is a
     /// single statement, and Postgres rolls a failed statement back whole. The database's own
     /// message (table names, roles, SQL) goes to `detail`, which only the operator's log sees.

@@ -18,9 +18,12 @@
 //! Ownership comes first, even for a replay: a stored outcome is only returned to the key's owner
 //! (or the service), so another user cannot read it by guessing an idempotency key. A team key is
 //! funded from the team pool only while its owner is still a member of that team. Locks are taken
-//! key, then the owner's user row (`FOR SHARE`), then the team — the team row is locked only through
-//! the owner's row, in the users-before-teams order every statement keeps, so an allocate and a
-//! member's debit of the same pool cannot deadlock, and a removal from the team is ordered with it.
+//! the key's creator's user row first, then the key, then the team — the users-before-keys-before-
+//! teams order a team key's debit keeps (creator `FOR SHARE`, then the key). The creator is locked
+//! `FOR NO KEY UPDATE` (what updating a pool takes), which a personal key's debit does not wait on:
+//! it locks its key first and its creator only by its ledger row's foreign-key check (`KEY SHARE`),
+//! the one lock that mode lets through. So an allocate cannot deadlock with either kind of debit,
+//! and a removal from the team is ordered with it.
 
 use crate::core::idempotency::request_hash;
 use crate::core::time::Timestamp;
@@ -43,9 +46,13 @@ pub const SQL: &str = concat!(
   WHERE $3::text IS NOT NULL AND account_kind = 'api_key' AND account_id = $1::text
     AND (idempotency_key = 'allocate:' || $3::text OR (idempotency_key = $3::text AND request_hash = $7::text))
     AND EXISTS (SELECT 1 FROM visible)
+), creator AS (
+  SELECT u.id FROM users u, api_key_credits k, visible v
+  WHERE k.api_key = v.api_key AND u.id = k.user_id AND NOT EXISTS (SELECT 1 FROM prior)
+  FOR NO KEY UPDATE OF u
 ), key AS (
   SELECT k.api_key, k.user_id, k.team_id, k.credits FROM api_key_credits k, visible v
-  WHERE k.api_key = v.api_key AND NOT EXISTS (SELECT 1 FROM prior)
+  WHERE k.api_key = v.api_key AND NOT EXISTS (SELECT 1 FROM prior) AND (SELECT count(*) FROM creator) >= 0
     AND "#,
     live_key!("$4"),
     r#"
@@ -55,7 +62,8 @@ pub const SQL: &str = concat!(
   WHERE k.team_id IS NOT NULL AND o.id = k.user_id AND o.team_id = k.team_id
   FOR SHARE OF o
 ), source_user AS (
-  SELECT u.id, u.credits, u.held_credits, u.expiring_at FROM users u, key k WHERE k.team_id IS NULL AND u.id = k.user_id FOR UPDATE OF u
+  SELECT u.id, u.credits, u.held_credits, u.expiring_at FROM users u, key k WHERE k.team_id IS NULL AND u.id = k.user_id
+  FOR NO KEY UPDATE OF u
 ), source_team AS (
   SELECT t.id, t.credits, t.held_credits, t.expiring_at FROM teams t, owner o WHERE t.id = o.team_id FOR UPDATE OF t
 ), source_available AS (

@@ -103,16 +103,23 @@ macro_rules! blocks_due_left {
 }
 
 /// What row `$r` (account `$kind`/`$id`, its held total `$held`) has lost by `$now` that no row
-/// records yet: its due blocks' rest, and what its expired holds took from due blocks (going back
-/// to them only to expire). Read paths subtract it from `credits` and `available`.
+/// records yet: its due blocks' rest, and what its holds took from blocks now due (never captured:
+/// it goes back to them only to expire). Read paths subtract it from `credits`.
 macro_rules! blocks_gone {
     ($r:literal, $held:literal, $kind:literal, $id:literal, $now:literal) => {
         concat!(
             "(",
             crate::sql::ops::expiring::blocks_due_left!($r, $now),
-            " + ",
-            crate::sql::ops::holds::expired_holds!($held, $kind, $id, $now, "x.amount - x.spendable", ""),
-            ")"
+            " + (CASE WHEN ",
+            $held,
+            " = 0 THEN 0 ELSE (SELECT coalesce(sum((e.value->>0)::int), 0) FROM credit_holds h, jsonb_each(h.expiring) e
+      WHERE h.account_kind = ",
+            $kind,
+            " AND h.account_id = ",
+            $id,
+            " AND h.state = 'active' AND (e.value->>1)::timestamp <= ",
+            $now,
+            "::timestamp) END)::bigint)"
         )
     };
 }
@@ -135,33 +142,107 @@ macro_rules! blocks_listed {
     };
 }
 
-/// Effect record `$record` cut at `$amount` credits, soonest deadline first: the part within the
-/// first `$amount` (`spent`) or the rest (`rest`); NULL when empty. A capture spends the first
-/// part of what its hold took and gives the rest back.
+/// Effect record `$record` cut at `$amount` credits among its blocks not yet due at `$now`,
+/// soonest deadline first: the part within the first `$amount` (`spent`) or all the rest, due
+/// blocks whole (`rest`); NULL when empty. A capture spends the first part of what its hold took
+/// from live blocks; what it took from a block past its deadline is never spent.
 macro_rules! record_split {
-    ($record:literal, $amount:literal, spent) => {
+    ($record:literal, $amount:literal, $now:literal, spent) => {
         crate::sql::ops::expiring::record_split!(
             @ $record,
-            concat!("greatest(0, least(x.n, ", $amount, " - (x.cum - x.n)))")
+            $now,
+            concat!("CASE WHEN x.live THEN greatest(0, least(x.n, ", $amount, " - (x.cum - x.n))) ELSE 0 END")
         )
     };
-    ($record:literal, $amount:literal, rest) => {
+    ($record:literal, $amount:literal, $now:literal, rest) => {
         crate::sql::ops::expiring::record_split!(
             @ $record,
-            concat!("x.n - greatest(0, least(x.n, ", $amount, " - (x.cum - x.n)))")
+            $now,
+            concat!("x.n - CASE WHEN x.live THEN greatest(0, least(x.n, ", $amount, " - (x.cum - x.n))) ELSE 0 END")
         )
     };
-    (@ $record:literal, $part:expr) => {
+    (@ $record:literal, $now:literal, $part:expr) => {
         concat!(
             "(SELECT jsonb_object_agg(x.key, jsonb_build_array(",
             $part,
             ", x.at)) FROM (SELECT e.key, (e.value->>0)::bigint AS n, e.value->1 AS at,
-        sum((e.value->>0)::bigint) OVER (ORDER BY e.value->>1, e.key) AS cum
+        (e.value->>1)::timestamp > ",
+            $now,
+            "::timestamp AS live,
+        sum(CASE WHEN (e.value->>1)::timestamp > ",
+            $now,
+            "::timestamp THEN (e.value->>0)::bigint ELSE 0 END) OVER (ORDER BY e.value->>1, e.key) AS cum
       FROM jsonb_each(",
             $record,
             ") e) x WHERE ",
             $part,
             " > 0)"
+        )
+    };
+}
+
+/// The blocks of effect record `$record` whose deadline is past `$now` (`due`) or not (`live`).
+macro_rules! record_part {
+    ($record:literal, $now:literal, due) => {
+        concat!(
+            "(SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each(",
+            $record,
+            ") e WHERE (e.value->>1)::timestamp <= ",
+            $now,
+            "::timestamp)"
+        )
+    };
+    ($record:literal, $now:literal, live) => {
+        concat!(
+            "(SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each(",
+            $record,
+            ") e WHERE (e.value->>1)::timestamp > ",
+            $now,
+            "::timestamp)"
+        )
+    };
+}
+
+/// Σ credits of effect record `$record` (0 for NULL).
+macro_rules! record_total {
+    ($record:expr) => {
+        concat!("(SELECT coalesce(sum((e.value->>0)::bigint), 0) FROM jsonb_each(", $record, ") e)")
+    };
+}
+
+/// Σ of row `$r`'s `expiring_left`.
+macro_rules! blocks_total {
+    ($r:literal) => {
+        concat!("(SELECT coalesce(sum(l), 0) FROM unnest(", $r, ".expiring_left) l)")
+    };
+}
+
+/// `expiration` ledger rows, one per block of effect record `$record` (a column of `$from`), as
+/// the CTE `$name`: for credits given back to a block past its deadline, which expire at once.
+/// `$user`, `$team`, `$key` attribute them (to the account that takes them back).
+macro_rules! expire_returned {
+    ($name:literal, $from:literal, $record:expr, $user:literal, $team:literal, $key:literal, $now:literal) => {
+        concat!(
+            $name,
+            r#" AS (
+  INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, resource_id, api_key_id, metadata,
+    created_at, expiring)
+  SELECT 'ctx_' || replace(gen_random_uuid()::text, '-', ''), "#,
+            $user,
+            ", ",
+            $team,
+            ", -(e.value->>0)::int, 'expiration', 'credits.expire', e.key, ",
+            $key,
+            ", json_build_object('block', e.key, 'expires_at', e.value->>1)::text, ",
+            $now,
+            "::timestamp, jsonb_build_object(e.key, e.value)
+  FROM ",
+            $from,
+            ", jsonb_each(",
+            $record,
+            r#") e
+  RETURNING id
+)"#
         )
     };
 }
@@ -173,4 +254,8 @@ pub(crate) use blocks_listed;
 pub(crate) use blocks_merged;
 pub(crate) use blocks_spend;
 pub(crate) use blocks_store;
+pub(crate) use blocks_total;
+pub(crate) use expire_returned;
+pub(crate) use record_part;
 pub(crate) use record_split;
+pub(crate) use record_total;

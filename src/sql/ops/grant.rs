@@ -37,7 +37,9 @@ macro_rules! grant_blocks {
     };
 }
 
-/// Team rows in the ledger need a `user_id` (NOT NULL in the seed): the owner, else the first member.
+/// Team rows in the ledger need a `user_id` (NOT NULL in the seed): the owner, else the first member,
+/// locked `FOR KEY SHARE` before the team (the ledger row's foreign-key check would otherwise lock
+/// it after the team, against that user's own debit of the pool: user, then team).
 pub const SQL: &str = concat!(
     r#"WITH fresh AS (
   SELECT 'ctx_' || replace(gen_random_uuid()::text, '-', '') AS id
@@ -56,11 +58,17 @@ pub const SQL: &str = concat!(
   WHERE $1::text = 'user' AND u.id = $2::text AND NOT EXISTS (SELECT 1 FROM prior)
     AND u.credits::bigint + $3::bigint <= 2147483647
   RETURNING u.id AS user_id, NULL::text AS team_id, NULL::text AS api_key, u.credits
+), team_owner AS (
+  SELECT u.id FROM users u, teams t
+  WHERE $1::text = 'team' AND t.id = $2::text AND NOT EXISTS (SELECT 1 FROM prior)
+    AND u.id = coalesce(t.owner_id, (SELECT min(m.id) FROM users m WHERE m.team_id = t.id))
+  FOR KEY SHARE OF u
 ), credit_team AS (
   UPDATE teams t SET credits = t.credits + $3::int, updated_at = $7::timestamp, "#,
     grant_blocks!("t"),
     r#"
   WHERE $1::text = 'team' AND t.id = $2::text AND NOT EXISTS (SELECT 1 FROM prior)
+    AND (SELECT count(*) FROM team_owner) >= 0
     AND t.credits::bigint + $3::bigint <= 2147483647
     AND coalesce(t.owner_id, (SELECT min(m.id) FROM users m WHERE m.team_id = t.id)) IS NOT NULL
   RETURNING coalesce(t.owner_id, (SELECT min(m.id) FROM users m WHERE m.team_id = t.id)) AS user_id, t.id AS team_id,

@@ -8,13 +8,16 @@
 //! the team's for a team key, else its creator's, ledgered there.
 //!
 //! What the usage took from expiring blocks goes back to those blocks (the refund row records it),
-//! on whichever account takes the credits; a block that has expired meanwhile comes back due, and
-//! the account's next operation or the sweep expires what came back, with an `expiration` row.
+//! on whichever account takes the credits; what goes back to a block that has expired meanwhile
+//! expires at once, with an `expiration` row in the same statement.
+//!
+//! The user the rows name is locked (`FOR KEY SHARE`) before a team's row: their foreign-key check
+//! would otherwise lock that member after the team, against the member's own debit of the pool.
 
 use crate::core::error::CreditError;
 use crate::core::time::Timestamp;
 use crate::core::validate::identifier;
-use crate::sql::ops::expiring::blocks_store;
+use crate::sql::ops::expiring::{blocks_store, expire_returned, record_part, record_total};
 use crate::sql::row::{single, Row, Word};
 use crate::sql::statement::Statement;
 use serde::Serialize;
@@ -28,38 +31,51 @@ pub const SQL: &str = concat!(
     OR ($2::text = 'api_key' AND t.api_key_id = $3::text))
 ), existing AS (
   SELECT r.id, r.amount AS refunded FROM credit_transactions r WHERE r.id = 'refund_' || $1::text
+), payer AS (
+  SELECT u.id FROM users u, original o WHERE u.id = o.user_id AND NOT EXISTS (SELECT 1 FROM existing)
+  FOR KEY SHARE OF u
+), parts AS (
+  SELECT "#,
+    record_part!("o.expiring", "$4", live),
+    r#" AS live, "#,
+    record_part!("o.expiring", "$4", due),
+    r#" AS due FROM original o
+), returned AS (
+  SELECT p.live, p.due, "#,
+    record_total!("p.due"),
+    r#" AS due_total FROM parts p
 ), revoked_key AS (
   SELECT k.api_key FROM api_key_credits k, original o WHERE k.api_key = o.api_key_id AND k.revoked_at IS NOT NULL
 ), credit_key AS (
   UPDATE api_key_credits k SET
-    credits = k.credits - o.amount,
+    credits = k.credits - o.amount - r.due_total,
     daily_used = CASE WHEN k.daily_window_start = coalesce(w.daily, date_trunc('day', o.created_at))
       THEN greatest(k.daily_used::bigint + o.amount, 0) ELSE k.daily_used END,
     monthly_used = CASE WHEN k.monthly_window_start = coalesce(w.monthly, date_trunc('month', o.created_at))
       THEN greatest(k.monthly_used::bigint + o.amount, 0) ELSE k.monthly_used END,
     updated_at = $4::timestamp, "#,
-    blocks_store!("k", "o.expiring", "true"),
+    blocks_store!("k", "r.live", "true"),
     r#"
-  FROM original o LEFT JOIN (
+  FROM returned r, original o LEFT JOIN (
     SELECT h.transaction_id, h.daily_window_start AS daily, h.monthly_window_start AS monthly FROM credit_holds h
   ) w ON w.transaction_id = o.id
   WHERE o.api_key_id IS NOT NULL AND k.api_key = o.api_key_id AND NOT EXISTS (SELECT 1 FROM existing)
     AND k.revoked_at IS NULL AND k.credits::bigint - o.amount <= 2147483647
   RETURNING k.credits
 ), credit_team AS (
-  UPDATE teams tm SET credits = tm.credits - o.amount, updated_at = $4::timestamp, "#,
-    blocks_store!("tm", "o.expiring", "true"),
+  UPDATE teams tm SET credits = tm.credits - o.amount - r.due_total, updated_at = $4::timestamp, "#,
+    blocks_store!("tm", "r.live", "true"),
     r#"
-  FROM original o
+  FROM original o, returned r
   WHERE (o.api_key_id IS NULL OR EXISTS (SELECT 1 FROM revoked_key)) AND o.team_id IS NOT NULL AND tm.id = o.team_id
-    AND NOT EXISTS (SELECT 1 FROM existing)
+    AND NOT EXISTS (SELECT 1 FROM existing) AND (SELECT count(*) FROM payer) >= 0
     AND tm.credits::bigint - o.amount <= 2147483647
   RETURNING tm.credits
 ), credit_user AS (
-  UPDATE users u SET credits = u.credits - o.amount, "#,
-    blocks_store!("u", "o.expiring", "true"),
+  UPDATE users u SET credits = u.credits - o.amount - r.due_total, "#,
+    blocks_store!("u", "r.live", "true"),
     r#"
-  FROM original o
+  FROM original o, returned r
   WHERE (o.api_key_id IS NULL OR EXISTS (SELECT 1 FROM revoked_key)) AND o.team_id IS NULL AND u.id = o.user_id
     AND NOT EXISTS (SELECT 1 FROM existing)
     AND u.credits::bigint - o.amount <= 2147483647
@@ -74,7 +90,17 @@ pub const SQL: &str = concat!(
     json_build_object('refund_of', o.id)::text, $4::timestamp, o.expiring
   FROM original o, credited c
   RETURNING id, amount
-)
+), "#,
+    expire_returned!(
+        "expired",
+        "original o, credited c, returned r",
+        "r.due",
+        "o.user_id",
+        "o.team_id",
+        "CASE WHEN EXISTS (SELECT 1 FROM revoked_key) THEN NULL ELSE o.api_key_id END",
+        "$4"
+    ),
+    r#"
 SELECT v.status, x.transaction_id, x.refunded::text AS refunded, x.balance::text AS balance
 FROM (SELECT CASE
     WHEN NOT EXISTS (SELECT 1 FROM original) THEN 'not_found'

@@ -6,8 +6,8 @@
 //!
 //! A pool that would pass the `integer` maximum takes nothing back: the allowance stays on the
 //! revoked key (still counted, still reconciled) rather than a revocation failing, which for a
-//! leaked key must never happen. Locks: keys in id order, then pools (users, then teams, in id
-//! order), the order every other statement keeps. The key's active holds are released with it
+//! leaked key must never happen. Locks: the keys' creators, then the keys in id order, then pools (users, then teams, in
+//! id order), the order every other statement keeps. The key's active holds are released with it
 //! (locked after the key, as a capture and a settle lock a key before its holds); a hold opened on the
 //! key while the revoke ran keeps its credits on the key, so its capture still finds them. A user
 //! revoking their own key releases only the holds opened with the key: one the service opened on
@@ -16,7 +16,14 @@
 //!
 //! Expiring credits go back as the blocks they are (same ids and deadlines), with what the
 //! released holds took from them: the pool's block if it still has it, else as a block of their
-//! own, due at once if its deadline has passed — a revoke never makes expiring credits lasting.
+//! own; what has passed its deadline expires on the pool in the same statement, with an
+//! `expiration` row — a revoke never makes expiring credits lasting.
+//!
+//! The keys' creators are locked first (`FOR NO KEY UPDATE`: a personal key's creator is its pool),
+//! in the users-before-keys order a team key's debit keeps (creator `FOR SHARE`, then the key); a
+//! personal key's debit, which locks its key first and its creator only by a foreign-key check
+//! (`KEY SHARE`), is not blocked by that mode. The ledger rows name the creators: their foreign-key
+//! check would otherwise lock a creator after its key and team, against the creator's own debits.
 
 use crate::core::error::CreditError;
 use crate::core::time::Timestamp;
@@ -47,10 +54,14 @@ macro_rules! returned_record {
 macro_rules! revoke_keys {
     ($now:literal, $releases:literal) => {
         concat!(
-            r#"locked_key AS (
+            r#"creators AS (
+  SELECT u.id FROM users u
+  WHERE u.id IN (SELECT k.user_id FROM api_key_credits k WHERE k.api_key IN (SELECT api_key FROM doomed))
+  ORDER BY u.id FOR NO KEY UPDATE OF u
+), locked_key AS (
   SELECT k.api_key, k.user_id, k.team_id, k.credits, k.held_credits, k.expiring_ids, k.expiring_at, k.expiring_left
   FROM api_key_credits k
-  WHERE k.api_key IN (SELECT api_key FROM doomed) AND k.revoked_at IS NULL
+  WHERE k.api_key IN (SELECT api_key FROM doomed) AND k.revoked_at IS NULL AND (SELECT count(*) FROM creators) >= 0
   ORDER BY k.api_key
   FOR UPDATE OF k
 ), key_holds AS (
@@ -76,7 +87,7 @@ macro_rules! revoke_keys {
   RETURNING h.id
 ), pool_user AS (
   SELECT u.id, u.credits FROM users u WHERE u.id IN (SELECT user_id FROM key WHERE team_id IS NULL)
-  ORDER BY u.id FOR UPDATE OF u
+  ORDER BY u.id FOR NO KEY UPDATE OF u
 ), pool_team AS (
   SELECT tm.id, tm.credits FROM teams tm WHERE tm.id IN (SELECT team_id FROM key)
   ORDER BY tm.id FOR UPDATE OF tm
@@ -108,8 +119,14 @@ macro_rules! revoke_keys {
   FROM decision d WHERE k.api_key = d.api_key
   RETURNING k.api_key, d.returned, k.revoked_at
 ), credit_user AS (
-  UPDATE users u SET credits = u.credits + s.total, "#,
-            crate::sql::ops::expiring::blocks_store!("u", "s.record", "true"),
+  UPDATE users u SET credits = u.credits + s.total - "#,
+            crate::sql::ops::expiring::record_total!(crate::sql::ops::expiring::record_part!("s.record", $now, due)),
+            ", ",
+            crate::sql::ops::expiring::blocks_store!(
+                "u",
+                crate::sql::ops::expiring::record_part!("s.record", $now, live),
+                "true"
+            ),
             r#"
   FROM (SELECT user_id, sum(returned) AS total, "#,
             returned_record!("d.team_id IS NULL AND d.user_id = x.user_id"),
@@ -118,10 +135,16 @@ macro_rules! revoke_keys {
   WHERE u.id = s.user_id AND s.total > 0
   RETURNING u.id
 ), credit_team AS (
-  UPDATE teams tm SET credits = tm.credits + s.total, updated_at = "#,
+  UPDATE teams tm SET updated_at = "#,
             $now,
-            r#"::timestamp, "#,
-            crate::sql::ops::expiring::blocks_store!("tm", "s.record", "true"),
+            r#"::timestamp, credits = tm.credits + s.total - "#,
+            crate::sql::ops::expiring::record_total!(crate::sql::ops::expiring::record_part!("s.record", $now, due)),
+            ", ",
+            crate::sql::ops::expiring::blocks_store!(
+                "tm",
+                crate::sql::ops::expiring::record_part!("s.record", $now, live),
+                "true"
+            ),
             r#"
   FROM (SELECT team_id, sum(returned) AS total, "#,
             returned_record!("d.team_id = x.team_id"),
@@ -145,7 +168,16 @@ macro_rules! revoke_keys {
             r#"::timestamp, d.record
   FROM decision d WHERE d.returned > 0
   RETURNING id
-)"#
+), "#,
+            crate::sql::ops::expiring::expire_returned!(
+                "expired_returns",
+                "decision d",
+                crate::sql::ops::expiring::record_part!("d.record", $now, due),
+                "d.user_id",
+                "d.team_id",
+                "NULL",
+                $now
+            )
         )
     };
 }

@@ -4,7 +4,11 @@
 //! finds it closed (`hold_closed` with its state).
 //!
 //! What the hold took from expiring blocks is captured soonest-expiring first (the `usage` row
-//! records it); the rest goes back to its blocks, to expire with them if they are due.
+//! records it), but never from a block past its deadline: what it took from one expires, and a
+//! capture of more than the rest of the hold takes the difference from the account's credits that
+//! never expire (`insufficient_credits` when they fall short). What goes back to a live block is
+//! spendable again; what goes back to a block past its deadline expires in the same statement,
+//! with an `expiration` row.
 //!
 //! Locks follow the order every statement keeps: user rows first (`FOR UPDATE` for a personal
 //! hold's pool, the maker's `FOR SHARE` for a team or team-key hold), a key's row before its holds,
@@ -22,6 +26,7 @@ use crate::core::hold::HoldState;
 use crate::core::idempotency::request_hash;
 use crate::core::time::Timestamp;
 use crate::sql::idempotency::idempotent_tail;
+use crate::sql::ops::expiring::{blocks_store, blocks_total, expire_returned, record_part, record_split, record_total};
 use crate::sql::ops::holds::expired_holds;
 use crate::sql::outcome::Limits;
 use crate::sql::row::{single, Row, Word};
@@ -84,29 +89,45 @@ pub const SQL: &str = concat!(
     AND (SELECT count(*) FROM owner_row) + (SELECT count(*) FROM member) + (SELECT count(*) FROM key_row) >= 0
   FOR UPDATE OF h
 ), locked_user AS (
-  SELECT u.id, u.credits, u.held_credits FROM users u, hold v
+  SELECT u.id, u.credits, u.held_credits, "#,
+    blocks_total!("u"),
+    r#" AS blocks FROM users u, hold v
   WHERE v.state = 'active' AND v.account_kind = 'user' AND u.id = v.account_id FOR UPDATE OF u
 ), locked_team AS (
-  SELECT tm.id, tm.credits, tm.held_credits FROM teams tm, hold v
+  SELECT tm.id, tm.credits, tm.held_credits, "#,
+    blocks_total!("tm"),
+    r#" AS blocks FROM teams tm, hold v
   WHERE v.state = 'active' AND v.account_kind = 'team' AND tm.id = v.account_id FOR UPDATE OF tm
 ), locked_key AS (
-  SELECT k.api_key AS id, k.credits, k.held_credits FROM api_key_credits k, hold v
+  SELECT k.api_key AS id, k.credits, k.held_credits, "#,
+    blocks_total!("k"),
+    r#" AS blocks FROM api_key_credits k, hold v
   WHERE v.state = 'active' AND v.account_kind = 'api_key' AND k.api_key = v.account_id FOR UPDATE OF k
 ), pool AS (
-  SELECT id, credits, held_credits FROM locked_user
-  UNION ALL SELECT id, credits, held_credits FROM locked_team
-  UNION ALL SELECT id, credits, held_credits FROM locked_key
+  SELECT id, credits, held_credits, blocks FROM locked_user
+  UNION ALL SELECT id, credits, held_credits, blocks FROM locked_team
+  UNION ALL SELECT id, credits, held_credits, blocks FROM locked_key
+), wanted AS (
+  SELECT v.*, CASE WHEN $3::text = 'release' THEN 0 ELSE coalesce($2::int, v.amount) END AS to_capture,
+    v.amount - "#,
+    record_total!("v.expiring"),
+    r#" AS never_held, "#,
+    record_total!(record_part!("v.expiring", "$6", live)),
+    r#" AS live_held
+  FROM hold v
 ), decision AS (
-  SELECT v.id, v.account_kind, v.account_id, v.amount, p.credits,
-    CASE WHEN $3::text = 'release' THEN 0 ELSE coalesce($2::int, v.amount) END AS captured,
+  SELECT v.id, v.account_kind, v.account_id, v.amount, p.credits, v.to_capture AS captured,
     CASE WHEN v.state <> 'active' THEN v.state
       WHEN $3::text = 'capture' AND coalesce($2::int, v.amount) > v.amount THEN 'over_capture'
       WHEN $3::text = 'capture' AND $4::text <> 'service' AND v.team_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM member)
         THEN 'not_a_member'
       WHEN p.id IS NULL THEN 'account_gone'
-      WHEN $3::text = 'capture' AND p.credits < coalesce($2::int, v.amount) THEN 'insufficient_credits'
+      WHEN $3::text = 'capture' AND p.credits < v.to_capture THEN 'insufficient_credits'
+      WHEN $3::text = 'capture'
+        AND v.to_capture - least(v.to_capture, v.live_held) - v.never_held > p.credits - p.held_credits - p.blocks
+        THEN 'insufficient_credits'
       ELSE 'ok' END AS status
-  FROM hold v LEFT JOIN pool p ON true
+  FROM wanted v LEFT JOIN pool p ON true
 ), closing AS (
   UPDATE credit_holds h SET state = CASE WHEN $3::text = 'release' THEN 'released' ELSE 'captured' END,
     captured = d.captured, closed_at = $6::timestamp,
@@ -115,37 +136,47 @@ pub const SQL: &str = concat!(
   RETURNING h.*
 ), split AS (
   SELECT "#,
-    crate::sql::ops::expiring::record_split!("c.expiring", "c.captured", spent),
+    record_split!("c.expiring", "c.captured", "$6", spent),
     r#" AS spent, "#,
-    crate::sql::ops::expiring::record_split!("c.expiring", "c.captured", rest),
+    record_split!("c.expiring", "c.captured", "$6", rest),
     r#" AS back
   FROM closing c
+), parted AS (
+  SELECT x.spent, "#,
+    record_part!("x.back", "$6", live),
+    r#" AS back, "#,
+    record_part!("x.back", "$6", due),
+    r#" AS due FROM split x
+), split_back AS (
+  SELECT x.spent, x.back, x.due, "#,
+    record_total!("x.due"),
+    r#" AS due_total FROM parted x
 ), settle_user AS (
-  UPDATE users u SET credits = u.credits - c.captured, held_credits = u.held_credits - c.amount,
+  UPDATE users u SET credits = u.credits - c.captured - sp.due_total, held_credits = u.held_credits - c.amount,
     "#,
-    crate::sql::ops::expiring::blocks_store!("u", "sp.back", "true"),
+    blocks_store!("u", "sp.back", "true"),
     r#"
-  FROM closing c, split sp WHERE c.account_kind = 'user' AND u.id = c.account_id
+  FROM closing c, split_back sp WHERE c.account_kind = 'user' AND u.id = c.account_id
   RETURNING u.credits, u.held_credits, NULL::int AS daily_limit, 0 AS daily_used, NULL::int AS monthly_limit,
     0 AS monthly_used
 ), settle_team AS (
-  UPDATE teams tm SET credits = tm.credits - c.captured, held_credits = tm.held_credits - c.amount,
+  UPDATE teams tm SET credits = tm.credits - c.captured - sp.due_total, held_credits = tm.held_credits - c.amount,
     updated_at = $6::timestamp, "#,
-    crate::sql::ops::expiring::blocks_store!("tm", "sp.back", "true"),
+    blocks_store!("tm", "sp.back", "true"),
     r#"
-  FROM closing c, split sp WHERE c.account_kind = 'team' AND tm.id = c.account_id
+  FROM closing c, split_back sp WHERE c.account_kind = 'team' AND tm.id = c.account_id
   RETURNING tm.credits, tm.held_credits, NULL::int AS daily_limit, 0 AS daily_used, NULL::int AS monthly_limit,
     0 AS monthly_used
 ), settle_key AS (
-  UPDATE api_key_credits k SET credits = k.credits - c.captured, held_credits = k.held_credits - c.amount,
+  UPDATE api_key_credits k SET credits = k.credits - c.captured - sp.due_total, held_credits = k.held_credits - c.amount,
     daily_used = CASE WHEN k.daily_window_start = c.daily_window_start
       THEN greatest(k.daily_used - (c.amount - c.captured), 0) ELSE k.daily_used END,
     monthly_used = CASE WHEN k.monthly_window_start = c.monthly_window_start
       THEN greatest(k.monthly_used - (c.amount - c.captured), 0) ELSE k.monthly_used END,
     updated_at = $6::timestamp, "#,
-    crate::sql::ops::expiring::blocks_store!("k", "sp.back", "true"),
+    blocks_store!("k", "sp.back", "true"),
     r#"
-  FROM closing c, split sp WHERE c.account_kind = 'api_key' AND k.api_key = c.account_id
+  FROM closing c, split_back sp WHERE c.account_kind = 'api_key' AND k.api_key = c.account_id
   RETURNING k.credits, k.held_credits, k.daily_limit,
     CASE WHEN k.daily_window_start >= $9::timestamp THEN k.daily_used ELSE 0 END AS daily_used, k.monthly_limit,
     CASE WHEN k.monthly_window_start >= $10::timestamp THEN k.monthly_used ELSE 0 END AS monthly_used
@@ -157,9 +188,19 @@ pub const SQL: &str = concat!(
   SELECT c.transaction_id, c.user_id, c.team_id, -c.captured, 'usage', c.operation, c.resource_id, c.api_key_id,
     CASE WHEN c.metadata IS NULL OR c.metadata = '{}' THEN json_build_object('hold_id', c.id)::text
       ELSE left(c.metadata, -1) || ',"hold_id":' || to_json(c.id)::text || '}' END, $6::timestamp, sp.spent
-  FROM closing c, settled s, split sp WHERE c.captured > 0
+  FROM closing c, settled s, split_back sp WHERE c.captured > 0
   RETURNING id
-), facts AS (
+), "#,
+    expire_returned!(
+        "expired",
+        "closing c, settled s, split_back sp",
+        "sp.due",
+        "c.user_id",
+        "c.team_id",
+        "c.api_key_id",
+        "$6"
+    ),
+    r#", facts AS (
   SELECT c.transaction_id, c.id AS hold_id, c.account_kind AS charged_kind, c.account_id AS charged_id,
     c.captured AS amount, c.amount - c.captured AS released, s.credits AS balance,
     s.credits::bigint - s.held_credits + "#,

@@ -1,7 +1,11 @@
 //! Closing one account's holds past their deadline and expiring its blocks past theirs: what a
 //! debit asks for when it finds either (`settle`), before it runs again. Like the sweep, but for one account and waiting for its locks
 //! (a request is waiting on it), in the order every statement keeps: a user's row or a key's row
-//! before their holds, a team's holds before the team's row.
+//! before their holds, a team's holds before the team's row. For a team, the user its expiration
+//! rows name (owner, else first member) is locked `FOR KEY SHARE` first: their foreign-key check
+//! would otherwise lock that user after the team, against the user's own debit of the pool (user,
+//! then team). A team with nobody left names the user its grant named. For a key, its creator is
+//! locked `FOR SHARE` before the key, as a team key's debit does.
 
 use crate::core::account::Account;
 use crate::core::error::CreditError;
@@ -45,12 +49,23 @@ macro_rules! settle_set {
 pub const SQL: &str = concat!(
     r#"WITH owner AS (
   SELECT u.id FROM users u WHERE $1::text = 'user' AND u.id = $2::text FOR UPDATE OF u
+), team_owner AS (
+  SELECT u.id FROM users u, teams tm
+  WHERE $1::text = 'team' AND tm.id = $2::text
+    AND u.id = coalesce(tm.owner_id, (SELECT min(m.id) FROM users m WHERE m.team_id = tm.id))
+  FOR KEY SHARE OF u
+), key_creator AS (
+  SELECT u.id FROM users u, api_key_credits k
+  WHERE $1::text = 'api_key' AND k.api_key = $2::text AND u.id = k.user_id
+  FOR SHARE OF u
 ), key_row AS (
-  SELECT k.api_key FROM api_key_credits k WHERE $1::text = 'api_key' AND k.api_key = $2::text FOR UPDATE OF k
+  SELECT k.api_key FROM api_key_credits k WHERE $1::text = 'api_key' AND k.api_key = $2::text
+    AND (SELECT count(*) FROM team_owner) + (SELECT count(*) FROM key_creator) >= 0
+  FOR UPDATE OF k
 ), settled AS (
   UPDATE credit_holds h SET state = 'expired', closed_at = $3::timestamp
   WHERE h.account_kind = $1::text AND h.account_id = $2::text AND h.state = 'active' AND h.expires_at <= $3::timestamp
-    AND (SELECT count(*) FROM owner) + (SELECT count(*) FROM key_row) >= 0
+    AND (SELECT count(*) FROM owner) + (SELECT count(*) FROM team_owner) + (SELECT count(*) FROM key_row) >= 0
   RETURNING h.amount, h.daily_window_start, h.monthly_window_start, h.expiring
 ), total AS (
   SELECT coalesce(sum(amount), 0)::int AS amount FROM settled
@@ -92,11 +107,12 @@ pub const SQL: &str = concat!(
 ), expired AS (
   INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, resource_id, api_key_id, metadata,
     created_at, expiring)
-  SELECT 'ctx_' || replace(gen_random_uuid()::text, '-', ''), t.user_id, t.team_id, -(e.value->>0)::int, 'expiration',
+  SELECT 'ctx_' || replace(gen_random_uuid()::text, '-', ''),
+    coalesce(t.user_id, (SELECT g.user_id FROM credit_transactions g WHERE g.id = e.key)), t.team_id, -(e.value->>0)::int,
+    'expiration',
     'credits.expire', e.key, t.api_key, json_build_object('block', e.key, 'expires_at', e.value->>1)::text,
     $3::timestamp, jsonb_build_object(e.key, e.value)
   FROM tidied t, jsonb_each(t.expiring_take) e
-  WHERE t.user_id IS NOT NULL
   RETURNING id
 )
 SELECT (SELECT count(*) FROM settled)::text AS settled, (SELECT count(*) FROM tidied)::text AS tidied,
