@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::expiring::grant;
 use common::holds::*;
 use common::*;
 use fltr_credits::core::account::Account;
@@ -15,7 +16,6 @@ use fltr_credits::core::validate::Amount;
 use fltr_credits::engine::Engine;
 use fltr_credits::sql::ops::allocate::AllocateRequest;
 use fltr_credits::sql::ops::consume::Payer;
-use fltr_credits::sql::ops::grant::GrantRequest;
 use fltr_credits::sql::ops::holds::close::Actor;
 use fltr_credits::sql::ops::refund::RefundScope;
 use tokio_postgres::Client;
@@ -35,17 +35,6 @@ fn t(seconds: i64) -> Timestamp {
 /// `D` plus `micros` (negative: before it).
 fn d(micros: i64) -> Timestamp {
     Timestamp(at(D).0 + micros)
-}
-
-fn grant(account: Account, amount: i64, expires_at: Option<&str>) -> GrantRequest {
-    GrantRequest {
-        account,
-        amount: Amount::new(amount).unwrap(),
-        operation: None,
-        metadata: None,
-        idempotency_key: None,
-        expires_at: expires_at.map(at),
-    }
 }
 
 fn user(id: &str) -> Account {

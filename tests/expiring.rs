@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::expiring::grant;
 use common::holds::*;
 use common::*;
 use fltr_credits::core::account::Account;
@@ -14,24 +15,12 @@ use fltr_credits::core::validate::Amount;
 use fltr_credits::engine::Engine;
 use fltr_credits::migrator::migrate;
 use fltr_credits::sql::ops::consume::Payer;
-use fltr_credits::sql::ops::grant::GrantRequest;
 use tokio_postgres::Client;
 
 /// Up to 64 connections per test: one test at a time (the server allows 100).
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const T0: &str = "2026-12-01T12:00:00Z";
-
-fn grant(account: Account, amount: i64, expires_at: Option<&str>) -> GrantRequest {
-    GrantRequest {
-        account,
-        amount: Amount::new(amount).unwrap(),
-        operation: None,
-        metadata: None,
-        idempotency_key: None,
-        expires_at: expires_at.map(at),
-    }
-}
 
 /// The balance's `expiring` list as `(amount, deadline)`, and `available`, for user `id` at `when`.
 async fn expiring_of(client: &Client, id: &str, when: Timestamp) -> (Vec<(i64, String)>, i64, i64) {

@@ -1,6 +1,7 @@
 //! Shared test support: a throwaway database per test on the real Postgres, dropped afterwards.
 #![allow(dead_code)]
 
+pub mod expiring;
 pub mod holds;
 pub mod http;
 
