@@ -547,7 +547,6 @@ async fn settles_from_sweeps_and_debits_at_the_deadline_expire_each_block_once()
     let engine = Engine::new(Native(&client));
     let block = engine.grant(&grant(user("u1"), 500, Some(D)), t(0)).await.unwrap().transaction_id;
     engine.allocate(&allocation(secret, 300), t(0)).await.unwrap(); // 300 of the block to the key
-    drop(engine);
 
     let url = db.url.clone();
     let phase = |offsets: [i64; 3]| {
@@ -625,7 +624,7 @@ async fn debits_among_closes_of_old_holds_after_the_deadline_still_decide() {
     for _ in 0..160 {
         holds.push(engine.hold(&hold(Payer::User("u1".into()), 2, 86_400, None), t(0)).await.unwrap().hold_id);
     }
-    drop(engine);
+
     let holds = std::sync::Arc::new(holds);
     let url = db.url.clone();
     let results = race(&url, 32, move |index, client| {
@@ -685,7 +684,6 @@ async fn a_storm_of_every_operation_across_the_deadline_deadlocks_nothing_and_re
         engine.allocate(&allocation(key, 200), t(0)).await.unwrap();
     }
     engine.allocate(&allocation(team_key, 200), t(0)).await.unwrap();
-    drop(engine);
 
     let url = db.url.clone();
     let results = race(&url, 32, move |index, client| async move {
@@ -840,7 +838,7 @@ async fn team_settles_and_the_owners_debits_do_not_deadlock() {
         request.expires_at = Some(at(&deadline));
         engine.grant(&request, t(0)).await.unwrap();
     }
-    drop(engine);
+
     let url = db.url.clone();
     let results = race(&url, 24, move |index, client| async move {
         let engine = Engine::new(Native(&*client));
@@ -880,7 +878,7 @@ async fn revoking_team_keys_while_their_creator_spends_the_pool_does_not_deadloc
         engine.grant(&grant(Account::api_key(&key_id(&secret)).unwrap(), 10, Some(D)), t(0)).await.unwrap();
         secrets.push(secret);
     }
-    drop(engine);
+
     let secrets = std::sync::Arc::new(secrets);
     let url = db.url.clone();
     let results = race(&url, 24, move |index, client| {
