@@ -116,7 +116,7 @@ async fn rollback_then_reapply_restores_the_same_schema() {
 }
 
 #[tokio::test]
-async fn verify_reports_a_dropped_column_a_changed_default_and_a_missing_foreign_key() {
+async fn verify_reports_a_dropped_column_a_changed_default_a_missing_foreign_key_and_functions() {
     let db = TestDb::migrated("drift").await;
     let client = db.client().await;
     assert!(verify_schema(&fltr_credits::adapters::native::database::Native(&client)).await.unwrap().is_empty());
@@ -125,7 +125,10 @@ async fn verify_reports_a_dropped_column_a_changed_default_and_a_missing_foreign
             r#"ALTER TABLE "credit_transactions" DROP COLUMN "resource_id";
                ALTER TABLE "teams" ALTER COLUMN "credits" SET DEFAULT 10;
                ALTER TABLE "users" DROP CONSTRAINT "users_team_id_teams_id_fk";
-               ALTER TABLE "users" ADD COLUMN "plugin_extra" text;"#,
+               ALTER TABLE "users" ADD COLUMN "plugin_extra" text;
+               DROP FUNCTION credit_blocks_left(integer[], integer);
+               CREATE OR REPLACE FUNCTION credit_blocks_take(ids text[], deadlines timestamp[], lefts integer[], amount integer)
+                 RETURNS jsonb LANGUAGE plpgsql IMMUTABLE STRICT AS $$ BEGIN RETURN '{}'::jsonb; END $$;"#,
         )
         .await
         .unwrap();
@@ -134,11 +137,13 @@ async fn verify_reports_a_dropped_column_a_changed_default_and_a_missing_foreign
     assert!(found.contains(&("missing_column", "credit_transactions.resource_id")), "{found:?}");
     assert!(found.contains(&("wrong_default", "teams.credits")), "{found:?}");
     assert!(found.contains(&("missing_constraint", "users_team_id_teams_id_fk")), "{found:?}");
-    assert_eq!(drift.len(), 3, "a plugin's extra column is not drift: {found:?}");
+    assert!(found.contains(&("missing_function", "credit_blocks_left(lefts integer[], amount integer)")), "{found:?}");
+    assert!(found.iter().any(|(kind, object)| *kind == "wrong_function" && object.starts_with("credit_blocks_take(")));
+    assert_eq!(drift.len(), 5, "a plugin's extra column is not drift: {found:?}");
     let (code, stdout, _) = cli(&["verify", "--json", "--database-url", &db.url], &[]);
     assert_eq!(code, 8, "drift exits 8");
     let body: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(body["drift"].as_array().unwrap().len(), 3);
+    assert_eq!(body["drift"].as_array().unwrap().len(), 5);
 }
 
 #[tokio::test]

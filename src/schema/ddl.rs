@@ -93,6 +93,10 @@ fn change_up(change: &Change) -> String {
         }
         Change::AddForeignKey(fk) => add_foreign_key(fk),
         Change::CreateIndex(index) => create_index(index),
+        Change::CreateFunction(function) => format!(
+            "CREATE OR REPLACE FUNCTION \"{}\"({}) RETURNS {} LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $fn${}$fn$;",
+            function.name, function.parameters, function.returns, function.body
+        ),
         Change::Data { sql, .. } => format!("{};", sql.trim_end().trim_end_matches(';')),
     }
 }
@@ -107,6 +111,9 @@ fn change_down(change: &Change) -> Option<String> {
             format!("ALTER TABLE IF EXISTS \"{}\" DROP CONSTRAINT IF EXISTS \"{}\";", fk.table, fk.name)
         }
         Change::CreateIndex(index) => format!("DROP INDEX IF EXISTS \"{}\";", index.name),
+        Change::CreateFunction(function) => {
+            format!("DROP FUNCTION IF EXISTS \"{}\"({});", function.name, function.identity)
+        }
         Change::Data { .. } => return None,
     })
 }

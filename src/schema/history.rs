@@ -6,7 +6,8 @@
 //! (shared/seed/FLTR-deployment-guide.md, REFERENCE §5).
 
 use crate::schema::model::{
-    Change, Column, DefaultValue, ForeignKey, Index, KeyConstraint, Migration, ReferentialAction::*, SqlType::*, Table,
+    Change, Column, DefaultValue, ForeignKey, Function, Index, KeyConstraint, Migration, ReferentialAction::*,
+    SqlType::*, Table,
 };
 
 const fn text(name: &'static str) -> Column {
@@ -378,6 +379,57 @@ fn holds() -> Migration {
     }
 }
 
+/// What a debit of `amount` leaves of each block (soonest first): a debit's arithmetic on its
+/// locked row, as a function so that a row without blocks (NULL, STRICT) costs the debit nothing —
+/// the same arithmetic as a subquery costs every debit its executor setup (BENCHMARKS.md §1).
+pub const BLOCKS_LEFT: Function = Function {
+    name: "credit_blocks_left",
+    parameters: "lefts integer[], amount integer",
+    identity: "lefts integer[], amount integer",
+    returns: "integer[]",
+    body: "
+DECLARE
+  result integer[] := lefts;
+  rest integer := amount;
+  taken integer;
+BEGIN
+  FOR i IN 1 .. coalesce(array_length(lefts, 1), 0) LOOP
+    EXIT WHEN rest <= 0;
+    taken := least(lefts[i], rest);
+    result[i] := lefts[i] - taken;
+    rest := rest - taken;
+  END LOOP;
+  RETURN result;
+END
+",
+};
+
+/// What a debit of `amount` takes from each block, as the effect record
+/// `{"<block id>": [credits, "<deadline>"], …}` (NULL when it takes from none).
+pub const BLOCKS_TAKE: Function = Function {
+    name: "credit_blocks_take",
+    parameters: "ids text[], deadlines timestamp[], lefts integer[], amount integer",
+    identity: "ids text[], deadlines timestamp without time zone[], lefts integer[], amount integer",
+    returns: "jsonb",
+    body: "
+DECLARE
+  result jsonb;
+  rest integer := amount;
+  taken integer;
+BEGIN
+  FOR i IN 1 .. coalesce(array_length(lefts, 1), 0) LOOP
+    EXIT WHEN rest <= 0;
+    taken := least(lefts[i], rest);
+    IF taken > 0 THEN
+      result := coalesce(result, '{}'::jsonb) || jsonb_build_object(ids[i], jsonb_build_array(taken, deadlines[i]));
+      rest := rest - taken;
+    END IF;
+  END LOOP;
+  RETURN result;
+END
+",
+};
+
 /// Expiring credits (API.md "Expiring credits"): each account row carries its live blocks —
 /// grant id, deadline, unspent rest, soonest first, as three parallel arrays (NULL: none) — so a
 /// debit decides and spends them on the row it has locked; `expiring_take` is what the row's last
@@ -393,6 +445,8 @@ fn expiring_credits() -> Migration {
     }
     changes.push(Change::AddColumn { table: "credit_transactions", column: Column::new("expiring", Jsonb) });
     changes.push(Change::AddColumn { table: "credit_holds", column: Column::new("expiring", Jsonb) });
+    changes.push(Change::CreateFunction(BLOCKS_LEFT));
+    changes.push(Change::CreateFunction(BLOCKS_TAKE));
     Migration { tag: "0006_expiring_credits", when: 1_764_806_400_000, changes }
 }
 

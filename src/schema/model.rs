@@ -163,12 +163,29 @@ pub enum Change {
     },
     AddForeignKey(ForeignKey),
     CreateIndex(Index),
+    /// A PL/pgSQL function (`CREATE OR REPLACE`: idempotent, no table lock), for arithmetic a hot
+    /// statement would otherwise do in subqueries it pays for on every row.
+    CreateFunction(Function),
     /// A data step: one idempotent statement that moves existing rows to the new shape (it must
     /// find nothing to do when run again). It has no down: what it rewrote cannot be restored.
     Data {
         name: &'static str,
         sql: &'static str,
     },
+}
+
+/// A function the migrations create: `IMMUTABLE STRICT PARALLEL SAFE` PL/pgSQL (STRICT: a NULL
+/// argument answers NULL without a call, so callers pay nothing on rows the function has nothing
+/// to do for). `body` is the source between the dollar quotes, as `pg_proc.prosrc` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Function {
+    pub name: &'static str,
+    /// The parameter list, e.g. `lefts integer[], amount integer`.
+    pub parameters: &'static str,
+    /// `pg_get_function_identity_arguments`' spelling, e.g. `lefts integer[], amount integer`.
+    pub identity: &'static str,
+    pub returns: &'static str,
+    pub body: &'static str,
 }
 
 /// A migration as drizzle names it: `tag` is the file stem, `when` the journal's millisecond stamp.
@@ -198,6 +215,7 @@ pub struct SchemaState {
     pub tables: Vec<Table>,
     pub foreign_keys: Vec<ForeignKey>,
     pub indexes: Vec<Index>,
+    pub functions: Vec<Function>,
 }
 
 impl SchemaState {
@@ -213,6 +231,7 @@ impl SchemaState {
                 }
                 Change::AddForeignKey(fk) => state.foreign_keys.push(*fk),
                 Change::CreateIndex(index) => state.indexes.push(*index),
+                Change::CreateFunction(function) => state.functions.push(*function),
                 Change::Data { .. } => {}
             }
         }

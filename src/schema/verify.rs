@@ -39,7 +39,13 @@ JOIN pg_class idx ON idx.oid = i.indexrelid
 JOIN pg_class tbl ON tbl.oid = i.indrelid
 JOIN pg_namespace ns ON ns.oid = tbl.relnamespace
 WHERE ns.nspname = 'public' AND tbl.relname IN (SELECT name FROM wanted)
-  AND NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = i.indexrelid)"#;
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = i.indexrelid)
+UNION ALL
+SELECT 'function', NULL, p.proname::text, pg_get_function_identity_arguments(p.oid), NULL, p.prosrc, NULL, NULL, NULL,
+  NULL, NULL, NULL
+FROM pg_proc p
+JOIN pg_namespace ns ON ns.oid = p.pronamespace
+WHERE ns.nspname = 'public' AND p.proname IN (SELECT name FROM wanted)"#;
 
 #[derive(Debug, Clone)]
 pub struct LiveColumn {
@@ -75,6 +81,14 @@ pub struct LiveSchema {
     pub columns: Vec<LiveColumn>,
     pub constraints: Vec<LiveConstraint>,
     pub indexes: Vec<LiveIndex>,
+    pub functions: Vec<LiveFunction>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LiveFunction {
+    pub name: String,
+    pub identity: String,
+    pub body: String,
 }
 
 /// `table.column` of the hash every key is found by: its absence is already drift.
@@ -117,7 +131,13 @@ impl std::fmt::Display for Drift {
 
 /// `$1` for [`INTROSPECT_SQL`].
 pub fn introspect_param(state: &SchemaState) -> String {
-    state.tables.iter().map(|table| table.name).collect::<Vec<_>>().join(",")
+    state
+        .tables
+        .iter()
+        .map(|table| table.name)
+        .chain(state.functions.iter().map(|f| f.name))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn list(row: &Row, name: &str) -> Result<Option<Vec<String>>, CreditError> {
@@ -125,7 +145,8 @@ fn list(row: &Row, name: &str) -> Result<Option<Vec<String>>, CreditError> {
 }
 
 pub fn decode(rows: &[Row]) -> Result<LiveSchema, CreditError> {
-    let mut live = LiveSchema { columns: Vec::new(), constraints: Vec::new(), indexes: Vec::new() };
+    let mut live =
+        LiveSchema { columns: Vec::new(), constraints: Vec::new(), indexes: Vec::new(), functions: Vec::new() };
     for row in rows {
         match row.text("part")? {
             "column" => live.columns.push(LiveColumn {
@@ -145,6 +166,11 @@ pub fn decode(rows: &[Row]) -> Result<LiveSchema, CreditError> {
                 on_delete: row.owned("on_delete")?,
                 on_update: row.owned("on_update")?,
                 validated: row.boolean("validated")?,
+            }),
+            "function" => live.functions.push(LiveFunction {
+                name: row.owned("name")?,
+                identity: row.owned("type")?,
+                body: row.owned("default")?,
             }),
             "index" => live.indexes.push(LiveIndex {
                 table: row.owned("table")?,
@@ -220,6 +246,16 @@ fn compare_table(table: &Table, live: &LiveSchema, out: &mut Vec<Drift>) {
 /// Every difference between `live` and `state`, in model order.
 pub fn compare(state: &SchemaState, live: &LiveSchema) -> Vec<Drift> {
     let mut out = Vec::new();
+    for function in &state.functions {
+        let object = format!("{}({})", function.name, function.identity);
+        match live.functions.iter().find(|f| f.name == function.name && f.identity == function.identity) {
+            None => out.push(drift("missing_function", object, "function", "nothing")),
+            Some(found) if found.body != function.body => {
+                out.push(drift("wrong_function", object, "the body migrations write", "another body"))
+            }
+            Some(_) => {}
+        }
+    }
     for table in &state.tables {
         compare_table(table, live, &mut out);
     }

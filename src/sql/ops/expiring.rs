@@ -17,31 +17,27 @@ macro_rules! blocks_due {
 }
 
 /// The `SET` items of a debit of `$amount` on row `$r`, with no block due: the blocks are spent
-/// soonest first (each keeps `least(left, prefix - amount)`), and `expiring_take` records what was
-/// taken from each, for the ledger row or hold the same statement writes.
+/// soonest first, and `expiring_take` records what was taken from each, for the ledger row or
+/// hold the same statement writes. Two STRICT functions of migration 0006 (`schema::history`): a
+/// row without blocks passes NULL and pays nothing, where the same arithmetic as a subquery cost
+/// every debit its executor setup (BENCHMARKS.md §1).
 macro_rules! blocks_spend {
     ($r:literal, $amount:literal) => {
         concat!(
-            "expiring_left = CASE WHEN ",
+            "expiring_left = credit_blocks_left(",
             $r,
-            ".expiring_left IS NULL THEN NULL ELSE ARRAY(SELECT greatest(0, least(x.l, x.c - ",
+            ".expiring_left, ",
             $amount,
-            "))::int FROM (SELECT u.l, u.i, sum(u.l) OVER (ORDER BY u.i) AS c FROM unnest(",
-            $r,
-            ".expiring_left) WITH ORDINALITY u(l, i)) x ORDER BY x.i) END,
-    expiring_take = CASE WHEN ",
-            $r,
-            ".expiring_left IS NULL THEN NULL ELSE (SELECT jsonb_object_agg(x.id, jsonb_build_array(least(x.l, ",
-            $amount,
-            " - (x.c - x.l)), x.at)) FROM (SELECT u.id, u.at, u.l, sum(u.l) OVER (ORDER BY u.i) AS c FROM unnest(",
+            "),
+    expiring_take = credit_blocks_take(",
             $r,
             ".expiring_ids, ",
             $r,
             ".expiring_at, ",
             $r,
-            ".expiring_left) WITH ORDINALITY u(id, at, l, i)) x WHERE x.c - x.l < ",
+            ".expiring_left, ",
             $amount,
-            " AND x.l > 0) END"
+            ")"
         )
     };
 }
