@@ -232,6 +232,34 @@ test('without a pool shared with Better Auth the grant runs after the commit, re
   assert.equal((await grants(user.id)).length, 1);
 });
 
+test("with Better Auth's drizzle adapter (transaction: true) and credits({ database: pool }) the grant joins the sign-up transaction", async () => {
+  const { drizzle } = await import('drizzle-orm/node-postgres');
+  const { pgTable, text, boolean, timestamp, integer } = await import('drizzle-orm/pg-core');
+  const { drizzleAdapter } = await import('better-auth/adapters/drizzle');
+  const { betterAuth } = await import('better-auth');
+  // Drizzle tables keyed by column name, as Better Auth's field mapping names them.
+  const columns = (spec) => Object.fromEntries(Object.entries(spec).map(([name, make]) => [name, make(name)]));
+  const t = (name) => text(name);
+  const nn = (make) => (name) => make(name).notNull();
+  const schema = {
+    users: pgTable('users', columns({ id: nn(t), name: nn(t), email: nn(t), email_verified: nn(boolean), image: t, created_at: nn(timestamp),
+      updated_at: nn(timestamp), credits: nn(integer), team_id: t, total_credits_purchased: nn(integer) })),
+    sessions: pgTable('sessions', columns({ id: nn(t), expires_at: nn(timestamp), token: nn(t), created_at: nn(timestamp), updated_at: nn(timestamp),
+      ip_address: t, user_agent: t, user_id: nn(t) })),
+    accounts: pgTable('accounts', columns({ id: nn(t), account_id: nn(t), provider_id: nn(t), user_id: nn(t), access_token: t, refresh_token: t,
+      id_token: t, access_token_expires_at: timestamp, refresh_token_expires_at: timestamp, scope: t, password: t, created_at: nn(timestamp),
+      updated_at: nn(timestamp) })),
+    verifications: pgTable('verifications', columns({ id: nn(t), identifier: nn(t), value: nn(t), expires_at: nn(timestamp), created_at: timestamp,
+      updated_at: timestamp })),
+  };
+  const options = await authOptions(drizzleAdapter(drizzle(pool), { provider: 'pg', transaction: true, schema }), [plugin.credits({ database: pool })]);
+  const auth = betterAuth(options);
+  const { user } = await signUp(auth);
+  assert.equal(await balanceOf(user.id), 100);
+  assert.deepEqual(await grants(user.id), [{ amount: 100, operation: 'signup' }]);
+  assert.equal(await sameTransaction(user.id), true);
+});
+
 test('startingCredits: 0 grants nothing; sessionBalance: false reads the column with no extra query', async () => {
   const counted = new pg.Pool({ connectionString: db.url, max: 2 });
   let statements = 0;
