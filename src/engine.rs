@@ -30,6 +30,7 @@ use crate::sql::ops::purchase::{self, PurchaseRequest};
 use crate::sql::ops::reconcile::{self, ReconcileReport};
 use crate::sql::ops::refund::{self, RefundResult, RefundScope};
 use crate::sql::ops::transactions::{self, Cursor, TransactionPage};
+use crate::sql::ops::usage::{self, UsageQuery, UsageReport};
 use crate::sql::outcome::{ChargeOutcome, ChargeResult};
 use crate::sql::row::Row;
 use crate::sql::statement::Statement;
@@ -362,6 +363,11 @@ impl<E: Executor> Engine<E> {
         cursor: Option<&Cursor>,
     ) -> Result<TransactionPage, CreditError> {
         run(&self.executor, &transactions::plan(account, limit, cursor), |rows| transactions::decode(rows, limit)).await
+    }
+
+    /// Usage net of refunds over a range of UTC days, grouped (`sql::ops::usage` states the rules).
+    pub async fn usage(&self, account: &Account, query: &UsageQuery) -> Result<UsageReport, CreditError> {
+        run(&self.executor, &usage::plan(account, query), |rows| usage::decode(rows, query)).await
     }
 
     pub async fn reconcile(&self, adopt: bool, now: Timestamp) -> Result<ReconcileReport, CreditError> {

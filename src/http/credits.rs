@@ -17,6 +17,7 @@ use crate::sql::ops::consume::{ConsumeRequest, Payer};
 use crate::sql::ops::principal::Principal;
 use crate::sql::ops::refund::RefundScope;
 use crate::sql::ops::transactions::{page_size, Cursor};
+use crate::sql::ops::usage::UsageQuery;
 use crate::sql::outcome::ChargeResult;
 use serde_json::{Map, Value};
 
@@ -179,6 +180,21 @@ pub async fn transactions<E: Executor>(
         request.query_param("cursor")?.filter(|text| !text.is_empty()).map(|text| Cursor::decode(&text)).transpose()?;
     let account = read_account(engine, request, config).await?;
     HttpResponse::ok(&engine.transactions(&account, limit, cursor.as_ref()).await?)
+}
+
+/// Usage net of refunds over `from`..`to` (UTC dates, `to` excluded), grouped by `group_by`
+/// (`sql::ops::usage` states the rules): the caller's own, or the account the service names.
+pub async fn usage<E: Executor>(
+    engine: &Engine<E>,
+    request: &HttpRequest,
+    config: &Config,
+) -> Result<HttpResponse, CreditError> {
+    request.only_query_params(&["from", "to", "group_by", "user_id", "team_id", "api_key_id"])?;
+    let (from, to, group_by) =
+        (request.query_param("from")?, request.query_param("to")?, request.query_param("group_by")?);
+    let query = UsageQuery::parse(from.as_deref(), to.as_deref(), group_by.as_deref())?;
+    let account = read_account(engine, request, config).await?;
+    HttpResponse::ok(&engine.usage(&account, &query).await?)
 }
 
 /// Funds a key from its owner's pool. A signed-in user funds only their own keys (another

@@ -17,6 +17,7 @@ pub enum Route {
     Consume,
     Refund,
     Transactions,
+    Usage,
     /// `POST /api/v1/credits/holds` opens a hold.
     Holds,
     /// `GET /api/v1/credits/holds/{id}`.
@@ -42,13 +43,14 @@ pub enum Route {
 }
 
 /// Every (method, path) the API answers; the OpenAPI document lists the same.
-pub const ROUTES: [(&str, &str); 23] = [
+pub const ROUTES: [(&str, &str); 24] = [
     ("GET", "/health"),
     ("GET", "/api/v1/credits/balance"),
     ("POST", "/api/v1/credits/check"),
     ("POST", "/api/v1/credits/consume"),
     ("POST", "/api/v1/credits/refund"),
     ("GET", "/api/v1/credits/transactions"),
+    ("GET", "/api/v1/credits/usage"),
     ("POST", "/api/v1/credits/holds"),
     ("GET", "/api/v1/credits/holds/{hold_id}"),
     ("POST", "/api/v1/credits/holds/{hold_id}/capture"),
@@ -82,6 +84,7 @@ pub fn match_path(path: &str) -> Option<(&'static [&'static str], Route)> {
         "/api/v1/credits/consume" => (POST, Route::Consume),
         "/api/v1/credits/refund" => (POST, Route::Refund),
         "/api/v1/credits/transactions" => (GET, Route::Transactions),
+        "/api/v1/credits/usage" => (GET, Route::Usage),
         "/api/v1/api-keys" => (&["GET", "POST"], Route::ApiKeys),
         "/api/v1/api-keys/revoke-leaked" => (POST, Route::RevokeLeakedApiKeys),
         "/api/v1/webhooks/stripe" => (POST, Route::StripeWebhook),
@@ -178,6 +181,7 @@ async fn dispatch<S: BatchExecutor>(
         Route::Consume => credits::consume(&engine, request, config).await,
         Route::Refund => credits::refund(&engine, request, config).await,
         Route::Transactions => credits::transactions(&engine, request, config).await,
+        Route::Usage => credits::usage(&engine, request, config).await,
         Route::Holds => holds::create(&engine, request, config).await,
         Route::Hold(id) => holds::get(&engine, request, config, &id).await,
         Route::CaptureHold(id) => holds::capture(&engine, request, config, &id).await,
@@ -253,6 +257,6 @@ mod tests {
         assert_eq!(match_path("/api/v1/credits/holds/x/release").map(|m| m.1), Some(Route::ReleaseHold("x".into())));
         assert_eq!(match_path("/api/v1/credits/holds/x/y/capture"), None);
         assert_eq!(match_path("/api/v1/credits/holds/x/settle"), None);
-        assert_eq!(ROUTES.len(), 23);
+        assert_eq!(ROUTES.len(), 24);
     }
 }

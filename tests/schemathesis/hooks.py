@@ -16,6 +16,8 @@ Two things a generated request cannot get from openapi.json alone:
   rotating or revoking the funded key would leave later runs without a working key, so those
   routes name the same user's spare key instead when they name the funded one (schemathesis finds
   its id in list and balance answers); keys that schemathesis creates itself are fair game.
+* Usage ranges: `to` must lie 1 to 366 days after `from`, which JSON Schema cannot say: two
+  schema-valid dates become such a range.
 * `expires_at` (API keys, grants) must lie in the future (at most ten years ahead), which JSON
   Schema cannot say: a schema-valid one becomes tomorrow.
 * Holds are named by ids the server made. A schema-valid `hold_id` (one matching the documented
@@ -212,6 +214,31 @@ def _short_hold(body):
         body["ttl_seconds"] = HOLD_TTL_SECONDS_MAX
 
 
+DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
+def _usage_range(query):
+    """Two schema-valid dates (`from`, `to`) become a range the Worker takes: `to` 1 to 366 days
+    after `from` (a relation JSON Schema cannot state). Malformed or missing ones stay."""
+    if not isinstance(query, dict):
+        return
+    if not all(isinstance(query.get(name), str) and DATE.match(query[name]) for name in ("from", "to")):
+        return
+    try:
+        start = datetime.date.fromisoformat(query.get("from"))
+        end = datetime.date.fromisoformat(query.get("to"))
+    except (TypeError, ValueError):
+        return
+    if 1 <= (end - start).days <= 366:
+        return
+    start, end = min(start, end), max(start, end)
+    days = 1 + (end - start).days % 366
+    if (datetime.date.max - start).days < days:
+        start = datetime.date.max - datetime.timedelta(days=days)
+    query["from"] = start.isoformat()
+    query["to"] = (start + datetime.timedelta(days=days)).isoformat()
+
+
 @schemathesis.hook
 def after_call(context, case, response):
     if case.operation.path == "/api/v1/credits/holds" and response.status_code in (200, 201):
@@ -236,11 +263,13 @@ def before_call(context, case, kwargs):
         _hold_in_path(case)
     if path == "/api/v1/credits/holds":
         _short_hold(case.body)
+    if path == "/api/v1/credits/usage":
+        _usage_range(case.query)
     if PROFILE != "service":
         return
     if path in ("/api/v1/credits/consume", "/api/v1/credits/check", "/api/v1/credits/holds") and isinstance(case.body, dict):
         _name_account(case.body)
-    elif path in ("/api/v1/credits/balance", "/api/v1/credits/transactions"):
+    elif path in ("/api/v1/credits/balance", "/api/v1/credits/transactions", "/api/v1/credits/usage"):
         if case.query is None:
             case.query = {}
         _name_account(case.query)

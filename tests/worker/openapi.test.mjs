@@ -58,6 +58,9 @@ const service = { authorization: `Bearer ${SECRETS.SERVICE_TOKEN}` };
 
 /** The main case of each documented operation, in an order where each can succeed:
  * [path, method, options, status (200), key id in the path]. */
+/** A UTC date `days` from today, YYYY-MM-DD. */
+const today = (days = 0) => new Date(Date.now() + days * 86_400_000).toISOString().slice(0, 10);
+
 function mainCases() {
   const inAYear = new Date(Date.now() + 365 * 86_400_000).toISOString();
   return [
@@ -88,6 +91,8 @@ function mainCases() {
     // A scanner reports the service-made key's secret and one that is no key: one revoked.
     ['/api/v1/api-keys/revoke-leaked', 'post', { headers: service, body: () => ({ keys: [ids.serviceSecret, 'fltr_not_a_real_key'] }) }],
     ['/api/v1/credits/transactions', 'get', { headers: session(), query: '?limit=2' }],
+    ['/api/v1/credits/usage', 'get', { headers: session(), query: `?from=${today()}&to=${today(1)}&group_by=day,operation,api_key` }],
+    ['/api/v1/credits/usage', 'get', { headers: service, query: `?from=${today(-365)}&to=${today(1)}&user_id=${encodeURIComponent(user.userId)}` }],
     ['/admin/reconcile', 'get', { headers: admin }],
   ];
 }

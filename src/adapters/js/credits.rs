@@ -23,6 +23,7 @@ use crate::sql::ops::payer::Named;
 use crate::sql::ops::principal::Principal;
 use crate::sql::ops::refund::RefundScope;
 use crate::sql::ops::transactions::{self, Cursor};
+use crate::sql::ops::usage::UsageQuery;
 use serde_json::{json, Map, Value};
 use std::future::Future;
 use wasm_bindgen::prelude::*;
@@ -386,6 +387,34 @@ impl Credits {
             let cursor = convert::text(&map, "cursor")?.map(|text| Cursor::decode(&text)).transpose()?;
             let account = engine.account_of(named, now()).await?;
             engine.transactions(&account, limit, cursor.as_ref()).await
+        })
+    }
+
+    /// `{ userId | teamId | apiKey, from, to, groupBy? }` → usage net of refunds over UTC days `from`
+    /// (included) to `to` (excluded), grouped by `"day"`, `"operation"`, `"api_key"` or a list of them.
+    #[wasm_bindgen(unchecked_return_type = "Promise<UsageReport>")]
+    pub fn usage(&self, #[wasm_bindgen(unchecked_param_type = "UsageOptions")] options: JsValue) -> js_sys::Promise {
+        let engine = self.engine();
+        let parsed = convert::options(&options, "usage", &["userId", "teamId", "apiKey", "from", "to", "groupBy"]);
+        promise(async move {
+            let map = parsed?;
+            let named = named(&map)?;
+            let group_by = match map.get("groupBy") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(text)) => Some(text.clone()),
+                Some(Value::Array(items)) if items.iter().all(Value::is_string) => {
+                    Some(items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","))
+                }
+                Some(other) => {
+                    return Err(CreditError::invalid_request(format!(
+                        "groupBy must be \"day\", \"operation\", \"api_key\" or an array of them, got {other}"
+                    )))
+                }
+            };
+            let (from, to) = (convert::text(&map, "from")?, convert::text(&map, "to")?);
+            let query = UsageQuery::parse(from.as_deref(), to.as_deref(), group_by.as_deref())?;
+            let account = engine.account_of(named, now()).await?;
+            engine.usage(&account, &query).await
         })
     }
 

@@ -77,6 +77,12 @@ export interface ReleaseOptions { holdId: string; idempotencyKey?: string }
 export interface GetHoldOptions { holdId: string; actor?: HoldActor }
 export interface AllocateOptions { apiKey: string; amount: number; idempotencyKey?: string; ownerId?: string }
 export type TransactionsOptions = AccountOptions & { limit?: number; cursor?: string };
+export type UsageDimension = "day" | "operation" | "api_key";
+/**
+ * `from`, `to`: UTC dates `YYYY-MM-DD`, `from` included, `to` excluded, at most 366 days apart. `groupBy`: one
+ * dimension or several (default `"day"`). Server code only for a named account, like `balance`.
+ */
+export type UsageOptions = AccountOptions & { from: string; to: string; groupBy?: UsageDimension | UsageDimension[] };
 
 /** A new key for `userId`; `team: true` puts it on their current team's pool (current members only). */
 export interface CreateKeyOptions {
@@ -179,6 +185,14 @@ export interface Transaction {
   user_id: string; team_id: string | null; created_at: string; metadata: unknown;
 }
 export interface TransactionPage { transactions: Transaction[]; next_cursor: string | null }
+/**
+ * One group of `usage()`: only the dimensions asked for are present. `amount`: credits used and not refunded (a refund
+ * counts on its usage's day, operation and key); `count`: usage rows not refunded. `api_key_id`: the key's public id,
+ * null for usage through no key.
+ */
+export interface UsageRow { day?: string; operation?: string | null; api_key_id?: string | null; amount: number; count: number }
+/** Groups ordered by day, operation, key (null last); days without usage are absent. */
+export interface UsageReport { from: string; to: string; group_by: UsageDimension[]; usage: UsageRow[] }
 export interface Drift { kind: string; object: string; expected: string; found: string }
 export interface MigrateReport {
   applied: string[]; adopted_existing_tables: string[]; hash_mismatches: string[]; validated: string[];

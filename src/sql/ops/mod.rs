@@ -16,6 +16,7 @@ pub mod reconcile;
 pub mod refund;
 pub mod seed;
 pub mod transactions;
+pub mod usage;
 
 #[cfg(test)]
 mod parameter_tests {
@@ -118,6 +119,10 @@ mod parameter_tests {
             ),
             super::balance::plan(&user, now),
             super::transactions::plan(&user, 10, None),
+            super::usage::plan(
+                &user,
+                &super::usage::UsageQuery::parse(Some("2026-11-01"), Some("2026-12-01"), None).unwrap(),
+            ),
             super::reconcile::plan(false, now),
             super::principal::plan(&Credential::Bearer("b".into()), now),
             super::prune::plan(48, now).unwrap(),

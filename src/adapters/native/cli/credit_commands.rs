@@ -16,6 +16,7 @@ use crate::sql::ops::payer::Named;
 use crate::sql::ops::purchase::PurchaseRequest;
 use crate::sql::ops::refund::RefundScope;
 use crate::sql::ops::transactions::{page_size, Cursor};
+use crate::sql::ops::usage::{UsageQuery, UsageRow};
 use crate::sql::outcome::ChargeResult;
 
 pub(super) fn named(args: &AccountArgs) -> Result<Named, CreditError> {
@@ -283,6 +284,19 @@ pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, Cre
             }
             Ok(Outcome::ok(to_json(&page), lines.join("\n")))
         }
+        Command::Usage { account: args, from, to, group_by } => {
+            let named = named(args)?;
+            let query = UsageQuery::parse(Some(from.as_str()), Some(to.as_str()), group_by.as_deref())?;
+            let client = client(cli).await?;
+            let engine = Engine::new(Native(&client));
+            let account = engine.account_of(named, now()).await?;
+            let report = engine.usage(&account, &query).await?;
+            let mut lines: Vec<String> = report.usage.iter().map(usage_line).collect();
+            let total: i64 = report.usage.iter().map(|row| row.amount).sum();
+            lines
+                .push(format!("{total} credits used from {} to {} (excluded), net of refunds", report.from, report.to));
+            Ok(Outcome::ok(to_json(&report), lines.join("\n")))
+        }
         Command::Reconcile { adopt } => {
             let client = client(cli).await?;
             let report = Engine::new(Native(&client)).reconcile(*adopt, now()).await?;
@@ -351,6 +365,20 @@ pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, Cre
         }
         _ => Err(CreditError::internal("not a credit command")),
     }
+}
+
+/// `2026-11-03  document.process  key_…  42 credits (3 uses)`: the dimensions asked for, then the sums.
+fn usage_line(row: &UsageRow) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    parts.extend(row.day.clone());
+    if let Some(operation) = &row.operation {
+        parts.push(operation.clone().unwrap_or_else(|| "-".into()));
+    }
+    if let Some(key) = &row.api_key_id {
+        parts.push(key.clone().unwrap_or_else(|| "no key".into()));
+    }
+    parts.push(format!("{} credits ({} uses)", row.amount, row.count));
+    parts.join("  ")
 }
 
 #[cfg(test)]

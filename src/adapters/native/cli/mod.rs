@@ -195,6 +195,20 @@ pub enum Command {
         #[arg(long)]
         cursor: Option<String>,
     },
+    /// Usage net of refunds over UTC days FROM (included) to TO (excluded), at most 366 days,
+    /// grouped by day, operation and/or api_key (comma-separated; default day).
+    Usage {
+        #[command(flatten)]
+        account: AccountArgs,
+        /// First UTC day, YYYY-MM-DD (included).
+        #[arg(long)]
+        from: String,
+        /// Last UTC day, YYYY-MM-DD (excluded).
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        group_by: Option<String>,
+    },
     /// Report accounts whose balance differs from their ledger; --adopt writes opening balances.
     Reconcile {
         #[arg(long)]
