@@ -67,10 +67,11 @@ pub const SQL: &str = r#"WITH ledger AS (
   SELECT kind, id, block, sum(expected) AS expected, sum(on_row) AS on_row FROM block_parts
   GROUP BY 1, 2, 3 HAVING sum(expected) <> sum(on_row)
   UNION ALL
-  SELECT a.kind, a.id, NULL, 0, a.balance - a.held_credits - coalesce((SELECT sum(p.on_row) FROM block_parts p
-    WHERE p.kind = a.kind AND p.id = a.id), 0)
+  SELECT a.kind, a.id, NULL, 0, a.balance - a.held_credits - b.on_row
   FROM accounts a
-  WHERE a.balance - a.held_credits < coalesce((SELECT sum(p.on_row) FROM block_parts p WHERE p.kind = a.kind AND p.id = a.id), 0)
+  JOIN (SELECT kind, id, sum(on_row) AS on_row FROM block_parts WHERE on_row <> 0 GROUP BY 1, 2) b
+    ON b.kind = a.kind AND b.id = a.id
+  WHERE a.balance - a.held_credits < b.on_row
 ), adopted AS (
   INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, resource_id, api_key_id, metadata, created_at)
   SELECT 'opening_' || md5(d.kind || ':' || d.id || ':' || $2::text), d.user_id, d.team_id, d.difference::int, 'adjustment',
