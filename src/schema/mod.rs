@@ -2,6 +2,7 @@
 //! migration plan and drift verification. Pure: the native adapter carries the statements.
 
 pub mod ddl;
+pub mod drizzle;
 pub mod history;
 pub mod journal;
 pub mod model;

@@ -10,7 +10,7 @@ use crate::core::error::CreditError;
 use crate::core::validate::Amount;
 use crate::migrator;
 use crate::schema::history::migrations;
-use crate::schema::{journal, plan};
+use crate::schema::{drizzle, journal, plan};
 use crate::sql::ops::seed;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::{json, Value};
@@ -66,12 +66,16 @@ pub enum Command {
         #[arg(long)]
         amount: String,
     },
-    /// Write migrations/ from the schema model, or with --check fail if it differs.
+    /// Write migrations/ and npm/drizzle.ts (the drizzle-orm tables) from the schema model, or
+    /// with --check fail if either differs.
     Generate {
         #[arg(long)]
         check: bool,
         #[arg(long, default_value = "migrations")]
         dir: PathBuf,
+        /// Where drizzle.ts goes (the npm package's source folder).
+        #[arg(long, default_value = "npm")]
+        npm_dir: PathBuf,
     },
     /// Add credits to a user, team or API key (a `grant` ledger row), optionally expiring.
     Grant {
@@ -281,30 +285,42 @@ fn sql_text(direction: Direction, to: Option<&str>) -> Result<Outcome, CreditErr
     Ok(Outcome::ok(json!({ "sql": text }), text))
 }
 
-fn generate(check: bool, dir: &std::path::Path) -> Result<Outcome, CreditError> {
-    let files = journal::files(&migrations());
+/// Every generated file: the migrations folder (`dir`: SQL, journal, drizzle-kit snapshots) and the
+/// drizzle schema (`npm_dir`).
+fn generated_files(dir: &std::path::Path, npm_dir: &std::path::Path) -> Vec<(PathBuf, String)> {
+    let all = migrations();
+    let mut files: Vec<(PathBuf, String)> = journal::files(&all)
+        .into_iter()
+        .chain(drizzle::snapshot_files(&all))
+        .map(|file| (dir.join(file.path), file.contents))
+        .collect();
+    let state = crate::schema::model::SchemaState::after(&all);
+    files.push((npm_dir.join(drizzle::DRIZZLE_PATH), drizzle::schema_file(&state)));
+    files
+}
+
+fn generate(check: bool, dir: &std::path::Path, npm_dir: &std::path::Path) -> Result<Outcome, CreditError> {
     let mut differing = Vec::new();
-    for file in &files {
-        let path = dir.join(&file.path);
+    for (path, contents) in generated_files(dir, npm_dir) {
         let current = std::fs::read_to_string(&path).ok();
-        if current.as_deref() == Some(file.contents.as_str()) {
+        if current.as_deref() == Some(contents.as_str()) {
             continue;
         }
-        differing.push(file.path.clone());
+        differing.push(path.display().to_string());
         if !check {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)
                     .map_err(|e| CreditError::invalid_request(format!("cannot create {}: {e}", parent.display())))?;
             }
-            std::fs::write(&path, &file.contents)
+            std::fs::write(&path, &contents)
                 .map_err(|e| CreditError::invalid_request(format!("cannot write {}: {e}", path.display())))?;
         }
     }
+    let targets = format!("{} and {}", dir.display(), npm_dir.join(drizzle::DRIZZLE_PATH).display());
     let text = match (check, differing.is_empty()) {
-        (_, true) => format!("{} is in sync with the schema model", dir.display()),
+        (_, true) => format!("{targets} are in sync with the schema model"),
         (true, false) => format!(
-            "{} is out of sync with the schema model: {}; run `fltr-credits generate`",
-            dir.display(),
+            "{targets} are out of sync with the schema model: {}; run `fltr-credits generate`",
             differing.join(", ")
         ),
         (false, false) => format!("wrote {}", differing.join(", ")),
@@ -316,7 +332,7 @@ fn generate(check: bool, dir: &std::path::Path) -> Result<Outcome, CreditError> 
 async fn execute(cli: &Cli) -> Result<Outcome, CreditError> {
     match &cli.command {
         Command::Sql { direction, to } => sql_text(*direction, to.as_deref()),
-        Command::Generate { check, dir } => generate(*check, dir),
+        Command::Generate { check, dir, npm_dir } => generate(*check, dir, npm_dir),
         Command::Migrate { dry_run } => {
             let client = client(cli).await?;
             let report = migrator::migrate(&database::Native(&client), *dry_run).await?;
