@@ -158,7 +158,7 @@ test('a forged cookie, an expired session, an unknown API key and no credential 
   assert.equal(await scalar(client, "SELECT credits FROM users WHERE id = 'alice'"), '95');
 });
 
-test('the balance page formats the balance in the browser for en-US, de-DE and ja-JP', async () => {
+test('the balance page formats the balance on the server for en-US, de-DE and ja-JP', async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
   const expected = {
@@ -191,4 +191,115 @@ test('the balance page formats the balance in the browser for en-US, de-DE and j
   // Reading the balance costs nothing.
   assert.equal(await scalar(client, "SELECT credits FROM users WHERE id = 'dana'"), '1234567');
   assert.equal(await ledgerCount("user_id = 'dana'"), '0');
+});
+
+// The balance page's usage chart (server-rendered inline SVG, stacked by operation per UTC day):
+// its bars equal the ledger's usage net of refunds, in en-US, de-DE and ja-JP (screenshots in
+// target/npm-artifacts/), with and without JavaScript; the ledger pages by links; an empty
+// account shows an empty state; and what the page weighs (HTML + JS transferred) is written to
+// target/npm-artifacts/balance-weight.json for BENCHMARKS.md.
+test('the balance page charts 30 days of usage from the server: the bars equal the ledger in three locales, with and without JavaScript; an empty account is an empty state', async () => {
+  const { createCredits, formatCredits } = await import('fltr-credits/node.js');
+  const day = (offset, time = '12:00:00') => `${new Date(Date.now() - offset * 86_400_000).toISOString().slice(0, 10)} ${time}`;
+  await user(client, 'fay', { credits: 0 });
+  await user(client, 'gus', { credits: 0 });
+  await session(client, 'tok_fay_0123456789abcdef', 'fay');
+  await session(client, 'tok_gus_0123456789abcdef', 'gus');
+  const fay = signSessionToken('tok_fay_0123456789abcdef', SECRET);
+  const gus = signSessionToken('tok_gus_0123456789abcdef', SECRET);
+  const credits = createCredits(client);
+  await credits.grant({ userId: 'fay', amount: 1000 });
+  // Usage on eight of the last 30 UTC days (and one older day the chart leaves out), three
+  // operations, one of them refunded: each consume is moved to its day after it is made.
+  const spends = [[0, 'api.documents', 5], [0, 'api.images', 12], [1, 'api.documents', 5], [2, 'report.export', 30],
+    [2, 'api.images', 8], [6, 'api.documents', 15], [13, 'api.images', 4], [20, 'report.export', 25], [29, 'api.documents', 9],
+    [30, 'api.documents', 100], [3, 'api.images', 50]];
+  for (const [offset, operation, amount] of spends) {
+    const { transaction_id } = await credits.consume({ userId: 'fay', amount, operation });
+    await client.query('UPDATE credit_transactions SET created_at = $2::timestamp WHERE id = $1', [transaction_id, day(offset, offset === 0 ? '00:00:01' : '12:00:00')]);
+    if (offset === 3) await credits.refund({ transactionId: transaction_id });
+  }
+  // Granted after the spends (usage spends expiring credits first): the page lists them as expiring.
+  await credits.grant({ userId: 'fay', amount: 40, expiresAt: new Date(Date.now() + 10 * 86_400_000) });
+  // The reference: the ledger itself, usage less its refund, over the page's 30 UTC days.
+  const { rows } = await client.query(
+    `SELECT to_char(u.created_at, 'YYYY-MM-DD') AS day, u.operation, -sum(u.amount + coalesce(r.amount, 0))::int AS amount
+     FROM credit_transactions u LEFT JOIN credit_transactions r ON r.id = 'refund_' || u.id
+     WHERE u.user_id = 'fay' AND u.type = 'usage'
+       AND u.created_at >= (now() AT TIME ZONE 'utc')::date - 29 AND u.created_at < (now() AT TIME ZONE 'utc')::date + 1
+     GROUP BY 1, 2 HAVING -sum(u.amount + coalesce(r.amount, 0)) > 0 ORDER BY 1, 2`,
+  );
+  const expected = rows.map((row) => `${row.day} ${row.operation} ${row.amount}`);
+  assert.equal(expected.length, 9);
+  const balance = Number(await scalar(client, "SELECT credits FROM users WHERE id = 'fay'"));
+  // The npm surface agrees: usage() grouped by operation over the same range.
+  const byOperation = await credits.usage({ userId: 'fay', from: day(29).slice(0, 10), to: day(-1).slice(0, 10), groupBy: 'operation' });
+  assert.deepEqual(byOperation.usage, [
+    { operation: 'api.documents', amount: 34, count: 4 }, { operation: 'api.images', amount: 24, count: 3 }, { operation: 'report.export', amount: 55, count: 2 },
+  ]);
+
+  for (const bad of [{ from: '2026-11-01', to: '2026-11-01' }, { from: '2026-11-01', to: '2026-12-01', groupBy: 'week' }, { from: '2026-11-01' }, { to: '2026-12-01', from: new Date() }]) {
+    await assert.rejects(credits.usage({ userId: 'fay', ...bad }), (error) => error.code === 'invalid_request' && error.status === 400, JSON.stringify(bad));
+  }
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  const weight = {};
+  try {
+    for (const locale of ['en-US', 'de-DE', 'ja-JP']) {
+      for (const javaScriptEnabled of [true, false]) {
+        const context = await browser.newContext({ locale, javaScriptEnabled, viewport: { width: 800, height: 900 } });
+        await context.addCookies([{ name: 'better-auth.session_token', value: fay, url: base }]);
+        const page = await context.newPage();
+        const transferred = { document: 0, script: 0, other: 0, scripts: 0 };
+        page.on('requestfinished', async (request) => {
+          const sizes = await request.sizes().catch(() => null);
+          if (!sizes) return;
+          const kind = ['document', 'script'].includes(request.resourceType()) ? request.resourceType() : 'other';
+          transferred[kind] += sizes.responseBodySize + sizes.responseHeadersSize;
+          if (kind === 'script') transferred.scripts += 1;
+        });
+        const response = await page.goto(`${base}/balance`, { waitUntil: 'load' });
+        assert.equal(response.status(), 200, server.log);
+        assert.equal(await page.locator('#balance').getAttribute('data-locale'), locale);
+        assert.equal(await page.locator('#balance-full').innerText(), formatCredits(balance, { locale }));
+        assert.equal(await page.locator('#expiring li').getAttribute('data-amount'), '40');
+        const bars = await page.locator('#usage-chart rect.usage-bar').evaluateAll((rects) =>
+          rects.map((rect) => `${rect.dataset.day} ${rect.dataset.operation} ${rect.dataset.amount}`));
+        assert.deepEqual([...bars].sort(), expected, `${locale}: the chart's bars are the ledger's usage net of refunds`);
+        assert.equal(await page.locator('#usage-chart g.usage-day').count(), 30, 'one column per day, empty days included');
+        // Every number on the page is formatted for the reader: the legend's totals by the package's formatter.
+        assert.equal(await page.locator('#usage-legend li[data-operation="report.export"]').innerText(), `report.export: ${formatCredits(55, { locale })}`);
+        // The ledger: newest first, ten a page, the next page by a plain link.
+        const firstPage = await page.locator('tr.ledger-row').evaluateAll((trs) => trs.map((tr) => tr.dataset.id));
+        const newest = (await client.query("SELECT id FROM credit_transactions WHERE user_id = 'fay' ORDER BY created_at DESC, id DESC")).rows.map((row) => row.id);
+        assert.deepEqual(firstPage, newest.slice(0, 10));
+        if (javaScriptEnabled) {
+          await page.screenshot({ path: `${ARTIFACTS}usage-${locale}.png`, fullPage: true });
+          weight[locale] = transferred;
+        } else {
+          await page.click('#ledger-older');
+          await page.waitForSelector('#ledger-newest');
+          const secondPage = await page.locator('tr.ledger-row').evaluateAll((trs) => trs.map((tr) => tr.dataset.id));
+          assert.deepEqual(secondPage, newest.slice(10, 20), 'the Older link works without JavaScript');
+        }
+        await context.close();
+      }
+    }
+    const context = await browser.newContext({ locale: 'en-US' });
+    await context.addCookies([{ name: 'better-auth.session_token', value: gus, url: base }]);
+    const page = await context.newPage();
+    await page.goto(`${base}/balance`);
+    assert.equal(await page.locator('#usage-empty').innerText(), 'No usage in the last 30 days.');
+    assert.equal(await page.locator('#usage-chart').count(), 0, 'no chart for an empty account');
+    assert.equal(await page.locator('#ledger-empty').count(), 1);
+    assert.equal(await page.locator('#balance-status').innerText(), 'empty');
+    await page.screenshot({ path: `${ARTIFACTS}usage-empty.png`, fullPage: true });
+    await context.close();
+  } finally {
+    await browser.close();
+  }
+  (await import('node:fs')).writeFileSync(`${ARTIFACTS}balance-weight.json`, `${JSON.stringify(weight, null, 2)}\n`);
+  console.log(`balance page weight (bytes transferred, headers included): ${JSON.stringify(weight)}`);
+  // Reading the page charges nothing.
+  assert.equal(Number(await scalar(client, "SELECT credits FROM users WHERE id = 'fay'")), balance);
 });
