@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the npm package's build and tests need, pinned, skipping what is present:
 # Chromium + chromedriver + a CJK font (Debian), wasm-bindgen-cli (= Cargo.lock) and wasm-pack 0.15.1 (cargo),
-# the wasm32 target, and the npm dependencies of npm/tools, tests/npm and examples/nextjs.
+# the wasm32 target, and the npm dependencies of the repository root, npm/tools, tests/npm and examples/nextjs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -47,6 +47,9 @@ ensure_npm() {
 
 ensure_apt
 ensure_cargo_tools
+# The repository's own tools: typescript (npm/build.sh compiles fltr-credits/drizzle), drizzle-orm and
+# drizzle-kit (tests/npm/drizzle.test.mjs). scripts/setup.sh installs them too; this covers running alone.
+ensure_npm .
 ensure_npm npm/tools
 ensure_npm tests/npm
 # examples/nextjs depends on file:../../pkg: build it first when a clean clone has none.
