@@ -6,7 +6,7 @@ import { credentialFromRequest, limitHeaders, type CreditError } from 'fltr-cred
 import { loadCredits, withCredits } from './lib/credits';
 
 /** What each API route costs; 0 = authenticate only (nothing is written, nothing is charged). */
-const COSTS: Record<string, number> = { '/api/documents': 5, '/api/balance': 0 };
+const COSTS: Record<string, number> = { '/api/documents': 5, '/api/balance': 0, '/api/ledger': 0 };
 
 function refuse(error: CreditError) {
   const body = { error: { ...error, code: error.code, message: error.message, status: undefined, name: undefined } };
@@ -27,10 +27,14 @@ export async function middleware(request: NextRequest) {
     const operation = `api${request.nextUrl.pathname.slice(4).replaceAll('/', '.')}`;
     const forwarded = new Headers(request.headers);
     forwarded.set('x-fltr-credential', JSON.stringify(credential));
+    // Set below only from the credential just checked; never the caller's own copy.
+    forwarded.delete('x-fltr-principal');
     if (cost === 0) {
       // A free route still needs a valid credential (`check` takes amount >= 1: a check of 0
       // would answer "allowed" for an empty account, so it is not a sign-in test).
-      await withCredits((credits) => credits.authenticate(credential));
+      const principal = await withCredits((credits) => credits.authenticate(credential));
+      // Who is calling, for routes that read the database themselves (app/api/ledger: drizzle).
+      forwarded.set('x-fltr-principal', JSON.stringify(principal));
       return NextResponse.next({ request: { headers: forwarded } });
     }
     const outcome = await withCredits((credits) => credits.consume({ credential, amount: cost, operation }));

@@ -193,6 +193,56 @@ test('the balance page formats the balance on the server for en-US, de-DE and ja
   assert.equal(await ledgerCount("user_id = 'dana'"), '0');
 });
 
+// fltr-credits/drizzle: app/api/ledger reads the ledger with a typed drizzle query
+// (drizzle-orm/node-postgres, Node runtime) on the package's exported tables.
+test('the example type-checks with tsc --noEmit, its drizzle query and typecheck/drizzle.ts included', () => {
+  const typecheck = spawnSync('npm', ['run', 'typecheck'], { cwd: APP, encoding: 'utf8' });
+  assert.equal(typecheck.status, 0, `tsc --noEmit failed:\n${typecheck.stdout}\n${typecheck.stderr}`);
+});
+
+test('the drizzle ledger route returns the caller\'s rows: a session user\'s, then an API key\'s debit made by the edge middleware', async () => {
+  await user(client, 'erin', { credits: 10 });
+  await session(client, 'tok_erin_0123456789abcdef', 'erin');
+  const erin = signSessionToken('tok_erin_0123456789abcdef', SECRET);
+  await client.query(
+    `INSERT INTO credit_transactions (id, user_id, amount, type, operation, created_at) VALUES
+       ('ctx_erin_1', 'erin', 10, 'grant', 'welcome', '2026-01-02 03:04:05.678'),
+       ('ctx_erin_2', 'erin', -3, 'usage', 'api.documents', '2026-01-03 03:04:05.001'),
+       ('ctx_alice_x', 'alice', 1, 'grant', NULL, '2026-01-04 00:00:00')`,
+  );
+  const get = (headers) => fetch(`${base}/api/ledger`, { headers });
+  const response = await get(sessionCookie(erin));
+  assert.equal(response.status, 200, server.log);
+  assert.deepEqual(await response.json(), {
+    entries: [
+      { id: 'ctx_erin_2', amount: -3, type: 'usage', operation: 'api.documents', createdAt: '2026-01-03T03:04:05.001Z' },
+      { id: 'ctx_erin_1', amount: 10, type: 'grant', operation: 'welcome', createdAt: '2026-01-02T03:04:05.678Z' },
+    ],
+  });
+  // The principal comes from the middleware only: a caller's own header names nobody.
+  const spoofed = await get({ ...sessionCookie(erin), 'x-fltr-principal': JSON.stringify({ kind: 'user', user_id: 'alice' }) });
+  assert.deepEqual((await spoofed.json()).entries.map((entry) => entry.id), ['ctx_erin_2', 'ctx_erin_1']);
+  const anonymous = await get({ 'x-fltr-principal': JSON.stringify({ kind: 'user', user_id: 'alice' }) });
+  assert.equal(anonymous.status, 401);
+
+  // A key's debit through the edge middleware, then the key's ledger through drizzle.
+  const KEY = 'fltr_e2e_ledger_key_0001';
+  await apiKey(client, KEY, 'erin');
+  await client.query('UPDATE api_key_credits SET credits = 20 WHERE api_key = $1', [KEY]);
+  const debit = await post('/api/documents', { 'x-api-key': KEY });
+  assert.equal(debit.status, 200, server.log);
+  const transaction = debit.headers.get('x-credits-transaction');
+  const keyLedger = await get({ 'x-api-key': KEY });
+  assert.equal(keyLedger.status, 200);
+  const { entries } = await keyLedger.json();
+  assert.deepEqual(entries.map(({ id, amount, type, operation }) => ({ id, amount, type, operation })), [
+    { id: transaction, amount: -5, type: 'usage', operation: 'api.documents' },
+  ]);
+  const stored = await scalar(client, `SELECT to_char(created_at, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') FROM credit_transactions WHERE id = $1`, [transaction]);
+  assert.equal(entries[0].createdAt, stored, 'timestamp (UTC) read back as the same instant');
+  assert.equal(await scalar(client, 'SELECT api_key_id FROM credit_transactions WHERE id = $1', [transaction]), legacyId(KEY));
+});
+
 // The balance page's usage chart (server-rendered inline SVG, stacked by operation per UTC day):
 // its bars equal the ledger's usage net of refunds, in en-US, de-DE and ja-JP (screenshots in
 // target/npm-artifacts/), with and without JavaScript; the ledger pages by links; an empty
