@@ -1,6 +1,7 @@
 //! The credit operations on the command line: parse flags into the core's validated requests,
 //! run them with the engine over tokio-postgres, and say what happened.
 
+use super::progress::{self, Progress};
 use super::{client, now, to_json, AccountArgs, Cli, Command, Outcome};
 use crate::adapters::native::database::Native;
 use crate::core::account::Account;
@@ -299,7 +300,19 @@ pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, Cre
         }
         Command::Reconcile { adopt } => {
             let client = client(cli).await?;
-            let report = Engine::new(Native(&client)).reconcile(*adopt, now()).await?;
+            // One statement: Postgres reports no progress for it, so the line says what it reads.
+            let shown = progress::wanted(cli.json);
+            let note = if shown {
+                let tables = ["credit_transactions", "users", "teams", "api_key_credits"];
+                let rows = progress::estimated_rows(&client, &tables).await;
+                progress::estimates(&[(rows[0], "ledger rows"), (progress::sum(&rows[1..]), "accounts")])
+            } else {
+                String::new()
+            };
+            let progress = Progress::start(shown, "reconcile", None, note);
+            let report = Engine::new(Native(&client)).reconcile(*adopt, now()).await;
+            progress.finish();
+            let report = report?;
             let mut lines = vec![format!(
                 "{} accounts checked, {} differ from their ledger",
                 report.accounts_checked,

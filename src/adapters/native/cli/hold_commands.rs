@@ -2,14 +2,27 @@
 //! is an operator's tool and acts as the service: it may capture or release any hold.
 
 use super::credit_commands::{named, optional_key, optional_metadata, optional_resource_id, push_limits};
+use super::progress::{self, Event, Progress};
 use super::{client, now, to_json, Cli, Command, Outcome};
 use crate::adapters::native::database::Native;
 use crate::core::error::CreditError;
 use crate::core::hold::{hold_id, parse_capture_amount, ttl_seconds};
+use crate::core::time::Timestamp;
 use crate::core::validate::{Amount, Operation};
 use crate::engine::Engine;
+use crate::sql::ops::holds;
 use crate::sql::ops::holds::close::{Actor, Close, CloseRequest, CloseResult};
 use crate::sql::ops::holds::open::HoldRequest;
+
+/// How many accounts a sweep will settle: its listing, uncapped (one more scan, made only when
+/// progress is shown); `None` when the question fails.
+async fn accounts_due(client: &tokio_postgres::Client, now: Timestamp) -> Option<u64> {
+    use tokio_postgres::types::Type;
+    let sql = format!("SELECT count(*)::text FROM ({}) due", holds::sweep::SQL);
+    let (now, all) = (now.to_sql_literal(), i32::MAX.to_string());
+    let rows = client.query_typed(&sql, &[(&now, Type::TEXT), (&all, Type::TEXT)]).await.ok()?;
+    rows.first()?.get::<_, Option<String>>(0)?.parse().ok()
+}
 
 /// Sweep batches per run: the CLI clears any backlog (each batch is bounded, see `holds::sweep`).
 const SWEEP_BATCHES: usize = 10_000;
@@ -107,7 +120,23 @@ pub(super) async fn execute(cli: &Cli, command: &Command) -> Result<Outcome, Cre
         }
         Command::Sweep => {
             let client = client(cli).await?;
-            let report = Engine::new(Native(&client)).sweep(SWEEP_BATCHES, now()).await?;
+            let now = now();
+            let shown = progress::wanted(cli.json);
+            let progress = Progress::start(shown, "sweep", Some("accounts"), "counting accounts due".into());
+            if shown {
+                if let Some(due) = accounts_due(&client, now).await {
+                    progress.set_total(due);
+                }
+            }
+            let watched = progress::watched(Native(&client), |event| match event {
+                Event::Started(sql) if sql == holds::sweep::SQL => progress.set_note("finding accounts due"),
+                Event::Finished(sql) if sql == holds::sweep::SQL => progress.set_note(""),
+                Event::Finished(sql) if sql == holds::settle::SQL => progress.add(1),
+                _ => {}
+            });
+            let report = Engine::new(watched).sweep(SWEEP_BATCHES, now).await;
+            progress.finish();
+            let report = report?;
             let text = format!(
                 "closed {} expired hold(s) and expired {} block(s) of credits on {} account(s)",
                 report.expired_holds, report.expired_blocks, report.accounts

@@ -4,6 +4,7 @@
 mod credit_commands;
 mod hold_commands;
 mod key_commands;
+mod progress;
 
 use crate::adapters::native::database;
 use crate::core::error::CreditError;
@@ -335,7 +336,11 @@ async fn execute(cli: &Cli) -> Result<Outcome, CreditError> {
         Command::Generate { check, dir, npm_dir } => generate(*check, dir, npm_dir),
         Command::Migrate { dry_run } => {
             let client = client(cli).await?;
-            let report = migrator::migrate(&database::Native(&client), *dry_run).await?;
+            let report = if !*dry_run && progress::wanted(cli.json) {
+                migrate_watched(&client).await?
+            } else {
+                migrator::migrate(&database::Native(&client), *dry_run).await?
+            };
             Ok(migrate_outcome(&report))
         }
         Command::Verify => {
@@ -358,7 +363,17 @@ async fn execute(cli: &Cli) -> Result<Outcome, CreditError> {
         Command::SeedCredits { amount } => {
             let amount = Amount::parse(amount)?;
             let client = client(cli).await?;
-            let rows = database::run(&client, &seed::plan(amount, now())).await.map_err(|f| f.into_credit_error())?;
+            let shown = progress::wanted(cli.json);
+            let note = if shown {
+                let users = progress::estimated_rows(&client, &["users"]).await;
+                progress::estimates(&[(users[0], "users")])
+            } else {
+                String::new()
+            };
+            let progress = progress::Progress::start(shown, "seed-credits", None, note);
+            let rows = database::run(&client, &seed::plan(amount, now())).await.map_err(|f| f.into_credit_error());
+            progress.finish();
+            let rows = rows?;
             let result = seed::decode(&rows)?;
             let text = format!("granted {} credits to {} user(s)", result.amount, result.granted_users);
             Ok(Outcome::ok(to_json(&result), text))
@@ -371,6 +386,30 @@ async fn execute(cli: &Cli) -> Result<Outcome, CreditError> {
         | Command::Sweep => hold_commands::execute(cli, &cli.command).await,
         credit => credit_commands::execute(cli, credit).await,
     }
+}
+
+/// `migrate` with a progress line: the pending migrations' statements counted (a dry run reads
+/// them first), and whatever runs named as it runs (foreign-key validation, the verify after).
+async fn migrate_watched(client: &tokio_postgres::Client) -> Result<migrator::MigrateReport, CreditError> {
+    use crate::schema::ddl::{self, Phase};
+    let progress = progress::Progress::start(true, "migrate", Some("statements"), "reading the journal".into());
+    let pending = migrator::migrate(&database::Native(client), true).await?.applied;
+    let planned: Vec<String> = migrations()
+        .iter()
+        .filter(|migration| pending.contains(&migration.tag))
+        .flat_map(ddl::up)
+        .filter(|statement| statement.phase == Phase::Transaction)
+        .map(|statement| statement.sql)
+        .collect();
+    progress.set_total(planned.len() as u64);
+    let watched = progress::watched(database::Native(client), |event| match event {
+        progress::Event::Started(sql) => progress.set_note(progress::statement_summary(sql)),
+        progress::Event::Finished(sql) if planned.iter().any(|statement| statement == sql) => progress.add(1),
+        progress::Event::Finished(_) => {}
+    });
+    let report = migrator::migrate(&watched, false).await;
+    progress.finish();
+    report
 }
 
 fn migrate_outcome(report: &migrator::MigrateReport) -> Outcome {
