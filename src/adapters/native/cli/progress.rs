@@ -219,6 +219,8 @@ impl Progress {
             state: Mutex::new(State { done: 0, total: None, note, step_started: now }),
             stopped: AtomicBool::new(false),
         });
+        // The first frame here, so even a command done before the thread runs has shown it.
+        frame(&shared, 0);
         let drawing = Arc::clone(&shared);
         let drawer = std::thread::Builder::new().name("progress".into()).spawn(move || draw(&drawing)).ok();
         Progress { shared: Some(shared), drawer }
@@ -272,18 +274,24 @@ impl Drop for Progress {
 /// `\r` and erase-line before each frame; the last write erases the line and leaves the cursor at
 /// its start, where the answer goes. Write errors are ignored: progress never fails a command.
 fn draw(shared: &Shared) {
-    let mut frame = 0;
-    while !shared.stopped.load(Ordering::Acquire) {
-        let text = line(&shared.snapshot(frame), WIDTH_COLUMNS);
-        let mut stderr = std::io::stderr().lock();
-        let _ = write!(stderr, "\r\x1b[2K{text}");
-        let _ = stderr.flush();
-        drop(stderr);
-        frame += 1;
+    let mut number = 1;
+    loop {
         std::thread::park_timeout(REDRAW);
+        if shared.stopped.load(Ordering::Acquire) {
+            break;
+        }
+        frame(shared, number);
+        number += 1;
     }
     let mut stderr = std::io::stderr().lock();
     let _ = write!(stderr, "\r\x1b[2K");
+    let _ = stderr.flush();
+}
+
+fn frame(shared: &Shared, number: u64) {
+    let text = line(&shared.snapshot(number), WIDTH_COLUMNS);
+    let mut stderr = std::io::stderr().lock();
+    let _ = write!(stderr, "\r\x1b[2K{text}");
     let _ = stderr.flush();
 }
 
