@@ -43,16 +43,21 @@ function currentStore() {
   return globalThis[BETTER_AUTH_GLOBAL]?.context?.adapterAsyncStorage?.getStore();
 }
 
-/** Remembers, for each Better Auth transaction, the pooled client its statements run on. */
+/**
+ * Remembers, for each Better Auth transaction, the pooled client its statements run on: the client
+ * of its first statement, fixed from then on. Another query made in the same async context straight
+ * on the pool (another plugin's hook doing `pool.query(…)`) runs on another client and must never
+ * be taken for the transaction's, or the grant would run outside it (or inside another request's).
+ */
 function track(client) {
   if (client[TRACKED]) return;
   const query = client.query;
   client.query = function trackedQuery(...args) {
     const store = currentStore();
     if (store?.isTransactionActive) {
-      const entry = transactions.get(store);
-      if (entry) entry.client = this;
-      else transactions.set(store, { client: this, creatingUser: false });
+      // The first statement Better Auth runs in its transaction's context is on the
+      // transaction's client (its `BEGIN` runs before the context is set): it names it for good.
+      if (!transactions.has(store)) transactions.set(store, { client: this, creatingUser: false });
     }
     return query.apply(this, args);
   };

@@ -52,7 +52,7 @@ if [ ${#failures[@]} -eq 0 ]; then
   # tests/npm/wasm is its own crate: fltr-credits with feature js, without its native dev-dependencies.
   step "wasm-pack test node" wasm-pack test --node tests/npm/wasm
   step "wasm-pack test chrome" wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver tests/npm/wasm
-  step "node api and cli" bash -c 'cd tests/npm && node --test --test-concurrency=1 api.test.mjs cli.test.mjs imports.test.mjs keys.test.mjs holds.test.mjs expiring.test.mjs better-auth.test.mjs drizzle.test.mjs'
+  step "node api and cli" bash -c 'cd tests/npm && node --test --test-concurrency=1 api.test.mjs cli.test.mjs imports.test.mjs keys.test.mjs holds.test.mjs expiring.test.mjs better-auth.test.mjs better-auth-attacks.test.mjs drizzle.test.mjs'
   step "nextjs e2e and playwright" bash -c 'cd tests/npm && node --test --test-concurrency=1 nextjs.test.mjs'
 fi
 

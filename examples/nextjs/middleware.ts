@@ -29,6 +29,7 @@ export async function middleware(request: NextRequest) {
     forwarded.set('x-fltr-credential', JSON.stringify(credential));
     // Set below only from the credential just checked; never the caller's own copy.
     forwarded.delete('x-fltr-principal');
+    forwarded.delete('x-fltr-charged');
     if (cost === 0) {
       // A free route still needs a valid credential (`check` takes amount >= 1: a check of 0
       // would answer "allowed" for an empty account, so it is not a sign-in test).

@@ -149,6 +149,25 @@ test('sign-up grants 100 credits with one grant row (key signup:<id>); the sessi
   assert.equal(await balanceOf(user.id), 100);
 });
 
+test("another plugin's query straight on the pool during sign-up does not move the grant out of the sign-up transaction", async () => {
+  // Better Auth runs plugin hooks before the app's: this one queries the pool (another client)
+  // inside the sign-up's context, right before the plugin's in-transaction grant.
+  const audit = {
+    id: 'audit',
+    init: () => ({ options: { databaseHooks: { account: { create: { before: async (account) => {
+      await pool.query('SELECT 1');
+      return { data: account };
+    } } } } } }),
+  };
+  const auth = await makeAuth(pool, [audit, plugin.credits()]);
+  const signedUp = await Promise.all([signUp(auth), signUp(auth), signUp(auth)]);
+  for (const { user } of signedUp) {
+    assert.equal(await balanceOf(user.id), 100);
+    assert.deepEqual(await grants(user.id), [{ amount: 100, operation: 'signup' }]);
+    assert.equal(await sameTransaction(user.id), true, 'the grant committed with the user row');
+  }
+});
+
 test('a team member session also shows the team pool', async () => {
   const auth = await makeAuth(pool, [plugin.credits()]);
   const { user, token } = await signUp(auth);
