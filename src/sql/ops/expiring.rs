@@ -199,6 +199,24 @@ macro_rules! record_part {
     };
 }
 
+/// The effect records `$record` of the rows of `$from` for which `$which` holds, summed per block
+/// into one record (NULL when none): what several holds or keys give back at once.
+macro_rules! records_summed {
+    ($from:literal, $record:literal, $which:literal) => {
+        concat!(
+            "(SELECT jsonb_object_agg(z.key, jsonb_build_array(z.n, z.at)) FROM (
+      SELECT e.key, sum((e.value->>0)::bigint) AS n, min(e.value->>1) AS at
+      FROM ",
+            $from,
+            ", jsonb_each(",
+            $record,
+            ") e WHERE ",
+            $which,
+            " GROUP BY e.key) z)"
+        )
+    };
+}
+
 /// Σ credits of effect record `$record` (0 for NULL).
 macro_rules! record_total {
     ($record:expr) => {
@@ -255,3 +273,4 @@ pub(crate) use expire_returned;
 pub(crate) use record_part;
 pub(crate) use record_split;
 pub(crate) use record_total;
+pub(crate) use records_summed;

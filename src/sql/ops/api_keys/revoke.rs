@@ -33,20 +33,6 @@ use crate::sql::row::{single, Row};
 use crate::sql::statement::Statement;
 use serde::Serialize;
 
-/// The blocks the revoked keys of one pool give back (`$which`: a condition on decision row `d`
-/// against the pool's grouping row `x`), summed per block.
-macro_rules! returned_record {
-    ($which:literal) => {
-        concat!(
-            "(SELECT jsonb_object_agg(z.key, jsonb_build_array(z.n, z.at)) FROM (
-      SELECT e.key, sum((e.value->>0)::bigint) AS n, min(e.value->>1) AS at
-      FROM decision d, jsonb_each(d.record) e WHERE ",
-            $which,
-            " GROUP BY e.key) z)"
-        )
-    };
-}
-
 /// Revokes the live keys listed by a `doomed(api_key)` CTE defined before it, as of `$now`:
 /// `key`, `pool`, `decision`, `revoked(api_key, returned, revoked_at)`, the pool credits and the
 /// ledger rows. The key's holds that `$releases` (a condition on hold `h`) are released with it;
@@ -75,9 +61,9 @@ macro_rules! revoke_keys {
 ), key AS (
   SELECT k.*, k.held_credits - coalesce((SELECT sum(h.amount) FROM key_holds h WHERE h.account_id = k.api_key), 0)
     AS still_held,
-    (SELECT jsonb_object_agg(z.key, jsonb_build_array(z.n, z.at)) FROM (
-      SELECT e.key, sum((e.value->>0)::bigint) AS n, min(e.value->>1) AS at
-      FROM key_holds h, jsonb_each(h.expiring) e WHERE h.account_id = k.api_key GROUP BY e.key) z) AS released
+    "#,
+            crate::sql::ops::expiring::records_summed!("key_holds h", "h.expiring", "h.account_id = k.api_key"),
+            r#" AS released
   FROM locked_key k
 ), released_holds AS (
   UPDATE credit_holds h SET state = 'released', captured = 0, closed_at = "#,
@@ -129,7 +115,7 @@ macro_rules! revoke_keys {
             ),
             r#"
   FROM (SELECT user_id, sum(returned) AS total, "#,
-            returned_record!("d.team_id IS NULL AND d.user_id = x.user_id"),
+            crate::sql::ops::expiring::records_summed!("decision d", "d.record", "d.team_id IS NULL AND d.user_id = x.user_id"),
             r#" AS record
     FROM decision x WHERE team_id IS NULL GROUP BY user_id) s
   WHERE u.id = s.user_id AND s.total > 0
@@ -147,7 +133,7 @@ macro_rules! revoke_keys {
             ),
             r#"
   FROM (SELECT team_id, sum(returned) AS total, "#,
-            returned_record!("d.team_id = x.team_id"),
+            crate::sql::ops::expiring::records_summed!("decision d", "d.record", "d.team_id = x.team_id"),
             r#" AS record
     FROM decision x WHERE team_id IS NOT NULL GROUP BY team_id) s
   WHERE tm.id = s.team_id AND s.total > 0

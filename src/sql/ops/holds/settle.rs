@@ -70,9 +70,9 @@ pub const SQL: &str = concat!(
 ), total AS (
   SELECT coalesce(sum(amount), 0)::int AS amount FROM settled
 ), returned AS (
-  SELECT jsonb_object_agg(z.key, jsonb_build_array(z.n, z.at)) AS record FROM (
-    SELECT e.key, sum((e.value->>0)::bigint) AS n, min(e.value->>1) AS at FROM settled s, jsonb_each(s.expiring) e
-    GROUP BY e.key) z
+  SELECT "#,
+    crate::sql::ops::expiring::records_summed!("settled s", "s.expiring", "true"),
+    r#" AS record
 ), tidy_user AS (
   UPDATE users u SET "#,
     settle_set!("u"),
@@ -104,17 +104,17 @@ pub const SQL: &str = concat!(
   RETURNING k.user_id, k.team_id, k.api_key, k.expiring_take
 ), tidied AS (
   SELECT * FROM tidy_user UNION ALL SELECT * FROM tidy_team UNION ALL SELECT * FROM tidy_key
-), expired AS (
-  INSERT INTO credit_transactions (id, user_id, team_id, amount, type, operation, resource_id, api_key_id, metadata,
-    created_at, expiring)
-  SELECT 'ctx_' || replace(gen_random_uuid()::text, '-', ''),
-    coalesce(t.user_id, (SELECT g.user_id FROM credit_transactions g WHERE g.id = e.key)), t.team_id, -(e.value->>0)::int,
-    'expiration',
-    'credits.expire', e.key, t.api_key, json_build_object('block', e.key, 'expires_at', e.value->>1)::text,
-    $3::timestamp, jsonb_build_object(e.key, e.value)
-  FROM tidied t, jsonb_each(t.expiring_take) e
-  RETURNING id
-)
+), "#,
+    crate::sql::ops::expiring::expire_returned!(
+        "expired",
+        "tidied t",
+        "t.expiring_take",
+        "coalesce(t.user_id, (SELECT g.user_id FROM credit_transactions g WHERE g.id = e.key))",
+        "t.team_id",
+        "t.api_key",
+        "$3"
+    ),
+    r#"
 SELECT (SELECT count(*) FROM settled)::text AS settled, (SELECT count(*) FROM tidied)::text AS tidied,
   (SELECT count(*) FROM expired)::text AS expired"#
 );
